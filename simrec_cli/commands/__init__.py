@@ -1,0 +1,1 @@
+"""One module per CLI verb: parse arguments, build settings, call one core function, render the result."""

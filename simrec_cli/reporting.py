@@ -1,0 +1,39 @@
+"""How core code reports progress without knowing about the terminal.
+
+Core functions take a `Reporter`; the CLI passes one that draws rich progress bars and tables, tests and
+notebooks pass `NullReporter` or their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class Reporter(Protocol):
+    """Sink for messages and progress from long-running core functions."""
+
+    def info(self, message: str) -> None: ...
+
+    def warning(self, message: str) -> None: ...
+
+    def track(self, items: Iterable[T], total: int | None, description: str) -> Iterator[T]: ...
+
+
+class NullReporter:
+    """Reporter that drops messages; warnings are kept so tests can inspect them."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.messages: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.messages.append(message)
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def track(self, items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
+        yield from items

@@ -1,0 +1,96 @@
+"""`dataset.*` settings: which dataset, where its files are, and how samples are made.
+
+Paths follow SimREC's layout under `data_root` unless set explicitly:
+`<data_root>/anns/<file>.json`, `<data_root>/images/<folder>`, `<data_root>/masks/<file>`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from simrec_cli.settings.base import StrictModel, check_multiple_of_32
+
+DatasetName = Literal["refcoco", "refcoco+", "refcocog", "referit", "flickr", "vg", "merge", "synthetic"]
+Augmentation = Literal["randaugment", "elastic", "grid_distortion", "random_erasing"]
+
+# Per dataset: the annotation/mask file stem, the image folder, the splits it may hold, the evaluation splits.
+DATASET_LAYOUT: dict[str, dict] = {
+    "refcoco": {"stem": "refcoco", "images": "coco", "splits": ["train", "val", "testA", "testB"]},
+    "refcoco+": {"stem": "refcoco+", "images": "coco", "splits": ["train", "val", "testA", "testB"]},
+    "refcocog": {"stem": "refcocog", "images": "coco", "splits": ["train", "val", "test"]},
+    "referit": {
+        "stem": "refclef",
+        "images": "refclef",
+        "splits": ["train", "val", "test", "testA", "testB", "testC"],
+        "eval": ["val", "test"],
+    },
+    "flickr": {"stem": "flickr", "images": "flickr", "splits": ["train", "val", "test"]},
+    "vg": {"stem": "vg", "images": "VG", "splits": ["train", "val"], "eval": ["val"]},
+    "merge": {"stem": "merge", "images": "", "splits": ["train", "val"], "eval": ["val"]},
+    "synthetic": {"stem": "synthetic", "images": "synthetic", "splits": ["train", "val", "test"]},
+}
+
+
+def evaluation_splits(name: str) -> list[str]:
+    """The splits `simrec eval` reports by default: every split except train (referit: val and test)."""
+    layout = DATASET_LAYOUT[name]
+    return list(layout.get("eval", [s for s in layout["splits"] if s != "train"]))
+
+
+class DatasetSettings(StrictModel):
+    """`dataset.*`: data location, input size, tokens, word vectors and augmentation."""
+
+    name: DatasetName = "refcoco"
+    data_root: Path = Path("./data")
+    ann_path: Path | None = None
+    image_path: Path | None = None
+    mask_path: Path | None = None
+    input_shape: tuple[int, int] = (416, 416)
+    max_token_length: int = Field(15, ge=1)
+    use_glove: bool = True
+    word_vectors: str | None = None
+    flip_lr: bool = False
+    augmentations: list[Augmentation] = []
+    train_split: str = "train"
+    val_split: str = "val"
+    eval_splits: list[str] | None = None
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _refclef_is_referit(cls, value: object) -> object:
+        return "referit" if value == "refclef" else value
+
+    @field_validator("input_shape")
+    @classmethod
+    def _input_multiple_of_32(cls, value: tuple[int, int]) -> tuple[int, int]:
+        check_multiple_of_32(value, "input_shape")
+        return value
+
+    @model_validator(mode="after")
+    def _splits_exist(self) -> DatasetSettings:
+        known = DATASET_LAYOUT[self.name]["splits"]
+        for split in [self.train_split, self.val_split, *(self.eval_splits or [])]:
+            for part in split.split("+"):
+                if part not in known:
+                    raise ValueError(f"split '{part}' does not exist in {self.name}; choose from {known}")
+        return self
+
+    @property
+    def stem(self) -> str:
+        """File stem of the annotation JSON and mask store (referit keeps SimREC's `refclef`)."""
+        return DATASET_LAYOUT[self.name]["stem"]
+
+    def resolved_ann_path(self) -> Path:
+        return self.ann_path or self.data_root / "anns" / f"{self.stem}.json"
+
+    def resolved_image_path(self) -> Path:
+        return self.image_path or self.data_root / "images" / DATASET_LAYOUT[self.name]["images"]
+
+    def resolved_mask_path(self) -> Path:
+        return self.mask_path or self.data_root / "masks" / self.stem
+
+    def resolved_eval_splits(self) -> list[str]:
+        return self.eval_splits if self.eval_splits is not None else evaluation_splits(self.name)

@@ -1,0 +1,179 @@
+"""Presets (YAML with `base:` inheritance) plus dotted `KEY=VALUE` overrides, validated into `Settings`."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from simrec_cli.errors import SimrecError
+from simrec_cli.settings.root import Settings
+
+PRESET_SUFFIX = ".yaml"
+META_KEYS = ("base", "description")
+
+
+def packaged_presets() -> dict[str, Path]:
+    """Names and files of the presets shipped inside the package (works from an installed wheel)."""
+    folder = resources.files("simrec_cli") / "presets"
+    return {
+        Path(entry.name).stem: Path(str(entry))
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(PRESET_SUFFIX)
+    }
+
+
+def preset_description(path: Path) -> str:
+    """The one-line `description:` of a preset file, or an empty string."""
+    return str(_read_yaml(path).get("description", ""))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SimrecError(f"cannot read preset {path}: {exc.strerror}", "check the path") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise SimrecError(f"{path}: YAML syntax error{where}: {problem}", "fix the file") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SimrecError(f"{path}: a preset must be a mapping of settings", "start the file with e.g. `train:`")
+    return data
+
+
+def _find_preset(preset: str | Path, relative_to: Path | None = None) -> Path:
+    candidate = Path(preset)
+    if relative_to is not None and not candidate.is_absolute():
+        local = relative_to / candidate
+        if local.is_file():
+            return local
+    if candidate.is_file():
+        return candidate
+    packaged = packaged_presets()
+    name = str(preset)
+    if name in packaged:
+        return packaged[name]
+    if name.endswith(PRESET_SUFFIX) and Path(name).stem in packaged and not candidate.parent.name:
+        return packaged[Path(name).stem]
+    close = difflib.get_close_matches(name, list(packaged), n=3, cutoff=0.5)
+    suggestion = f"did you mean {', '.join(close)}? " if close else ""
+    raise SimrecError(
+        f"preset '{name}' not found",
+        f"{suggestion}run `simrec presets` for the packaged ones, or give the path of a YAML file",
+    )
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_preset_dict(preset: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The preset's settings with its `base:` chain merged in (meta keys removed)."""
+    path = _find_preset(preset, _chain[-1].parent if _chain else None).resolve()
+    if path in _chain:
+        raise SimrecError(f"preset {path} inherits from itself through `base:`", "break the cycle")
+    data = _read_yaml(path)
+    base = data.get("base")
+    merged: dict[str, Any] = load_preset_dict(base, (*_chain, path)) if base else {}
+    own = {key: value for key, value in data.items() if key not in META_KEYS}
+    return _deep_merge(merged, own)
+
+
+def valid_keys(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
+    """Every dotted settings path, e.g. `train.sync_bn.enabled`."""
+    keys = []
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        keys.append(path)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(valid_keys(annotation, f"{path}."))
+    return keys
+
+
+def unknown_key_error(key: str) -> SimrecError:
+    close = difflib.get_close_matches(key, valid_keys(), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else "run `simrec config show` to list the settings"
+    return SimrecError(f"unknown setting '{key}'", hint)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Set each `dotted.key=value` (value parsed as YAML) into a copy of `data`."""
+    result = _deep_merge({}, data)
+    known = set(valid_keys())
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SimrecError(f"override '{item}' is not KEY=VALUE", "write e.g. train.batch_size=64")
+        if key not in known:
+            raise unknown_key_error(key)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise SimrecError(f"override {key}: value '{raw}' is not valid YAML", "quote or fix it") from exc
+        node = result
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            node[part] = dict(child) if isinstance(child, dict) else {}
+            node = node[part]
+        node[parts[-1]] = value
+    return result
+
+
+def validation_error(exc: ValidationError, source: str) -> SimrecError:
+    """Turn pydantic's report into one line naming the setting and what it expects."""
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
+    if first["type"] == "extra_forbidden":
+        error = unknown_key_error(key)
+        return SimrecError(f"{error.message} in {source}", error.hint)
+    message = first["msg"].removeprefix("Value error, ")
+    got = first.get("input")
+    shown = "" if isinstance(got, dict) or first["type"].startswith("value_error") else f" (got {got!r})"
+    where = f"setting {key}" if key else "settings"
+    return SimrecError(f"{where} in {source}: {message}{shown}", "fix the preset or the override")
+
+
+def settings_from_dict(data: dict[str, Any], source: str = "settings") -> Settings:
+    """Validate a plain dict (from a preset, a config.yaml or a checkpoint) into `Settings`."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, source) from exc
+
+
+def load_settings(preset: str | Path | None = None, overrides: Sequence[str] = ()) -> Settings:
+    """Resolve a preset (packaged name or YAML path; None = SimREC defaults) and dotted overrides."""
+    data = load_preset_dict(preset) if preset is not None else {}
+    source = f"preset {preset}" if preset is not None else "defaults"
+    if overrides:
+        source += " + overrides"
+    return settings_from_dict(apply_overrides(data, overrides), source)
+
+
+def settings_to_dict(settings: Settings) -> dict[str, Any]:
+    """Plain JSON/YAML-safe dict (paths as strings, tuples as lists) of the resolved settings."""
+    return settings.model_dump(mode="json")
+
+
+def settings_to_yaml(settings: Settings) -> str:
+    return yaml.safe_dump(settings_to_dict(settings), sort_keys=False, default_flow_style=None)

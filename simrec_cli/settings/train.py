@@ -1,0 +1,105 @@
+"""`train.*` settings: SimREC's training block with its names and defaults, plus device and AMP dtype."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from simrec_cli.settings.base import StrictModel, check_multiple_of_32
+
+DEFAULT_SCALES = [(size, size) for size in range(224, 609, 32)]
+
+
+class EvaluationSettings(StrictModel):
+    eval_batch_size: int = Field(8, ge=1)
+    # Kept for SimREC configs; evaluation is always exact (per-sample gather, padding dropped).
+    sequential: bool = False
+
+
+class DataLoaderSettings(StrictModel):
+    pin_memory: bool = True
+    num_workers: int = Field(8, ge=0)
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    @field_validator("std")
+    @classmethod
+    def _std_positive(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(value) <= 0:
+            raise ValueError("every std must be > 0")
+        return value
+
+
+class SchedulerSettings(StrictModel):
+    name: Literal["cosine", "step"] = "cosine"
+    decay_epochs: list[int] = [30, 35, 37]
+    lr_decay_rate: float = Field(0.2, gt=0, le=1)
+
+
+class AmpSettings(StrictModel):
+    enabled: bool = False
+    dtype: Literal["float16", "bfloat16"] = "float16"
+
+
+class DdpSettings(StrictModel):
+    backend: Literal["nccl", "gloo", "auto"] = "auto"
+    init_method: str = "env://"
+
+
+class EmaSettings(StrictModel):
+    enabled: bool = True
+    alpha: float = Field(0.9997, gt=0, lt=1)
+    buffer_ema: bool = True
+
+
+class EnabledFlag(StrictModel):
+    enabled: bool = False
+
+
+class AutoResumeSettings(StrictModel):
+    enabled: bool = True
+
+
+class MultiScaleTrainingSettings(StrictModel):
+    enabled: bool = True
+    img_scales: list[tuple[int, int]] = DEFAULT_SCALES
+
+    @field_validator("img_scales")
+    @classmethod
+    def _scales_multiple_of_32(cls, value: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        if not value:
+            raise ValueError("img_scales needs at least one [height, width]")
+        for scale in value:
+            check_multiple_of_32(scale, "multi-scale size")
+        return value
+
+
+class TrainSettings(StrictModel):
+    """`train.*`: schedule, optimisation tricks, checkpoints, logging and hardware."""
+
+    output_dir: Path | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    warmup_epochs: int = Field(3, ge=0)
+    epochs: int = Field(25, ge=1)
+    base_lr: float = Field(1e-4, gt=0)
+    warmup_lr: float = Field(1e-7, ge=0)
+    min_lr: float = Field(1e-6, ge=0)
+    batch_size: int = Field(8, ge=1)
+    evaluation: EvaluationSettings = EvaluationSettings()
+    log_period: int = Field(1, ge=1)
+    save_period: int = Field(1, ge=1)
+    data: DataLoaderSettings = DataLoaderSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    amp: AmpSettings = AmpSettings()
+    ddp: DdpSettings = DdpSettings()
+    ema: EmaSettings = EmaSettings()
+    sync_bn: EnabledFlag = EnabledFlag()
+    clip_grad_norm: float = Field(0.15, ge=0)
+    auto_resume: AutoResumeSettings = AutoResumeSettings()
+    resume_path: Path | None = None
+    vl_pretrain_weight: Path | None = None
+    multi_scale_training: MultiScaleTrainingSettings = MultiScaleTrainingSettings()
+    log_image: bool = False
+    seed: int = 123456
