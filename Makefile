@@ -1,0 +1,34 @@
+# Two entry points for a fresh machine: `make demo` (the main job on built-in synthetic data) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export NO_ALBUMENTATIONS_UPDATE := 1
+DEMO_DATA ?= data-demo
+DEMO_RUN ?= runs/demo
+
+.PHONY: install demo test lint clean
+
+$(BIN)/simrec: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(BIN)/simrec
+
+install: $(BIN)/simrec
+
+demo: install
+	$(BIN)/simrec prepare-data --dataset synthetic --data-root $(DEMO_DATA)
+	$(BIN)/simrec train --preset synthetic-tiny dataset.data_root=$(DEMO_DATA) train.output_dir=$(DEMO_RUN)
+	$(BIN)/simrec eval $(DEMO_RUN)/best.pth --data-root $(DEMO_DATA)
+	$(BIN)/simrec predict $(DEMO_DATA)/images/synthetic/demo.jpg "the big red circle" --checkpoint $(DEMO_RUN)/best.pth --output-dir $(DEMO_RUN)/predict
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(DEMO_DATA) $(DEMO_RUN) build dist *.egg-info

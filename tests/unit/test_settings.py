@@ -1,0 +1,148 @@
+"""Settings: presets, inheritance, overrides of every value type, and the error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simrec_cli.errors import SimrecError
+from simrec_cli.settings import Settings, load_settings, packaged_presets, settings_from_dict, settings_to_dict
+
+EXPECTED_PRESETS = {
+    "refcoco-scratch",
+    "refcoco+-scratch",
+    "refcocog-scratch",
+    "referit-scratch",
+    "merge-pretrain",
+    "refcoco-finetune",
+    "mcn-refcoco-scratch",
+    "synthetic-tiny",
+}
+
+
+def test_all_eight_presets_are_packaged_and_validate() -> None:
+    assert set(packaged_presets()) == EXPECTED_PRESETS
+    for name in EXPECTED_PRESETS:
+        assert isinstance(load_settings(name), Settings)
+
+
+def test_defaults_match_simrec_train_block() -> None:
+    train = Settings().train
+    assert (train.epochs, train.warmup_epochs) == (25, 3)
+    assert (train.base_lr, train.warmup_lr, train.min_lr) == (1e-4, 1e-7, 1e-6)
+    assert train.clip_grad_norm == 0.15
+    assert train.seed == 123456
+    assert train.ema.alpha == 0.9997 and train.ema.enabled
+    assert train.multi_scale_training.img_scales[0] == (224, 224)
+    assert train.multi_scale_training.img_scales[-1] == (608, 608)
+    assert len(train.multi_scale_training.img_scales) == 13
+    assert Settings().dataset.max_token_length == 15
+    assert Settings().optim.betas == (0.9, 0.98) and Settings().optim.eps == 1e-9
+
+
+def test_inheritance_overrides_only_what_the_child_sets() -> None:
+    base = load_settings("refcoco-scratch")
+    child = load_settings("refcocog-scratch")
+    assert child.dataset.name == "refcocog"
+    assert child.train.batch_size == base.train.batch_size == 32
+    finetune = load_settings("refcoco-finetune")
+    assert finetune.train.batch_size == 4
+    assert finetune.train.vl_pretrain_weight == Path("./data/weights/SimREC_pretrain_merge.pth")
+    assert finetune.model.visual_backbone.pretrained is False
+
+
+def test_user_preset_file_with_base_and_relative_chain(tmp_path: Path) -> None:
+    parent = tmp_path / "parent.yaml"
+    parent.write_text("base: refcoco-scratch\ntrain:\n  epochs: 7\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("base: parent.yaml\ntrain:\n  batch_size: 16\n")
+    settings = load_settings(child)
+    assert (settings.train.epochs, settings.train.batch_size, settings.train.log_period) == (7, 16, 10)
+
+
+@pytest.mark.parametrize(
+    ("override", "getter", "expected"),
+    [
+        ("train.sync_bn.enabled=true", lambda s: s.train.sync_bn.enabled, True),
+        ("train.batch_size=64", lambda s: s.train.batch_size, 64),
+        ("train.base_lr=3e-4", lambda s: s.train.base_lr, 3e-4),
+        ("dataset.name=refcoco+", lambda s: s.dataset.name, "refcoco+"),
+        ("train.output_dir=/tmp/run", lambda s: s.train.output_dir, Path("/tmp/run")),
+        ("train.resume_path=", lambda s: s.train.resume_path, None),
+        ("dataset.input_shape=[320,320]", lambda s: s.dataset.input_shape, (320, 320)),
+        (
+            "train.multi_scale_training.img_scales=[[320,320],[416,416]]",
+            lambda s: s.train.multi_scale_training.img_scales,
+            [(320, 320), (416, 416)],
+        ),
+        ("train.ema={enabled: false}", lambda s: s.train.ema.enabled, False),
+        ("dataset.name=refclef", lambda s: s.dataset.name, "referit"),
+    ],
+)
+def test_override_value_types(override: str, getter, expected) -> None:
+    assert getter(load_settings("refcoco-scratch", [override])) == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        (["train.sync_bn.enabeld=true"], "train.sync_bn.enabled"),
+        (["train.batch_size=abc"], "train.batch_size"),
+        (["dataset.input_shape=[415,415]"], "multiple of 32"),
+        (["train.multi_scale_training.img_scales=[[300,300]]"], "multiple of 32"),
+        (["train.warmup_epochs=30"], "shorter than train.epochs"),
+        (["train.min_lr=1"], "must not exceed train.base_lr"),
+        (["dataset.eval_splits=[testC]"], "split 'testC' does not exist in refcoco"),
+        (["dataset.name=refcocog", "dataset.val_split=testA"], "split 'testA'"),
+        (["model.language_encoder.num_heads=7"], "divisible by num_heads"),
+        (["noequals"], "is not KEY=VALUE"),
+    ],
+)
+def test_bad_settings_raise_one_clear_error(overrides: list[str], fragment: str) -> None:
+    with pytest.raises(SimrecError) as excinfo:
+        load_settings("refcoco-scratch", overrides)
+    assert fragment in str(excinfo.value)
+
+
+def test_missing_preset_and_yaml_syntax_error(tmp_path: Path) -> None:
+    with pytest.raises(SimrecError, match="preset 'refcoco-scrach' not found.*refcoco-scratch"):
+        load_settings("refcoco-scrach")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train:\n  batch_size: [1, 2\n")
+    with pytest.raises(SimrecError, match=r"broken.yaml: YAML syntax error at line \d+"):
+        load_settings(broken)
+
+
+def test_unknown_key_inside_preset_file_suggests(tmp_path: Path) -> None:
+    preset = tmp_path / "typo.yaml"
+    preset.write_text("train:\n  bach_size: 4\n")
+    with pytest.raises(SimrecError, match="unknown setting 'train.bach_size'.*train.batch_size"):
+        load_settings(preset)
+
+
+def test_inheritance_cycle_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(SimrecError, match="inherits from itself"):
+        load_settings(tmp_path / "a.yaml")
+
+
+def test_round_trip_through_plain_dict() -> None:
+    settings = load_settings("mcn-refcoco-scratch", ["train.batch_size=16"])
+    assert settings_from_dict(settings_to_dict(settings)) == settings
+
+
+def test_world_size_check() -> None:
+    settings = load_settings("refcoco-scratch")
+    settings.check_world_size(4)
+    with pytest.raises(SimrecError, match="not divisible by 3 processes"):
+        settings.check_world_size(3)
+
+
+def test_resolved_paths_follow_data_root() -> None:
+    dataset = load_settings("referit-scratch", ["dataset.data_root=/d"]).dataset
+    assert dataset.resolved_ann_path() == Path("/d/anns/refclef.json")
+    assert dataset.resolved_image_path() == Path("/d/images/refclef")
+    assert dataset.resolved_eval_splits() == ["val", "test"]
+    assert load_settings("refcoco-scratch").dataset.resolved_eval_splits() == ["val", "testA", "testB"]
