@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -15,6 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
 T = TypeVar("T")
 
@@ -35,6 +36,10 @@ error_console = Console(stderr=True, highlight=False)
 class RichReporter:
     """Reporter that prints through rich and shows a progress bar for tracked loops."""
 
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: int | None = None
+
     def info(self, message: str) -> None:
         if not state.quiet:
             console.print(message)
@@ -52,11 +57,33 @@ class RichReporter:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
             console=console,
             transient=False,
         )
         with progress:
-            task = progress.add_task(description, total=total)
-            for item in items:
-                yield item
-                progress.advance(task)
+            self._progress, self._task = progress, progress.add_task(description, total=total, status="")
+            try:
+                for item in items:
+                    yield item
+                    progress.advance(self._task)
+            finally:
+                self._progress = self._task = None
+
+    def status(self, text: str) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, status=text)
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        if state.quiet and not title:
+            return
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, justify="right" if column != columns[0] else "left")
+        for row in rows:
+            table.add_row(*(_cell(value) for value in row))
+        console.print(table)
+
+
+def _cell(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)

@@ -6,7 +6,7 @@ notebooks pass `NullReporter` or their own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
@@ -20,6 +20,12 @@ class Reporter(Protocol):
     def warning(self, message: str) -> None: ...
 
     def track(self, items: Iterable[T], total: int | None, description: str) -> Iterator[T]: ...
+
+    def status(self, text: str) -> None:
+        """Text shown beside the active progress bar (loss, lr, speed)."""
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        """A small result table (the CLI draws it with rich)."""
 
 
 class NullReporter:
@@ -37,3 +43,9 @@ class NullReporter:
 
     def track(self, items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
         yield from items
+
+    def status(self, text: str) -> None:
+        return None
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        self.messages.append(title)
