@@ -9,6 +9,7 @@ from typing import ParamSpec, TypeVar
 import typer
 
 from simrec_cli.console import error_console, state
+from simrec_cli.engine.launcher import LaunchPlan, relaunch
 from simrec_cli.errors import SimrecError
 
 P = ParamSpec("P")
@@ -50,3 +51,23 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
+
+
+DEVICE_OPTION = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda.")
+GPUS_OPTION = typer.Option(None, "--gpus", help="Number of GPUs on this node; N > 1 relaunches under torchrun.")
+NPROC_OPTION = typer.Option(None, "--nproc", help="Number of CPU processes (gloo), e.g. --device cpu --nproc 2.")
+NNODES_OPTION = typer.Option(1, "--nnodes", help="Number of nodes for multi-node training.")
+NODE_RANK_OPTION = typer.Option(0, "--node-rank", help="Rank of this node (0 .. nnodes-1).")
+MASTER_ADDR_OPTION = typer.Option("127.0.0.1", "--master-addr", help="Address of node 0.")
+MASTER_PORT_OPTION = typer.Option(29500, "--master-port", help="Free TCP port on node 0.")
+
+
+def global_flags() -> list[str]:
+    """The flags given before the verb, so a relaunched process behaves the same."""
+    return [*(["--debug"] if state.debug else []), *(["--quiet"] if state.quiet else [])]
+
+
+def run_under_torchrun(plan: LaunchPlan, verb_args: list[str]) -> None:
+    """Start the processes of `plan` running `simrec <verb_args>` and exit with their status."""
+    code = relaunch(plan, [*global_flags(), *verb_args])
+    raise typer.Exit(code)

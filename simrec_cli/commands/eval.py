@@ -1,12 +1,110 @@
-"""`simrec eval`."""
+"""`simrec eval`: every evaluation split of a dataset from nothing but a checkpoint and the data."""
 
 from __future__ import annotations
 
-from simrec_cli.commands.common import guarded
-from simrec_cli.errors import SimrecError
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO
+
+import typer
+from rich.table import Table
+
+from simrec_cli.commands.common import DEVICE_OPTION, GPUS_OPTION, NPROC_OPTION, guarded, run_under_torchrun
+from simrec_cli.console import RichReporter, console
+from simrec_cli.data.files import atomic_write, atomic_write_json
+from simrec_cli.engine.distributed import init_world, launched_by_torchrun, shutdown_world
+from simrec_cli.engine.evaluator import evaluate_checkpoint
+from simrec_cli.engine.launcher import plan_processes
+from simrec_cli.engine.metrics import SampleResult, SplitMetrics
+from simrec_cli.reporting import NullReporter
+
+
+def _results_table(metrics: list[SplitMetrics], checkpoint: Path) -> Table:
+    masks = metrics and metrics[0].mask_miou is not None
+    table = Table(title=f"{checkpoint} (box IoU >= 0.5 in original image pixels)")
+    columns = ["split", "expressions", "Acc@0.5", "Acc@0.75", "mean IoU"]
+    if masks:
+        columns += ["mask mIoU", "mask oIoU", *(f"P@{t}" for t in metrics[0].mask_precision), "IE"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "split" else "right")
+    for item in metrics:
+        row = [item.split, f"{item.count:,}", f"{item.acc50:.2f}", f"{item.acc75:.2f}", f"{item.mean_iou:.2f}"]
+        if masks:
+            row += [f"{item.mask_miou:.2f}", f"{item.mask_oiou:.2f}"]
+            row += [f"{value:.2f}" for value in item.mask_precision.values()]
+            row += [f"{item.inconsistency:.2f}"]
+        table.add_row(*row)
+    return table
+
+
+def _write_predictions(path: Path, predictions: dict[str, list[SampleResult]]) -> None:
+    def write(handle: IO[str]) -> None:
+        for split, results in predictions.items():
+            for result in results:
+                handle.write(json.dumps({"split": split, **asdict(result)}, default=str) + "\n")
+
+    atomic_write(path, write)
 
 
 @guarded
-def command() -> None:
-    """Not built yet."""
-    raise SimrecError("`simrec eval` is not built yet in this version", "see the README for what works today")
+def command(
+    checkpoint: Path = typer.Argument(..., help="A best.pth or last.pth written by `simrec train`."),
+    data_root: Path | None = typer.Option(None, "--data-root", help="Data folder (default: the run's)."),
+    dataset: str | None = typer.Option(None, "--dataset", help="Evaluate on another dataset than trained on."),
+    split: list[str] | None = typer.Option(None, "--split", help="Split(s) to evaluate (default: all of them)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Evaluation batch size."),
+    workers: int | None = typer.Option(None, "--workers", min=0, help="Data loader worker processes."),
+    json_file: Path | None = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
+    save_predictions: Path | None = typer.Option(
+        None, "--save-predictions", help="Write one JSON line per expression (box, score, IoU)."
+    ),
+    device: str = DEVICE_OPTION,
+    gpus: int | None = GPUS_OPTION,
+    nproc: int | None = NPROC_OPTION,
+) -> None:
+    """Evaluate a checkpoint: Acc@0.5, Acc@0.75, mean IoU (and mask metrics) per split, plus speed.
+
+    Examples:
+
+      simrec eval runs/train/best.pth
+
+      simrec eval runs/train/best.pth --data-root /data --split testA --split testB --json metrics.json
+    """
+    plan = plan_processes(gpus, nproc, device, 1, 0, "127.0.0.1", 29500)
+    if plan.needs_launcher and not launched_by_torchrun():
+        args = ["eval", str(checkpoint), "--device", device]
+        for name, value in [
+            ("--data-root", data_root),
+            ("--dataset", dataset),
+            ("--batch-size", batch_size),
+            ("--workers", workers),
+            ("--json", json_file),
+            ("--save-predictions", save_predictions),
+        ]:
+            if value is not None:
+                args += [name, str(value)]
+        for item in split or []:
+            args += ["--split", item]  # fmt: skip
+        run_under_torchrun(plan, args)
+    world = init_world(device)
+    try:
+        metrics, predictions, settings = evaluate_checkpoint(
+            checkpoint, world=world, reporter=RichReporter() if world.is_main else NullReporter(), data_root=data_root,
+            dataset=dataset, splits=split, batch_size=batch_size, num_workers=workers,
+        )  # fmt: skip
+    finally:
+        shutdown_world(world)
+    if not world.is_main:
+        return
+    console.print(_results_table(metrics, checkpoint))
+    timing = metrics[-1].timing_ms
+    console.print(
+        f"speed per image: preprocess {timing['preprocess']:.1f} ms, inference {timing['inference']:.1f} ms, "
+        f"postprocess {timing['postprocess']:.1f} ms on {world.device} x{world.size}, "
+        f"batch {batch_size or settings.train.evaluation.eval_batch_size}, fp32"
+    )
+    if json_file is not None:
+        atomic_write_json(json_file, {"checkpoint": str(checkpoint), "splits": [m.as_dict() for m in metrics]})
+    if save_predictions is not None:
+        _write_predictions(save_predictions, predictions)

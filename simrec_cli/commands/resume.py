@@ -1,12 +1,62 @@
-"""`simrec resume`."""
+"""`simrec resume`: continue a run from its last checkpoint with the settings it was started with."""
 
 from __future__ import annotations
 
-from simrec_cli.commands.common import guarded
-from simrec_cli.errors import SimrecError
+from pathlib import Path
+
+import typer
+
+from simrec_cli.commands.common import (
+    DEVICE_OPTION,
+    GPUS_OPTION,
+    MASTER_ADDR_OPTION,
+    MASTER_PORT_OPTION,
+    NNODES_OPTION,
+    NODE_RANK_OPTION,
+    NPROC_OPTION,
+    OVERRIDES_ARGUMENT,
+    guarded,
+    run_under_torchrun,
+)
+from simrec_cli.commands.run_training import print_training_summary, train_in_this_process
+from simrec_cli.engine.checkpoint import checkpoint_settings, read_checkpoint
+from simrec_cli.engine.distributed import launched_by_torchrun
+from simrec_cli.engine.launcher import plan_processes
+from simrec_cli.engine.resume import checkpoint_in, merge_for_resume
+from simrec_cli.settings import apply_overrides, settings_from_dict, settings_to_dict
 
 
 @guarded
-def command() -> None:
-    """Not built yet."""
-    raise SimrecError("`simrec resume` is not built yet in this version", "see the README for what works today")
+def command(
+    run: Path = typer.Argument(..., help="Run directory (uses its last.pth) or a checkpoint file."),
+    overrides: list[str] | None = OVERRIDES_ARGUMENT,
+    device: str = DEVICE_OPTION,
+    gpus: int | None = GPUS_OPTION,
+    nproc: int | None = NPROC_OPTION,
+    nnodes: int = NNODES_OPTION,
+    node_rank: int = NODE_RANK_OPTION,
+    master_addr: str = MASTER_ADDR_OPTION,
+    master_port: int = MASTER_PORT_OPTION,
+) -> None:
+    """Resume training where it stopped; only safe settings (e.g. train.epochs) may change.
+
+    Examples:
+
+      simrec resume runs/train3
+
+      simrec resume runs/train3/last.pth train.epochs=40 --gpus 4
+    """
+    checkpoint = checkpoint_in(run)
+    stored = checkpoint_settings(read_checkpoint(checkpoint), checkpoint)
+    overrides = list(overrides or [])
+    if device != "auto":
+        overrides.append(f"train.device={device}")
+    if not any(item.startswith("train.output_dir=") for item in overrides):
+        overrides.append(f"train.output_dir={checkpoint.parent}")
+    requested = settings_from_dict(apply_overrides(settings_to_dict(stored), overrides), "resume overrides")
+    settings = merge_for_resume(stored, requested, checkpoint)
+    plan = plan_processes(gpus, nproc, settings.train.device, nnodes, node_rank, master_addr, master_port)
+    if plan.needs_launcher and not launched_by_torchrun():
+        settings.check_world_size(plan.nproc_per_node * plan.nnodes)
+        run_under_torchrun(plan, ["resume", str(checkpoint), *overrides])
+    print_training_summary(train_in_this_process(settings, resume=checkpoint))

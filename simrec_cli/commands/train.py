@@ -1,12 +1,59 @@
-"""`simrec train`."""
+"""`simrec train`: one process, or many under torchrun, from a preset plus overrides."""
 
 from __future__ import annotations
 
-from simrec_cli.commands.common import guarded
-from simrec_cli.errors import SimrecError
+from pathlib import Path
+
+from simrec_cli.commands.common import (
+    DEVICE_OPTION,
+    GPUS_OPTION,
+    MASTER_ADDR_OPTION,
+    MASTER_PORT_OPTION,
+    NNODES_OPTION,
+    NODE_RANK_OPTION,
+    NPROC_OPTION,
+    OVERRIDES_ARGUMENT,
+    PRESET_OPTION,
+    guarded,
+    run_under_torchrun,
+)
+from simrec_cli.commands.run_training import print_training_summary, train_in_this_process
+from simrec_cli.engine.distributed import launched_by_torchrun
+from simrec_cli.engine.launcher import plan_processes
+from simrec_cli.engine.rundir import next_run_dir
+from simrec_cli.settings import load_settings
 
 
 @guarded
-def command() -> None:
-    """Not built yet."""
-    raise SimrecError("`simrec train` is not built yet in this version", "see the README for what works today")
+def command(
+    preset: str | None = PRESET_OPTION,
+    overrides: list[str] | None = OVERRIDES_ARGUMENT,
+    device: str = DEVICE_OPTION,
+    gpus: int | None = GPUS_OPTION,
+    nproc: int | None = NPROC_OPTION,
+    nnodes: int = NNODES_OPTION,
+    node_rank: int = NODE_RANK_OPTION,
+    master_addr: str = MASTER_ADDR_OPTION,
+    master_port: int = MASTER_PORT_OPTION,
+) -> None:
+    """Train a model; the run directory gets config.yaml, log.txt, metrics.csv, last.pth, best.pth, plots.
+
+    Examples:
+
+      simrec train --preset synthetic-tiny dataset.data_root=data train.output_dir=runs/tiny
+
+      simrec train --preset refcoco-scratch --gpus 4 train.batch_size=64
+    """
+    overrides = list(overrides or [])
+    if device != "auto":
+        overrides.append(f"train.device={device}")
+    settings = load_settings(preset, overrides)
+    if settings.train.output_dir is None:
+        settings.train.output_dir = next_run_dir(Path("runs"), "train")
+        overrides.append(f"train.output_dir={settings.train.output_dir}")
+    plan = plan_processes(gpus, nproc, settings.train.device, nnodes, node_rank, master_addr, master_port)
+    if plan.needs_launcher and not launched_by_torchrun():
+        settings.check_world_size(plan.nproc_per_node * plan.nnodes)
+        preset_args = ["--preset", str(preset)] if preset is not None else []
+        run_under_torchrun(plan, ["train", *preset_args, *overrides])
+    print_training_summary(train_in_this_process(settings))

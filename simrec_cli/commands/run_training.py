@@ -1,0 +1,30 @@
+"""What `train` and `resume` share once the process (or torchrun rank) is running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simrec_cli.console import RichReporter, console, state
+from simrec_cli.engine.distributed import init_world, shutdown_world
+from simrec_cli.engine.trainer import BEST, Trainer, TrainResult
+from simrec_cli.settings import Settings
+
+
+def train_in_this_process(settings: Settings, resume: Path | None = None) -> TrainResult | None:
+    """Join the process group (if any), train, leave cleanly; returns the result on rank 0 only."""
+    world = init_world(settings.train.device, settings.train.ddp.backend)
+    try:
+        result = Trainer(settings, world, RichReporter(), resume=resume).run()
+    finally:
+        shutdown_world(world)
+    return result if world.is_main else None
+
+
+def print_training_summary(result: TrainResult | None) -> None:
+    if result is None or state.quiet:
+        return
+    console.print(
+        f"[bold green]done[/]: best val Acc@0.5 {result.best_acc50:.2f} at epoch {result.best_epoch}; "
+        f"run directory {result.run_dir}"
+    )
+    console.print(f"evaluate it with: simrec eval {result.run_dir / BEST}")

@@ -1,0 +1,1 @@
+"""Training, evaluation and checkpoints: joins the data and models packages into runs."""

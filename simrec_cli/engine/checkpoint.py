@@ -1,0 +1,124 @@
+"""Checkpoint files: everything a run needs to resume, evaluate or predict, in one file.
+
+A checkpoint is a plain dict of tensors and Python scalars/containers, so it loads with
+`torch.load(weights_only=True)`; it is written to a temporary file in the same folder and renamed into
+place, so a kill at any moment leaves either the old or the new file.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from simrec_cli.data.files import atomic_write
+from simrec_cli.data.text import Vocabulary
+from simrec_cli.errors import SimrecError
+from simrec_cli.models import build_model
+from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.settings import Settings, settings_from_dict
+
+FORMAT_VERSION = 1
+KIND = "simrec-checkpoint"
+
+
+def atomic_save(payload: dict[str, Any], path: Path) -> None:
+    """torch.save through a temporary sibling renamed over `path`: a kill leaves the old or the new file."""
+    atomic_write(path, lambda handle: torch.save(payload, handle), binary=True)
+
+
+def capture_rng() -> dict[str, Any]:
+    """RNG states of python, numpy and torch in weights_only-loadable types."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }  # fmt: skip
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        (
+            numpy_state["kind"],
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["position"],
+            numpy_state["has_gauss"],
+            numpy_state["cached"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load and check a simrec checkpoint; anything else is refused with a line that says what it is."""
+    path = Path(path)
+    if not path.is_file():
+        raise SimrecError(f"checkpoint {path} does not exist", "give the path of a last.pth or best.pth")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise SimrecError(
+            f"{path} is not a readable checkpoint (truncated, or not a PyTorch file): {type(exc).__name__}",
+            "use a last.pth or best.pth written by `simrec train`",
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("kind") != KIND:
+        if isinstance(payload, dict) and "state_dict" in payload:
+            raise SimrecError(
+                f"{path} holds bare model weights (an original SimREC checkpoint) without settings or vocabulary",
+                f"fine-tune from it with train.vl_pretrain_weight={path}",
+            )
+        raise SimrecError(f"{path} is not a simrec checkpoint", "use a last.pth or best.pth written by `simrec train`")
+    if int(payload.get("format_version", 0)) > FORMAT_VERSION:
+        raise SimrecError(
+            f"{path} was written by a newer simrec (format {payload['format_version']})", "upgrade simrec"
+        )
+    return payload
+
+
+def checkpoint_settings(payload: dict[str, Any], path: Path) -> Settings:
+    return settings_from_dict(payload["settings"], f"checkpoint {path}")
+
+
+def build_inference_model(settings: Settings, vocabulary: Vocabulary) -> nn.Module:
+    """The architecture described by a checkpoint, without loading any pretrained file from disk."""
+    model_settings = settings.model.model_copy(deep=True)
+    model_settings.visual_backbone.pretrained = False
+    return build_model(model_settings, vocab_size=len(vocabulary), reporter=NullReporter())
+
+
+def load_weights_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], path: Path) -> None:
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0][:200]
+        raise SimrecError(f"weights in {path} do not fit the model its settings describe: {first}") from exc
+
+
+def load_model_from_checkpoint(
+    path: Path, device: torch.device | str = "cpu", *, use_ema: bool = True, reporter: Reporter | None = None
+) -> tuple[nn.Module, Settings, Vocabulary]:
+    """Model (eval mode, on `device`), settings and vocabulary from one checkpoint: all predict/eval need."""
+    reporter = reporter or NullReporter()
+    payload = read_checkpoint(Path(path))
+    settings = checkpoint_settings(payload, Path(path))
+    vocabulary = Vocabulary.from_list(list(payload["vocabulary"]))
+    model = build_inference_model(settings, vocabulary)
+    weights = payload["ema"]["weights"] if use_ema and payload.get("ema") else payload["model"]
+    load_weights_strict(model, weights, Path(path))
+    source = "EMA" if use_ema and payload.get("ema") else "raw"
+    reporter.info(f"loaded {path} (epoch {payload['epoch']}, {source} weights, vocabulary {len(vocabulary)} words)")
+    return model.to(device).eval(), settings, vocabulary

@@ -1,0 +1,113 @@
+"""Process-group set-up from torchrun's environment, and the collectives the engine needs.
+
+One process needs no launcher: without `WORLD_SIZE` in the environment everything here degrades to the
+single-process case. Under torchrun, ranks read `RANK`, `LOCAL_RANK` and `WORLD_SIZE`.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from simrec_cli.errors import SimrecError
+
+
+@dataclass(frozen=True)
+class World:
+    """Where this process stands: its ranks, the world size and its device."""
+
+    rank: int = 0
+    local_rank: int = 0
+    size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def resolve_device(requested: str) -> torch.device:
+    """`auto` picks CUDA when present; asking for CUDA without it is a user error."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise SimrecError("device cuda was requested but no CUDA GPU is available", "use --device cpu")
+    return torch.device(requested)
+
+
+def launched_by_torchrun() -> bool:
+    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def init_world(requested_device: str, backend: str = "auto") -> World:
+    """Join the process group when started by torchrun; otherwise describe the single process."""
+    device = resolve_device(requested_device)
+    if not launched_by_torchrun():
+        if device.type == "cuda":
+            torch.cuda.set_device(0)
+            device = torch.device("cuda", 0)
+        return World(device=device)
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ["LOCAL_RANK"])
+    size = int(os.environ["WORLD_SIZE"])
+    if device.type == "cuda":
+        # The local rank, not the global rank, picks the GPU: the global rank breaks multi-node runs.
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    chosen = backend if backend != "auto" else ("nccl" if device.type == "cuda" else "gloo")
+    if not dist.is_initialized():
+        dist.init_process_group(backend=chosen, init_method="env://")
+    return World(rank=rank, local_rank=local_rank, size=size, device=device)
+
+
+def shutdown_world(world: World) -> None:
+    """Leave the process group cleanly (collecting first avoids gloo aborting at exit)."""
+    gc.collect()
+    if world.distributed and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def all_gather_objects(world: World, obj: Any) -> list[Any]:
+    """Every rank's `obj`, in rank order (a one-element list in a single process)."""
+    if not world.distributed:
+        return [obj]
+    gathered: list[Any] = [None] * world.size
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def broadcast_object(world: World, obj: Any) -> Any:
+    """Rank 0's `obj` on every rank."""
+    if not world.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def all_reduce_mean(world: World, value: torch.Tensor) -> torch.Tensor:
+    """Mean of a tensor over ranks (used for logged losses, never for metrics)."""
+    if not world.distributed:
+        return value
+    reduced = value.detach().clone()
+    dist.all_reduce(reduced)
+    return reduced / world.size
+
+
+def any_rank(world: World, flag: bool) -> bool:
+    """True when the flag is set on at least one rank, so all ranks take the same branch."""
+    if not world.distributed:
+        return flag
+    tensor = torch.tensor([1.0 if flag else 0.0], device=world.device)
+    dist.all_reduce(tensor)
+    return bool(tensor.item() > 0)

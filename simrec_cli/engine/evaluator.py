@@ -1,0 +1,177 @@
+"""Exact evaluation: per-sample results gathered with their indices, sampler padding dropped.
+
+The numbers are the same for any number of processes and any batch size, because every metric is computed
+once, on rank 0's merged list of per-expression results, in original image pixels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import ValidationError
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from simrec_cli.data.dataset import Batch, RefDataset, collate_samples
+from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, mask_to_original
+from simrec_cli.engine.checkpoint import load_model_from_checkpoint
+from simrec_cli.engine.distributed import World, all_gather_objects
+from simrec_cli.engine.metrics import SampleResult, SplitMetrics, box_iou_xyxy, summarize, xywh_to_xyxy
+from simrec_cli.reporting import Reporter
+from simrec_cli.settings import DatasetSettings, Settings
+from simrec_cli.settings.loader import validation_error
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Mixed precision on the given device, or nothing when dtype is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed_batches(loader: DataLoader, timing: dict[str, float]) -> Iterator[Batch]:
+    """Yield batches while adding the time spent waiting for each one to timing['preprocess']."""
+    iterator = iter(loader)
+    while True:
+        start = time.perf_counter()
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        timing["preprocess"] += time.perf_counter() - start
+        yield batch
+
+
+def _sample_results(
+    batch: Batch, outputs: dict[str, torch.Tensor], dataset: RefDataset, mask_threshold: float
+) -> list[SampleResult]:
+    boxes = outputs["boxes"].float().cpu().numpy()
+    infos = [LetterboxInfo.from_array(row) for row in batch.infos.cpu().numpy()]
+    predicted = np.asarray(boxes_to_original(boxes[:, :4].astype(np.float64), infos))
+    truth = xywh_to_xyxy(batch.gt_boxes.cpu().numpy())
+    ious = box_iou_xyxy(predicted, truth)
+    masks = outputs.get("masks")
+    results = []
+    for row, index in enumerate(batch.indices.tolist()):
+        result = SampleResult(
+            index=index,
+            image_id=batch.image_ids[row],
+            expression=batch.sentences[row],
+            box=[round(float(v), 2) for v in predicted[row]],
+            score=float(boxes[row, 4]),
+            gt_box=[float(v) for v in truth[row]],
+            iou=float(ious[row]),
+        )
+        if masks is not None:
+            predicted_mask = (masks[row].float().cpu().numpy() > mask_threshold).astype(np.uint8)
+            original = mask_to_original(predicted_mask, infos[row]) > 0
+            target = dataset.original_mask(index)
+            result.mask_intersection = int(np.logical_and(original, target).sum())
+            result.mask_union = int(np.logical_or(original, target).sum())
+        results.append(result)
+    return results
+
+
+@torch.inference_mode()
+def evaluate_split(
+    model: nn.Module,
+    dataset: RefDataset,
+    *,
+    split: str,
+    world: World,
+    batch_size: int,
+    num_workers: int,
+    reporter: Reporter,
+    amp_dtype: torch.dtype | None = None,
+    mask_threshold: float = 0.35,
+) -> tuple[SplitMetrics, list[SampleResult]]:
+    """Evaluate one split on this rank's shard and merge every rank's results (rank order irrelevant)."""
+    model.eval()
+    device = world.device
+    sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=False, drop_last=False)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate_samples,
+        pin_memory=device.type == "cuda",
+    )
+    timing = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
+    local: list[SampleResult] = []
+    for batch in reporter.track(_timed_batches(loader, timing), len(loader), f"eval {split}"):
+        start = time.perf_counter()
+        batch = batch.to(device, non_blocking=True)
+        with autocast_context(device, amp_dtype):
+            outputs = model(batch.images, batch.tokens)
+        _synchronize(device)
+        middle = time.perf_counter()
+        local.extend(_sample_results(batch, outputs, dataset, mask_threshold))
+        timing["inference"] += middle - start
+        timing["postprocess"] += time.perf_counter() - middle
+    gathered = all_gather_objects(world, (local, timing))
+    merged = {result.index: result for part, _ in gathered for result in part}
+    results = [merged[index] for index in sorted(merged)]
+    if len(results) != len(dataset):
+        raise RuntimeError(f"evaluation of {split} collected {len(results)} of {len(dataset)} samples")
+    per_image = {
+        key: 1000 * sum(part_timing[key] for _, part_timing in gathered) / max(1, len(results)) for key in timing
+    }
+    return summarize(split, results, per_image), results
+
+
+def evaluate_checkpoint(
+    checkpoint: Path,
+    *,
+    world: World,
+    reporter: Reporter,
+    data_root: Path | None = None,
+    dataset: str | None = None,
+    splits: list[str] | None = None,
+    batch_size: int | None = None,
+    num_workers: int | None = None,
+) -> tuple[list[SplitMetrics], dict[str, list[SampleResult]], Settings]:
+    """Evaluate a checkpoint on every requested split (default: all evaluation splits of its dataset)."""
+    model, settings, vocabulary = load_model_from_checkpoint(checkpoint, world.device, reporter=reporter)
+    data = settings.dataset.model_dump()
+    if dataset is not None and dataset != settings.dataset.name:
+        data.update(name=dataset, ann_path=None, image_path=None, mask_path=None, eval_splits=None)
+    if data_root is not None:
+        data["data_root"] = data_root
+    if splits:
+        data["eval_splits"] = splits
+    try:
+        dataset_settings = DatasetSettings.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, "eval options") from exc
+    loader = settings.train.data
+    masks = bool(getattr(model, "has_mask_head", False))
+    metrics, predictions = [], {}
+    for split in dataset_settings.resolved_eval_splits():
+        split_set = RefDataset(
+            dataset_settings, split, vocabulary, training=False, load_masks=masks, mean=loader.mean, std=loader.std,
+            reporter=reporter,
+        )  # fmt: skip
+        split_metrics, results = evaluate_split(
+            model,
+            split_set,
+            split=split,
+            world=world,
+            batch_size=batch_size or settings.train.evaluation.eval_batch_size,
+            num_workers=loader.num_workers if num_workers is None else num_workers,
+            reporter=reporter,
+            mask_threshold=settings.model.head.mask_threshold,
+        )
+        metrics.append(split_metrics)
+        predictions[split] = results
+    return metrics, predictions, settings

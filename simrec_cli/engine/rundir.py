@@ -1,0 +1,98 @@
+"""Run directories: auto-numbered names, a writability check, metrics.csv, log.txt and the curves plot."""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, TypeVar
+
+from simrec_cli.data.files import atomic_write
+from simrec_cli.reporting import Reporter
+
+T = TypeVar("T")
+
+
+def next_run_dir(root: Path, name: str) -> Path:
+    """`root/name`, or `root/name2`, `root/name3`, ... for the first that does not exist yet."""
+    candidate = root / name
+    number = 2
+    while candidate.exists():
+        candidate = root / f"{name}{number}"
+        number += 1
+    return candidate
+
+
+class MetricsCsv:
+    """metrics.csv with one row per epoch; on resume, rows past the checkpoint's epoch are dropped."""
+
+    def __init__(self, path: Path, keep_through_epoch: int) -> None:
+        self.path = path
+        self.rows: list[dict[str, str]] = []
+        if path.is_file():
+            with open(path, newline="") as handle:
+                self.rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) <= keep_through_epoch]
+
+    def append(self, row: dict[str, float | int]) -> None:
+        self.rows.append({key: str(value) for key, value in row.items()})
+        columns = list(dict.fromkeys(key for existing in self.rows for key in existing))
+
+        def write(handle: IO[str]) -> None:
+            writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+        atomic_write(self.path, write)
+
+
+def plot_metrics(rows: list[dict[str, str]], path: Path) -> None:
+    """results.png: every numeric column of metrics.csv against the epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = [key for key in rows[0] if key not in ("epoch", "time_s")]
+    epochs = [int(row["epoch"]) for row in rows]
+    figure, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3))
+    for axis, column in zip(axes if len(columns) > 1 else [axes], columns, strict=True):
+        axis.plot(epochs, [float(row.get(column) or "nan") for row in rows], marker="o")
+        axis.set_title(column)
+        axis.set_xlabel("epoch")
+    figure.tight_layout()
+    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=80), binary=True)
+    plt.close(figure)
+
+
+class LoggingReporter:
+    """Forwards to another reporter and appends every message to log.txt."""
+
+    def __init__(self, inner: Reporter, log_path: Path) -> None:
+        self.inner = inner
+        self.log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+
+    def _write(self, level: str, message: str) -> None:
+        self.log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {level} {message}\n")
+        self.log.flush()
+
+    def info(self, message: str) -> None:
+        self._write("INFO", message)
+        self.inner.info(message)
+
+    def warning(self, message: str) -> None:
+        self._write("WARNING", message)
+        self.inner.warning(message)
+
+    def track(self, items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
+        return self.inner.track(items, total, description)
+
+    def status(self, text: str) -> None:
+        self.inner.status(text)
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        self._write("INFO", title + "\n" + "\n".join(" | ".join(str(v) for v in row) for row in [columns, *rows]))
+        self.inner.table(title, columns, rows)
+
+    def close(self) -> None:
+        self.log.close()

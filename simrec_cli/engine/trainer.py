@@ -1,0 +1,378 @@
+"""The training loop, top to bottom: build, (resume), train an epoch, validate, checkpoint, repeat.
+
+Everything that decides randomness is seeded from `train.seed`, the epoch and the global step, and every
+piece of state (weights, EMA, optimizer, scaler, RNGs, best metric) is checkpointed, so a resumed run is
+bit-for-bit the run that was interrupted.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+
+from simrec_cli.data.dataset import RefDataset, collate_samples, load_embedding, load_vocabulary, resize_batch
+from simrec_cli.data.files import ensure_writable_dir
+from simrec_cli.data.text import Vocabulary
+from simrec_cli.engine.checkpoint import (
+    FORMAT_VERSION,
+    KIND,
+    atomic_save,
+    capture_rng,
+    checkpoint_settings,
+    read_checkpoint,
+    restore_rng,
+)
+from simrec_cli.engine.distributed import World, all_reduce_mean, any_rank
+from simrec_cli.engine.ema import ModelEMA
+from simrec_cli.engine.evaluator import autocast_context, evaluate_split
+from simrec_cli.engine.metrics import SplitMetrics
+from simrec_cli.engine.resume import merge_for_resume
+from simrec_cli.engine.rundir import LoggingReporter, MetricsCsv, plot_metrics
+from simrec_cli.engine.schedule import LrSchedule
+from simrec_cli.engine.visualize import log_prediction_images
+from simrec_cli.errors import SimrecError
+from simrec_cli.models import build_model
+from simrec_cli.models.weights import load_pretrained_checkpoint
+from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.settings import Settings, settings_to_dict, settings_to_yaml
+
+LAST = "last.pth"
+BEST = "best.pth"
+
+
+@dataclass
+class TrainResult:
+    """Where the run lives and how it ended."""
+
+    run_dir: Path
+    best_acc50: float
+    best_epoch: int
+    epochs_done: int
+    last_metrics: SplitMetrics | None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def amp_dtype(settings: Settings) -> torch.dtype | None:
+    if not settings.train.amp.enabled:
+        return None
+    return torch.bfloat16 if settings.train.amp.dtype == "bfloat16" else torch.float16
+
+
+def build_optimizer(settings: Settings, model: nn.Module) -> torch.optim.Optimizer:
+    """Adam (SimREC), AdamW or SGD over the trainable parameters only."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optim, lr = settings.optim, settings.train.base_lr
+    if optim.name == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
+    kind = torch.optim.AdamW if optim.name == "adamw" else torch.optim.Adam
+    return kind(parameters, lr=lr, betas=optim.betas, eps=optim.eps, weight_decay=optim.weight_decay)
+
+
+def scale_for_step(settings: Settings, step: int) -> tuple[int, int] | None:
+    """The multi-scale size of one step: a function of seed and step, so every rank picks the same."""
+    multi_scale = settings.train.multi_scale_training
+    if not multi_scale.enabled:
+        return None
+    chooser = random.Random(settings.train.seed * 1_000_003 + step)
+    return tuple(multi_scale.img_scales[chooser.randrange(len(multi_scale.img_scales))])  # type: ignore[return-value]
+
+
+def find_resume_checkpoint(settings: Settings, run_dir: Path, explicit: Path | None) -> Path | None:
+    """An explicit checkpoint, else `train.resume_path`, else (auto-resume) the run's last.pth if present."""
+    if explicit is not None:
+        return explicit
+    if settings.train.resume_path is not None:
+        return settings.train.resume_path
+    candidate = run_dir / LAST
+    if settings.train.auto_resume.enabled and candidate.is_file():
+        return candidate
+    return None
+
+
+class Trainer:
+    """Holds the pieces of one run; `run()` trains to `train.epochs`."""
+
+    def __init__(self, settings: Settings, world: World, reporter: Reporter, resume: Path | None = None) -> None:
+        if settings.train.output_dir is None:
+            raise SimrecError("train.output_dir is not set", "set train.output_dir=runs/my-run")
+        self.world = world
+        self.run_dir = Path(settings.train.output_dir)
+        if world.is_main:
+            ensure_writable_dir(self.run_dir, "run directory (train.output_dir)")
+        self.reporter: Reporter = (
+            LoggingReporter(reporter, self.run_dir / "log.txt") if world.is_main else NullReporter()
+        )
+        settings.check_world_size(world.size)
+        if settings.train.sync_bn.enabled and world.device.type != "cuda":
+            raise SimrecError(
+                "train.sync_bn.enabled=true needs CUDA (SyncBatchNorm cannot train on CPU)",
+                "set train.sync_bn.enabled=false",
+            )
+        resume_path = find_resume_checkpoint(settings, self.run_dir, resume)
+        self.state: dict[str, Any] | None = read_checkpoint(resume_path) if resume_path else None
+        if self.state is not None:
+            settings = self._settings_for_resume(settings, resume_path)  # type: ignore[arg-type]
+        self.settings = settings
+        seed_everything(settings.train.seed)
+        self._build(resume_path)
+
+    def _settings_for_resume(self, requested: Settings, path: Path) -> Settings:
+        """The checkpoint's settings, with the few fields that may change on resume taken from `requested`."""
+        merged = merge_for_resume(checkpoint_settings(self.state, path), requested, path)  # type: ignore[arg-type]
+        self.reporter.info(f"resuming from {path} (epoch {self.state['epoch']} done)")  # type: ignore[index]
+        return merged
+
+    def _build(self, resume_path: Path | None) -> None:
+        settings, world = self.settings, self.world
+        if self.state is not None:
+            self.vocabulary = Vocabulary.from_list(list(self.state["vocabulary"]))
+            embedding = None
+        else:
+            self.vocabulary = load_vocabulary(settings.dataset)
+            embedding = load_embedding(settings.dataset, self.vocabulary, self.reporter)
+            if embedding is not None:
+                settings.model.language_encoder.word_embed_size = int(embedding.shape[1])
+        masks = settings.model.name == "mcn"
+        data_kwargs = {"mean": settings.train.data.mean, "std": settings.train.data.std, "reporter": self.reporter}
+        self.train_set = RefDataset(
+            settings.dataset, settings.dataset.train_split, self.vocabulary, training=True, load_masks=masks,
+            **data_kwargs,
+        )  # fmt: skip
+        self.val_set = RefDataset(
+            settings.dataset, settings.dataset.val_split, self.vocabulary, training=False, load_masks=masks,
+            **data_kwargs,
+        )  # fmt: skip
+        model = build_model(settings.model, len(self.vocabulary), embedding, reporter=self.reporter)
+        if settings.train.vl_pretrain_weight is not None and self.state is None:
+            load_pretrained_checkpoint(model, settings.train.vl_pretrain_weight, self.reporter)
+        model.to(world.device)
+        self.ema = (
+            ModelEMA(model, settings.train.ema.alpha, settings.train.ema.buffer_ema)
+            if settings.train.ema.enabled
+            else None
+        )
+        self.optimizer = build_optimizer(settings, model)
+        self.scaler = torch.amp.GradScaler(
+            world.device.type, enabled=settings.train.amp.enabled and settings.train.amp.dtype == "float16"
+        )
+        per_process = settings.train.batch_size // world.size
+        self.sampler = DistributedSampler(
+            self.train_set, num_replicas=world.size, rank=world.rank, shuffle=True, seed=settings.train.seed,
+            drop_last=True,
+        )  # fmt: skip
+        self.loader = DataLoader(
+            self.train_set,
+            batch_size=per_process,
+            sampler=self.sampler,
+            num_workers=settings.train.data.num_workers,
+            pin_memory=settings.train.data.pin_memory and world.device.type == "cuda",
+            collate_fn=collate_samples,
+            drop_last=True,
+        )
+        if len(self.loader) == 0:
+            raise SimrecError(
+                f"the {settings.dataset.train_split} split has {len(self.train_set)} objects, fewer than one batch "
+                f"of {per_process} per process",
+                "lower train.batch_size",
+            )
+        self.schedule = LrSchedule(self.optimizer, settings.train, len(self.loader))
+        self.start_epoch, self.global_step, self.best_acc50, self.best_epoch = 0, 0, -1.0, 0
+        if self.state is not None:
+            self._restore(model)
+        if settings.train.sync_bn.enabled and world.distributed:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model = model
+        self.ddp: nn.Module = (
+            DistributedDataParallel(
+                model,
+                device_ids=[world.device.index] if world.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+            if world.distributed
+            else model
+        )
+        self.reporter.info(
+            f"run {self.run_dir}: {len(self.train_set)} training objects, {len(self.val_set)} val expressions, "
+            f"{len(self.loader)} steps/epoch x {settings.train.epochs} epochs on {world.size} process(es), "
+            f"{world.device}"
+        )
+
+    def _restore(self, model: nn.Module) -> None:
+        state = self.state
+        assert state is not None
+        model.load_state_dict(state["model"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.start_epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self.best_acc50 = float(state["best_acc50"])
+        self.best_epoch = int(state["best_epoch"])
+
+    # ------------------------------------------------------------------ training
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        settings, world = self.settings, self.world
+        self.sampler.set_epoch(epoch)
+        self.train_set.set_epoch(epoch)
+        self.ddp.train()
+        sums = {"loss": 0.0, "loss_det": 0.0, "loss_seg": 0.0}
+        seen, started = 0, time.perf_counter()
+        dtype = amp_dtype(settings)
+        description = f"epoch {epoch + 1}/{settings.train.epochs}"
+        lr = self.schedule.apply(self.global_step)
+        for step, batch in enumerate(self.reporter.track(self.loader, len(self.loader), description)):
+            lr = self.schedule.apply(self.global_step)
+            batch = batch.to(world.device, non_blocking=True)
+            size = scale_for_step(settings, self.global_step)
+            if size is not None:
+                batch = resize_batch(batch, size)
+            with autocast_context(world.device, dtype):
+                losses = self.ddp(batch.images, batch.tokens, targets=batch.targets, masks=batch.masks)
+            loss = losses["loss"]
+            if any_rank(world, not bool(torch.isfinite(loss.detach()).all())):
+                raise SimrecError(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; {LAST} was left as it was",
+                    "lower train.base_lr, keep train.clip_grad_norm > 0, or turn off train.amp",
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if settings.train.clip_grad_norm > 0:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), settings.train.clip_grad_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.ema is not None:
+                self.ema.update(self.model)
+            self.global_step += 1
+            seen += batch.images.shape[0] * world.size
+            for key in sums:
+                sums[key] += float(losses[key].detach())
+            if self.global_step % settings.train.log_period == 0:
+                self._log_step(losses, lr, seen / (time.perf_counter() - started))
+        count = max(1, len(self.loader))
+        return {**{key: value / count for key, value in sums.items()}, "lr": lr}
+
+    def _log_step(self, losses: dict[str, torch.Tensor], lr: float, images_per_second: float) -> None:
+        reduced = {key: float(all_reduce_mean(self.world, value.detach().float())) for key, value in losses.items()}
+        self.reporter.status(f"loss {reduced['loss']:.4f} lr {lr:.2e} {images_per_second:.1f} img/s")
+        if self.writer is not None:
+            for key, value in reduced.items():
+                self.writer.add_scalar(f"{key}/train", value, self.global_step)
+            self.writer.add_scalar("lr", lr, self.global_step)
+
+    # ------------------------------------------------------------------ validation and checkpoints
+
+    def _validate(self) -> SplitMetrics:
+        eval_model = self.ema.module if self.ema is not None else self.model
+        metrics, results = evaluate_split(
+            eval_model,
+            self.val_set,
+            split=self.settings.dataset.val_split,
+            world=self.world,
+            batch_size=self.settings.train.evaluation.eval_batch_size,
+            num_workers=self.settings.train.data.num_workers,
+            reporter=self.reporter,
+            amp_dtype=amp_dtype(self.settings),
+            mask_threshold=self.settings.model.head.mask_threshold,
+        )
+        if self.writer is not None and self.settings.train.log_image:
+            log_prediction_images(self.writer, self.val_set, results[:8], self.global_step)
+        return metrics
+
+    def _checkpoint(self, epoch: int, metrics: SplitMetrics) -> dict[str, Any]:
+        return {
+            "kind": KIND,
+            "format_version": FORMAT_VERSION,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "epoch": epoch,
+            "global_step": self.global_step,
+            "best_acc50": self.best_acc50,
+            "best_epoch": self.best_epoch,
+            "settings": settings_to_dict(self.settings),
+            "vocabulary": self.vocabulary.to_list(),
+            "metrics": metrics.as_dict(),
+            "rng": capture_rng(),
+        }
+
+    def _save(self, epoch: int, metrics: SplitMetrics, improved: bool) -> None:
+        last = self.run_dir / LAST
+        final = epoch == self.settings.train.epochs
+        if improved or final or epoch % self.settings.train.save_period == 0:
+            atomic_save(self._checkpoint(epoch, metrics), last)
+        if improved:
+            temporary = self.run_dir / f".{BEST}.tmp"
+            shutil.copyfile(last, temporary)
+            temporary.replace(self.run_dir / BEST)
+
+    def _report_epoch(self, epoch: int, losses: dict[str, float], metrics: SplitMetrics, seconds: float) -> None:
+        row: dict[str, float | int] = {"epoch": epoch, **{k: round(v, 6) for k, v in losses.items()}}
+        row.update({"val_acc50": round(metrics.acc50, 4), "val_acc75": round(metrics.acc75, 4),
+                    "val_miou_box": round(metrics.mean_iou, 4)})  # fmt: skip
+        if metrics.mask_miou is not None:
+            row.update(
+                {"val_mask_miou": round(metrics.mask_miou, 4), "val_mask_oiou": round(metrics.mask_oiou or 0, 4)}
+            )
+        row["time_s"] = round(seconds, 2)
+        self.metrics_csv.append(row)
+        plot_metrics(self.metrics_csv.rows, self.run_dir / "results.png")
+        if self.writer is not None:
+            self.writer.add_scalar("Acc/BoxIoU@0.5", metrics.acc50, epoch)
+            self.writer.add_scalar("Acc/BoxIoU@0.75", metrics.acc75, epoch)
+            if metrics.mask_miou is not None:
+                self.writer.add_scalar("Acc/MaskIoU", metrics.mask_miou, epoch)
+        columns = ["epoch", "loss", "val Acc@0.5", "val Acc@0.75", "best", "time s"]
+        values = [epoch, losses["loss"], metrics.acc50, metrics.acc75, self.best_acc50, seconds]
+        self.reporter.table(f"epoch {epoch}/{self.settings.train.epochs}", columns, [values])
+
+    def run(self) -> TrainResult:
+        settings, world = self.settings, self.world
+        self.writer = None
+        if world.is_main:
+            (self.run_dir / "config.yaml").write_text(settings_to_yaml(settings))
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir))
+            self.metrics_csv = MetricsCsv(self.run_dir / "metrics.csv", keep_through_epoch=self.start_epoch)
+        if self.state is not None:
+            restore_rng(self.state["rng"])
+        metrics: SplitMetrics | None = None
+        try:
+            for epoch in range(self.start_epoch, settings.train.epochs):
+                started = time.perf_counter()
+                losses = self._train_epoch(epoch)
+                metrics = self._validate()
+                improved = metrics.acc50 > self.best_acc50
+                if improved:
+                    self.best_acc50, self.best_epoch = metrics.acc50, epoch + 1
+                if world.is_main:
+                    self._save(epoch + 1, metrics, improved)
+                    self._report_epoch(epoch + 1, losses, metrics, time.perf_counter() - started)
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+            if isinstance(self.reporter, LoggingReporter):
+                self.reporter.close()
+        if self.start_epoch >= settings.train.epochs:
+            self.reporter.info(f"nothing to do: {self.run_dir} already finished {self.start_epoch} epochs")
+        return TrainResult(self.run_dir, self.best_acc50, self.best_epoch, settings.train.epochs, metrics)
