@@ -1,12 +1,44 @@
-"""`simrec export`."""
+"""`simrec export`: write a checkpoint as an ONNX file that runs without simrec."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import click
+import typer
+
 from simrec_cli.commands.common import guarded
-from simrec_cli.errors import SimrecError
+from simrec_cli.console import RichReporter
+from simrec_cli.predict.export import DEFAULT_OPSET, export_onnx
 
 
 @guarded
-def command() -> None:
-    """Not built yet."""
-    raise SimrecError("`simrec export` is not built yet in this version", "see the README for what works today")
+def command(
+    checkpoint: Path = typer.Argument(..., help="A best.pth/last.pth written by `simrec train`.", show_default=False),
+    export_format: str = typer.Option(
+        "onnx", "--format", "-f", click_type=click.Choice(["onnx"]), help="Target format."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="The .onnx file to write (default: the checkpoint's path with .onnx)."
+    ),
+    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Accept any batch size instead of 1."),
+    opset: int = typer.Option(DEFAULT_OPSET, "--opset", min=11, help="ONNX opset version."),
+    half: bool = typer.Option(False, "--half", help="float16 weights inside (inputs and outputs stay float32)."),
+    device: str = typer.Option(
+        "cpu", "--device", click_type=click.Choice(["cpu", "cuda"]), help="Where the model is traced."
+    ),
+) -> None:
+    """Export CHECKPOINT with its box decoding inside; writes FILE.onnx and FILE.json (vocabulary, preprocessing).
+
+    Inputs: `image` float32 [B, 3, H, W] (letterboxed RGB / 255) and `tokens` int64 [B, L]. Outputs: `boxes`
+    [B, 5] (x1, y1, x2, y2, score in letterbox pixels) and, for mask models, `masks` [B, H, W].
+    """
+    reporter = RichReporter()
+    result = export_onnx(
+        checkpoint, output, opset=opset, dynamic_batch=dynamic_batch, half=half, device=device, reporter=reporter
+    )
+    reporter.info(f"wrote {result.onnx_path} and {result.metadata_path}")
+    if result.max_box_difference is None:
+        reporter.warning("onnxruntime is not installed, the file was not checked (pip install simrec[export])")
+    else:
+        reporter.info(f"onnxruntime check: boxes within {result.max_box_difference:.4f} px of PyTorch's")

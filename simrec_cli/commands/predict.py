@@ -1,12 +1,131 @@
-"""`simrec predict`."""
+"""`simrec predict`: answer expressions on your own images with a trained checkpoint."""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import click
+import typer
+from rich.table import Table
+
 from simrec_cli.commands.common import guarded
+from simrec_cli.console import RichReporter, console, error_console, state
 from simrec_cli.errors import SimrecError
+from simrec_cli.predict.output import default_output_dir
+from simrec_cli.predict.predictor import (
+    DEFAULT_BATCH_SIZE,
+    PredictionResult,
+    Predictor,
+    newest_checkpoint,
+    predict_requests,
+)
+from simrec_cli.predict.sources import ImageRequest, requests_from_pairs, requests_from_source
+from simrec_cli.reporting import Reporter
+
+T = TypeVar("T")
+EXIT_SOME_FAILED = 1
+
+
+class JsonModeReporter:
+    """Keeps stdout for the JSON lines: messages go to stderr and there are no progress bars."""
+
+    def info(self, message: str) -> None:
+        if not state.quiet:
+            error_console.print(message)
+
+    def warning(self, message: str) -> None:
+        error_console.print(f"[yellow]warning:[/] {message}")
+
+    def track(self, items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
+        yield from items
+
+    def status(self, text: str) -> None:
+        return None
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        return None
+
+
+def _requests(source: str | None, expressions: list[str] | None, pairs: Path | None) -> list[ImageRequest]:
+    if pairs is not None:
+        if source is not None or expressions:
+            raise SimrecError("give either SOURCE EXPRESSION... or --pairs FILE, not both", "drop one of them")
+        return requests_from_pairs(pairs)
+    if source is None:
+        raise SimrecError("no image given", 'run e.g. simrec predict photo.jpg "the dog on the left"')
+    return requests_from_source(source, expressions or [])
+
+
+def _print_table(results: list[PredictionResult], with_masks: bool) -> None:
+    table = Table(title="predictions")
+    for column in ["image", "expression", "box (x1, y1, x2, y2)", "score", *(["mask area"] if with_masks else [])]:
+        table.add_column(column, justify="left" if column in ("image", "expression") else "right")
+    for result in results:
+        if result.ok and result.box is not None and result.score is not None:
+            cells = [", ".join(f"{value:.1f}" for value in result.box), f"{result.score:.3f}"]
+            cells += [str(result.mask_area)] if with_masks else []
+        else:
+            cells = [f"[red]{result.error}[/]", "", *([""] if with_masks else [])]
+        table.add_row(str(result.image), result.expression, *cells)
+    console.print(table)
 
 
 @guarded
-def command() -> None:
-    """Not built yet."""
-    raise SimrecError("`simrec predict` is not built yet in this version", "see the README for what works today")
+def command(
+    source: str | None = typer.Argument(
+        None, help="An image file, a folder of images, or a glob such as 'imgs/*.jpg'."
+    ),
+    expressions: list[str] | None = typer.Argument(
+        None, help="One or more expressions, each answered on every image.", show_default=False
+    ),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", "-c", help="A best.pth/last.pth from `simrec train` (default: newest runs/**/best.pth)."
+    ),
+    pairs: Path | None = typer.Option(
+        None, "--pairs", help="JSONL or CSV file of image/expression pairs (instead of SOURCE EXPRESSION...)."
+    ),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", "-o", help="Folder for the pictures and masks (default: runs/predict, predict2, ...)."
+    ),
+    json_lines: bool = typer.Option(False, "--json", help="Print one JSON object per answer instead of a table."),
+    device: str = typer.Option(
+        "auto", "--device", click_type=click.Choice(["auto", "cpu", "cuda"]), help="Where the model runs."
+    ),
+    half: bool = typer.Option(False, "--half", help="Mixed precision: bfloat16 on CPU, float16 on CUDA."),
+    no_save: bool = typer.Option(False, "--no-save", help="Write no pictures or masks; only print the answers."),
+    batch_size: int = typer.Option(
+        DEFAULT_BATCH_SIZE, "--batch-size", "-b", min=1, help="Expressions per forward pass."
+    ),
+) -> None:
+    """Find the object each EXPRESSION describes in SOURCE: box, score (and mask), plus annotated pictures.
+
+    Exit status 0 when every image was answered, 1 when some could not be read, 2 for a usage error.
+    """
+    reporter: Reporter = JsonModeReporter() if json_lines else RichReporter()
+    requests = _requests(source, expressions, pairs)
+    if checkpoint is None:
+        checkpoint = newest_checkpoint()
+        reporter.info(f"using checkpoint {checkpoint} (the newest best.pth under runs/)")
+    predictor = Predictor.from_checkpoint(checkpoint, device=device, half=half, reporter=reporter)
+    target = None if no_save else (output_dir or default_output_dir())
+    started = time.perf_counter()
+    results: list[PredictionResult] = []
+    for result in predict_requests(predictor, requests, target, batch_size=batch_size, reporter=reporter):
+        results.append(result)
+        if json_lines:
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+    failed_images = {result.image for result in results if not result.ok}
+    if not json_lines:
+        _print_table(results, predictor.has_mask)
+        elapsed = time.perf_counter() - started
+        saved = f"; pictures in {target}" if target is not None else ""
+        reporter.info(f"{len(results)} answers on {len(requests)} images in {elapsed:.1f} s{saved}")
+    if failed_images:
+        reporter.warning(f"{len(failed_images)} of {len(requests)} images could not be read (listed above)")
+        raise typer.Exit(EXIT_SOME_FAILED)

@@ -1,0 +1,222 @@
+"""`simrec export`: the eval model with its decoding inside, as an ONNX file usable without simrec.
+
+The graph takes the letterboxed image scaled to [0, 1] (the mean/std normalization of the checkpoint is
+inside the graph, so every user does the same three preprocessing steps) and the token ids, and returns the
+box with its score in letterbox pixels (and the mask probabilities for mask models). The settings a user
+needs to prepare inputs and read outputs (input size, pad value, vocabulary, tokenizer rules) are stored in
+the file's metadata and in a JSON file beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from simrec_cli.data.files import atomic_write_json
+from simrec_cli.data.letterbox import PAD_VALUE
+from simrec_cli.data.text import Vocabulary
+from simrec_cli.engine.checkpoint import load_model_from_checkpoint
+from simrec_cli.errors import SimrecError
+from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.settings import Settings
+
+DEFAULT_OPSET = 17
+# Boxes are in letterbox pixels; a larger onnxruntime/PyTorch gap on the example input means a broken export.
+MAX_BOX_DIFFERENCE_PX = 1.0
+METADATA_FORMAT = "simrec-onnx-v1"
+TOKENIZER_RULES = (
+    "lowercase; delete the characters . , ' ! ? \" ( ) * # : ; ; replace - and / by spaces; split on whitespace; "
+    "map each word to its index in `vocabulary` (unknown words -> 1), pad with 0 or cut to max_token_length"
+)
+
+
+class ExportedModel(nn.Module):
+    """What the ONNX graph computes: normalize, run the eval model, return float32 boxes (and masks)."""
+
+    def __init__(self, model: nn.Module, settings: Settings, half: bool) -> None:
+        super().__init__()
+        self.model = model.half() if half else model
+        self.half = half
+        data = settings.train.data
+        self.register_buffer("mean", torch.tensor(data.mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(data.std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, image: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        normalized = (image - self.mean) / self.std
+        outputs = self.model(normalized.half() if self.half else normalized, tokens)
+        boxes = outputs["boxes"].float()
+        masks = outputs.get("masks")
+        return (boxes,) if masks is None else (boxes, masks.float())
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    onnx_path: Path
+    metadata_path: Path
+    metadata: dict[str, Any]
+    max_box_difference: float | None
+
+
+def export_metadata(settings: Settings, vocabulary: Vocabulary, has_mask: bool, **extra: Any) -> dict[str, Any]:
+    """Everything needed to use the ONNX file without simrec (also written as the sidecar JSON)."""
+    height, width = settings.dataset.input_shape
+    outputs = {"boxes": "float32 [B, 5]: x1, y1, x2, y2 in letterbox pixels, score"}
+    if has_mask:
+        outputs["masks"] = f"float32 [B, {height}, {width}]: mask probabilities in the letterbox"
+    return {
+        "format": METADATA_FORMAT,
+        "model": settings.model.name,
+        "input_size": [height, width],
+        "pad_value": PAD_VALUE,
+        "image_input": f"float32 [B, 3, {height}, {width}]: letterboxed RGB divided by 255 (NCHW)",
+        "normalization_inside": {"mean": list(settings.train.data.mean), "std": list(settings.train.data.std)},
+        "tokens_input": f"int64 [B, {settings.dataset.max_token_length}]",
+        "max_token_length": settings.dataset.max_token_length,
+        "pad_id": Vocabulary.PAD,
+        "unk_id": Vocabulary.UNK,
+        "tokenizer": TOKENIZER_RULES,
+        "outputs": outputs,
+        "mask_threshold": settings.model.head.mask_threshold if has_mask else None,
+        "vocabulary": vocabulary.to_list(),
+        **extra,
+    }
+
+
+def _require_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as exc:
+        raise SimrecError("ONNX export needs the onnx package", "pip install simrec[export]") from exc
+    return onnx
+
+
+def export_onnx(
+    checkpoint: Path,
+    output: Path | None = None,
+    *,
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = False,
+    half: bool = False,
+    device: str = "cpu",
+    reporter: Reporter | None = None,
+) -> ExportResult:
+    """Write CHECKPOINT as ONNX (default: beside it, `.onnx`) plus `<output>.json`; both written atomically."""
+    onnx = _require_onnx()
+    reporter = reporter or NullReporter()
+    output = output or Path(checkpoint).with_suffix(".onnx")
+    if output.suffix.lower() != ".onnx":
+        raise SimrecError(f"output {output} must end in .onnx", "e.g. --output model.onnx")
+    model, settings, vocabulary = load_model_from_checkpoint(checkpoint, device, reporter=reporter)
+    has_mask = bool(getattr(model, "has_mask_head", False))
+    wrapper = ExportedModel(model, settings, half).to(device).eval()
+    image, tokens = example_inputs(settings, vocabulary, device)
+    metadata = export_metadata(
+        settings,
+        vocabulary,
+        has_mask,
+        opset=opset,
+        dynamic_batch=dynamic_batch,
+        half=half,
+        checkpoint=str(checkpoint),
+    )
+    output_names = ["boxes", "masks"] if has_mask else ["boxes"]
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        _trace_to_onnx(wrapper, (image, tokens), temporary, output_names, opset, dynamic_batch)
+        proto = onnx.load(str(temporary))
+        for key, value in _metadata_props(metadata).items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(temporary))
+        difference = _compare_with_onnxruntime(temporary, wrapper, image, tokens)
+        os.replace(temporary, output)
+    except OSError as exc:
+        raise SimrecError(f"cannot write {output}: {exc.strerror or exc}", "choose a writable --output") from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+    metadata_path = output.with_suffix(".json")
+    atomic_write_json(metadata_path, metadata)
+    return ExportResult(output, metadata_path, metadata, difference)
+
+
+def example_inputs(settings: Settings, vocabulary: Vocabulary, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed, non-trivial input pair used to trace the graph and to check the exported file."""
+    height, width = settings.dataset.input_shape
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, height, width, generator=generator)
+    length = settings.dataset.max_token_length
+    tokens = torch.zeros(1, length, dtype=torch.int64)
+    words = min(length, 4)
+    tokens[0, :words] = torch.randint(Vocabulary.CLS + 1, max(len(vocabulary), Vocabulary.CLS + 2), (words,))
+    return image.to(device), tokens.to(device)
+
+
+def _trace_to_onnx(
+    wrapper: nn.Module,
+    inputs: tuple[torch.Tensor, torch.Tensor],
+    path: Path,
+    output_names: list[str],
+    opset: int,
+    dynamic_batch: bool,
+) -> None:
+    axes = {name: {0: "batch"} for name in ["image", "tokens", *output_names]} if dynamic_batch else None
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        # The TorchScript exporter warns about its own deprecation and about traced shape arithmetic; the
+        # onnxruntime comparison after export is what tells whether the file is right.
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                wrapper,
+                inputs,
+                str(path),
+                dynamo=False,
+                input_names=["image", "tokens"],
+                output_names=output_names,
+                opset_version=opset,
+                dynamic_axes=axes,
+                do_constant_folding=True,
+            )
+        except (RuntimeError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SimrecError(
+                f"ONNX export failed at opset {opset}: {first}", "try another --opset (17 works)"
+            ) from exc
+
+
+def _metadata_props(metadata: dict[str, Any]) -> dict[str, str]:
+    """ONNX metadata values are strings: plain strings stay, everything else is JSON."""
+    return {f"simrec.{key}": value if isinstance(value, str) else json.dumps(value) for key, value in metadata.items()}
+
+
+def _compare_with_onnxruntime(
+    path: Path, wrapper: nn.Module, image: torch.Tensor, tokens: torch.Tensor
+) -> float | None:
+    """Largest box difference (pixels) between onnxruntime and PyTorch on the example input; None without ORT.
+
+    A difference above MAX_BOX_DIFFERENCE_PX is an error, so a wrong file is never put in place.
+    """
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (onnx_boxes, *_) = session.run(None, {"image": image.cpu().numpy(), "tokens": tokens.cpu().numpy()})
+    with torch.no_grad():
+        torch_boxes = wrapper(image, tokens)[0].cpu().numpy()
+    difference = float(np.abs(onnx_boxes[:, :4] - torch_boxes[:, :4]).max())
+    if not difference <= MAX_BOX_DIFFERENCE_PX:
+        raise SimrecError(
+            f"the exported graph gives boxes {difference:.2f} px away from PyTorch's on a test input",
+            "try another --opset, or export without --half",
+        )
+    return difference

@@ -1,0 +1,56 @@
+"""The prediction output folder: one annotated picture per image and one mask PNG per answer, each written
+atomically under a name derived from the image's, made unique when two images share a name."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from simrec_cli.data.files import atomic_write, ensure_writable_dir
+from simrec_cli.engine.rundir import next_run_dir
+
+PICTURE_QUALITY = 90
+
+
+def default_output_dir() -> Path:
+    """runs/predict, or runs/predict2, runs/predict3, ... for the first that does not exist (as ultralytics)."""
+    return next_run_dir(Path("runs"), "predict")
+
+
+class OutputFolder:
+    """Where pictures and masks go; names follow the image names, made unique when two images share one."""
+
+    def __init__(self, root: Path) -> None:
+        ensure_writable_dir(root, "predictions")
+        self.root = root
+        self._taken: set[str] = set()
+
+    def claim_stem(self, image: Path) -> str:
+        """A file stem for `image` no earlier image of this run has (photo, photo_2, photo_3, ...)."""
+        stem = image.stem or "image"
+        candidate, number = stem, 2
+        while candidate in self._taken:
+            candidate = f"{stem}_{number}"
+            number += 1
+        self._taken.add(candidate)
+        return candidate
+
+    def save_picture(self, stem: str, picture: Image.Image) -> Path:
+        path = self.root / f"{stem}.jpg"
+        _write_image(path, picture, "JPEG", quality=PICTURE_QUALITY)
+        return path
+
+    def save_mask(self, stem: str, index: int, mask: np.ndarray) -> Path:
+        """A black-and-white PNG (255 = the object) at the original image size; `index` counts from 1."""
+        path = self.root / f"{stem}_mask{index}.png"
+        _write_image(path, Image.fromarray(mask.astype(np.uint8) * 255), "PNG")
+        return path
+
+
+def _write_image(path: Path, image: Image.Image, image_format: str, **options: object) -> None:
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format, **options)
+    atomic_write(path, lambda handle: handle.write(buffer.getvalue()), binary=True)

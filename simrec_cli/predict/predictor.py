@@ -1,0 +1,326 @@
+"""Answer referring expressions on images with a trained checkpoint.
+
+The checkpoint alone suffices: it holds the settings (input size, normalization), the vocabulary and the
+weights. Each image is decoded once, letterboxed, and then only the small letterboxed canvas and the
+picture-sized copy are kept, so a batch of huge photos does not hold their full decodes in memory. All the
+expressions of one image go through one batched forward pass (rows of several images share a pass when they
+fit in `batch_size`). Boxes come back in original image pixels, clipped to the image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, letterbox_image, mask_to_original
+from simrec_cli.data.text import Vocabulary, tokenize
+from simrec_cli.engine.checkpoint import load_model_from_checkpoint
+from simrec_cli.engine.distributed import resolve_device
+from simrec_cli.errors import SimrecError
+from simrec_cli.predict.drawing import Annotation, PictureBase, draw_annotations, picture_base
+from simrec_cli.predict.images import read_image
+from simrec_cli.predict.output import OutputFolder
+from simrec_cli.predict.sources import ImageRequest
+from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.settings import Settings
+
+DEFAULT_BATCH_SIZE = 16
+# The keys of every `--json` line, in order (documented in the README; changing them breaks users' scripts).
+JSON_FIELDS = (
+    "image",
+    "expression",
+    "box",
+    "score",
+    "mask",
+    "mask_area",
+    "oov_words",
+    "width",
+    "height",
+    "picture",
+    "error",
+)
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    """The answer to one (image, expression) pair, or the reason there is none (`error`)."""
+
+    image: Path
+    expression: str
+    box: tuple[float, float, float, float] | None = None
+    score: float | None = None
+    mask: Path | None = None
+    mask_area: int | None = None
+    oov_words: tuple[str, ...] = ()
+    width: int | None = None
+    height: int | None = None
+    picture: Path | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSONL record: every key always present, null where it does not apply."""
+        record = {
+            "image": str(self.image),
+            "expression": self.expression,
+            "box": [round(value, 2) for value in self.box] if self.box is not None else None,
+            "score": round(self.score, 4) if self.score is not None else None,
+            "mask": str(self.mask) if self.mask is not None else None,
+            "mask_area": self.mask_area,
+            "oov_words": list(self.oov_words),
+            "width": self.width,
+            "height": self.height,
+            "picture": str(self.picture) if self.picture is not None else None,
+            "error": self.error,
+        }
+        return record
+
+
+@dataclass(frozen=True)
+class EncodedExpression:
+    tokens: np.ndarray
+    oov_words: tuple[str, ...]
+    truncated: bool
+
+
+@dataclass
+class _LoadedImage:
+    """What is kept of an image while its expressions wait for the model."""
+
+    request: ImageRequest
+    canvas: np.ndarray
+    info: LetterboxInfo
+    picture: PictureBase | None
+    boxes: list[np.ndarray] = field(default_factory=list)
+    masks: list[np.ndarray] = field(default_factory=list)
+
+
+class Predictor:
+    """A model ready for inference plus what it needs to read inputs: settings and vocabulary."""
+
+    def __init__(
+        self, model: nn.Module, settings: Settings, vocabulary: Vocabulary, device: torch.device, half: bool = False
+    ) -> None:
+        self.model = model.eval()
+        self.settings = settings
+        self.vocabulary = vocabulary
+        self.device = device
+        self.half = half
+        data = settings.train.data
+        self._mean = torch.tensor(data.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(data.std, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: Path, device: str = "auto", half: bool = False, reporter: Reporter | None = None
+    ) -> Predictor:
+        torch_device = resolve_device(device)
+        model, settings, vocabulary = load_model_from_checkpoint(checkpoint, torch_device, reporter=reporter)
+        return cls(model, settings, vocabulary, torch_device, half)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return tuple(self.settings.dataset.input_shape)
+
+    @property
+    def has_mask(self) -> bool:
+        return bool(getattr(self.model, "has_mask_head", False))
+
+    def encode(self, expression: str) -> EncodedExpression:
+        """Token ids of the expression; an expression with no words left after tokenizing is an error."""
+        words = tokenize(expression)
+        if not words:
+            raise SimrecError(f"expression {expression!r} has no words", "describe the object in words")
+        max_length = self.settings.dataset.max_token_length
+        tokens, unknown = self.vocabulary.encode(expression, max_length)
+        return EncodedExpression(tokens, tuple(dict.fromkeys(unknown)), len(words) > max_length)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if not self.half:
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    @torch.inference_mode()
+    def forward(self, canvases: Sequence[np.ndarray], rows: Sequence[int], tokens: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the model on letterboxed canvases: row k pairs canvases[rows[k]] with tokens[k].
+
+        Returns "boxes" [N, 5] (x1, y1, x2, y2, score in letterbox pixels) and, for mask models, "masks"
+        [N, H, W] probabilities.
+        """
+        stacked = torch.from_numpy(np.stack(canvases)).to(self.device, non_blocking=True)
+        images = (stacked.permute(0, 3, 1, 2).float() - self._mean) / self._std
+        images = images[torch.as_tensor(rows, device=self.device)]
+        token_ids = torch.from_numpy(tokens).to(self.device)
+        with self._autocast():
+            outputs = self.model(images, token_ids)
+        result = {"boxes": outputs["boxes"].float().cpu().numpy()}
+        if outputs.get("masks") is not None:
+            result["masks"] = outputs["masks"].float().cpu().numpy()
+        return result
+
+
+def encode_requests(
+    predictor: Predictor, requests: Sequence[ImageRequest], reporter: Reporter
+) -> dict[str, EncodedExpression]:
+    """Encode every distinct expression once, warning about unknown words and over-long expressions."""
+    encoded: dict[str, EncodedExpression] = {}
+    for request in requests:
+        for expression in request.expressions:
+            if expression in encoded:
+                continue
+            encoded[expression] = entry = predictor.encode(expression)
+            if entry.oov_words:
+                reporter.warning(
+                    f"words not in the checkpoint's vocabulary, read as unknown: {', '.join(entry.oov_words)} "
+                    f"(in {expression!r})"
+                )
+            if entry.truncated:
+                limit = predictor.settings.dataset.max_token_length
+                reporter.warning(f"{expression!r} is longer than {limit} words; only the first {limit} are read")
+    return encoded
+
+
+def _row_batches(requests: Sequence[ImageRequest], batch_size: int) -> Iterator[list[tuple[int, int]]]:
+    """(request index, expression index) rows in order, cut into batches of at most `batch_size`."""
+    batch: list[tuple[int, int]] = []
+    for request_index, request in enumerate(requests):
+        for expression_index in range(len(request.expressions)):
+            batch.append((request_index, expression_index))
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def newest_checkpoint(runs_root: Path = Path("runs")) -> Path:
+    """The most recently written `best.pth` under `runs_root`, for `simrec predict` without --checkpoint."""
+    candidates = [path for path in runs_root.glob("**/best.pth") if path.is_file()]
+    if not candidates:
+        raise SimrecError(
+            f"no --checkpoint given and no best.pth found under {runs_root}/",
+            "train one (simrec train --preset synthetic-tiny) or pass --checkpoint PATH",
+        )
+    return max(candidates, key=lambda path: path.stat().st_mtime)
+
+
+def predict_requests(
+    predictor: Predictor,
+    requests: Sequence[ImageRequest],
+    output_dir: Path | None = None,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    reporter: Reporter | None = None,
+) -> Iterator[PredictionResult]:
+    """Yield one result per (image, expression), image by image in request order.
+
+    Every expression is checked before anything is read or written. An image that cannot be read yields an
+    error result for each of its expressions and the rest go on. With `output_dir`, each image's picture
+    (and each mask) is written there as soon as its last expression is answered.
+    """
+    if batch_size < 1:
+        raise SimrecError(f"batch size {batch_size} must be at least 1", "use --batch-size 1 or more")
+    reporter = reporter or NullReporter()
+    encoded = encode_requests(predictor, requests, reporter)
+    output = OutputFolder(output_dir) if output_dir is not None else None
+    loaded: dict[int, _LoadedImage] = {}
+    finished: dict[int, list[PredictionResult]] = {}
+    next_to_yield = 0
+    batches = list(_row_batches(requests, batch_size))
+    for batch in reporter.track(batches, len(batches), "predict"):
+        for request_index in dict.fromkeys(index for index, _ in batch):
+            if request_index in loaded or request_index in finished:
+                continue
+            request = requests[request_index]
+            try:
+                loaded[request_index] = _load(request, predictor.input_shape, keep_picture=output is not None)
+            except SimrecError as error:
+                reporter.warning(str(error))
+                finished[request_index] = [
+                    PredictionResult(request.image, text, error=str(error)) for text in request.expressions
+                ]
+        rows = [(index, expression) for index, expression in batch if index in loaded]
+        if rows:
+            _answer(predictor, rows, loaded, requests, encoded)
+        for request_index in [
+            index for index, item in loaded.items() if len(item.boxes) == len(item.request.expressions)
+        ]:
+            finished[request_index] = _finish(loaded.pop(request_index), predictor, encoded, output)
+        while next_to_yield in finished:
+            yield from finished.pop(next_to_yield)
+            next_to_yield += 1
+
+
+def _load(request: ImageRequest, input_shape: tuple[int, int], keep_picture: bool) -> _LoadedImage:
+    image = read_image(request.image)
+    canvas, info = letterbox_image(image, input_shape)
+    return _LoadedImage(request, canvas, info, picture_base(image) if keep_picture else None)
+
+
+def _answer(
+    predictor: Predictor,
+    rows: list[tuple[int, int]],
+    loaded: dict[int, _LoadedImage],
+    requests: Sequence[ImageRequest],
+    encoded: dict[str, EncodedExpression],
+) -> None:
+    """One forward pass over `rows`, each image's canvas sent once and repeated per expression on device."""
+    order = list(dict.fromkeys(index for index, _ in rows))
+    position = {request_index: slot for slot, request_index in enumerate(order)}
+    tokens = np.stack([encoded[requests[index].expressions[expression]].tokens for index, expression in rows])
+    outputs = predictor.forward([loaded[index].canvas for index in order], [position[i] for i, _ in rows], tokens)
+    for row, (request_index, _) in enumerate(rows):
+        loaded[request_index].boxes.append(outputs["boxes"][row])
+        if "masks" in outputs:
+            loaded[request_index].masks.append(outputs["masks"][row])
+
+
+def _finish(
+    item: _LoadedImage,
+    predictor: Predictor,
+    encoded: dict[str, EncodedExpression],
+    output: OutputFolder | None,
+) -> list[PredictionResult]:
+    """Map one image's answers back to its pixels, write its picture and masks, and describe them."""
+    info = item.info
+    raw = np.stack(item.boxes)
+    boxes = np.asarray(boxes_to_original(raw[:, :4].astype(np.float64), info))
+    threshold = predictor.settings.model.head.mask_threshold
+    masks = [mask_to_original(mask > threshold, info) for mask in item.masks]
+    stem = output.claim_stem(item.request.image) if output is not None else None
+    mask_paths: list[Path | None] = [None] * len(item.boxes)
+    if output is not None and stem is not None:
+        mask_paths = [output.save_mask(stem, number, mask) for number, mask in enumerate(masks, 1)] or mask_paths
+    picture_path = None
+    if output is not None and stem is not None and item.picture is not None:
+        annotations = [
+            Annotation(text, tuple(boxes[k]), float(raw[k, 4]), masks[k] if masks else None)
+            for k, text in enumerate(item.request.expressions)
+        ]
+        picture_path = output.save_picture(stem, draw_annotations(item.picture, annotations))
+    return [
+        PredictionResult(
+            image=item.request.image,
+            expression=text,
+            box=tuple(float(v) for v in boxes[k]),
+            score=float(raw[k, 4]),
+            mask=mask_paths[k],
+            mask_area=int(masks[k].sum()) if masks else None,
+            oov_words=encoded[text].oov_words,
+            width=info.width,
+            height=info.height,
+            picture=picture_path,
+        )
+        for k, text in enumerate(item.request.expressions)
+    ]
