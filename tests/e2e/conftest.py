@@ -1,0 +1,58 @@
+"""Shared fixtures for end-to-end tests: a small prepared synthetic dataset and a trained tiny run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from simrec_cli.cli import app
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+# A model and data small enough that a CPU epoch takes a second or two.
+TINY = [
+    "dataset.input_shape=[64,64]",
+    "train.batch_size=8",
+    "train.epochs=2",
+    "train.warmup_epochs=1",
+    "train.data.num_workers=0",
+    "train.evaluation.eval_batch_size=16",
+    "train.log_period=2",
+    "model.visual_backbone.width_multiplier=0.125",
+    "model.language_encoder.hidden_size=32",
+    "model.language_encoder.ffn_size=64",
+    "model.language_encoder.word_embed_size=16",
+    "model.fusion_manner.out_planes=32",
+    "model.multi_scale_manner.hidden_planes=32",
+    "model.head.width=0.125",
+]
+
+
+def invoke(*args: str) -> object:
+    """Run the CLI in-process as a user would, returning typer's result."""
+    return CliRunner().invoke(app, [str(arg) for arg in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synthetic-data")
+    result = invoke("prepare-data", "--dataset", "synthetic", "--data-root", root, "--num-images", "60",
+                    "--image-size", "64", "--seed", "3")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def train_args(root: Path, run_dir: Path, *extra: str) -> list[str]:
+    return ["train", "--preset", "synthetic-tiny", "--device", "cpu", f"dataset.data_root={root}",
+            f"train.output_dir={run_dir}", *TINY, *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def trained_run(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    result = invoke(*train_args(synthetic_root, run_dir))
+    assert result.exit_code == 0, result.output
+    return run_dir

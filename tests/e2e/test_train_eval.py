@@ -1,0 +1,161 @@
+"""train, eval and resume as a user runs them, on generated synthetic data with a tiny model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.e2e.conftest import invoke, train_args
+
+CHECKPOINT_KEYS = {
+    "kind", "format_version", "model", "ema", "optimizer", "scaler", "epoch", "global_step", "best_acc50",
+    "best_epoch", "settings", "vocabulary", "metrics", "rng",
+}  # fmt: skip
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_train_writes_a_complete_run_directory(trained_run: Path) -> None:
+    names = {path.name for path in trained_run.iterdir()}
+    assert {"config.yaml", "log.txt", "metrics.csv", "last.pth", "best.pth", "results.png"} <= names
+    assert any(name.startswith("events.out.tfevents") for name in names)
+    assert not [name for name in names if name.endswith(".tmp")]
+    rows = _rows(trained_run)
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert {"loss", "loss_det", "lr", "val_acc50", "val_acc75", "time_s"} <= set(rows[0])
+    checkpoint = torch.load(trained_run / "last.pth", weights_only=True)
+    assert CHECKPOINT_KEYS <= set(checkpoint)
+    assert checkpoint["epoch"] == 2 and checkpoint["vocabulary"][:3] == ["PAD", "UNK", "CLS"]
+    best = torch.load(trained_run / "best.pth", weights_only=True)
+    assert best["epoch"] == best["best_epoch"]
+    assert max(float(row["val_acc50"]) for row in rows) == pytest.approx(best["best_acc50"], abs=1e-3)
+
+
+def test_eval_prints_every_split_and_writes_json(trained_run: Path, synthetic_root: Path, tmp_path: Path) -> None:
+    metrics_file = tmp_path / "metrics.json"
+    predictions = tmp_path / "predictions.jsonl"
+    result = invoke("eval", trained_run / "best.pth", "--device", "cpu", "--json", metrics_file,
+                    "--save-predictions", predictions, "--batch-size", "5")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Acc@0.5" in result.output and "speed per image" in result.output
+    report = json.loads(metrics_file.read_text())
+    assert [split["split"] for split in report["splits"]] == ["val", "test"]
+    lines = predictions.read_text().splitlines()
+    assert len(lines) == sum(split["count"] for split in report["splits"])
+    first = json.loads(lines[0])
+    assert {"split", "index", "box", "score", "gt_box", "iou", "expression"} <= set(first)
+    # the batch size must not change any number
+    again = tmp_path / "again.json"
+    assert (
+        invoke("eval", trained_run / "best.pth", "--device", "cpu", "--json", again, "--batch-size", "16").exit_code
+        == 0
+    )
+    assert [s["acc50"] for s in json.loads(again.read_text())["splits"]] == [s["acc50"] for s in report["splits"]]
+
+
+def test_distributed_eval_matches_single_process(trained_run: Path, tmp_path: Path) -> None:
+    single, double = tmp_path / "one.json", tmp_path / "two.json"
+    assert invoke("eval", trained_run / "best.pth", "--device", "cpu", "--json", single).exit_code == 0
+    command = [sys.executable, "-m", "simrec_cli", "eval", str(trained_run / "best.pth"), "--device", "cpu",
+               "--nproc", "2", "--json", str(double), "--batch-size", "3"]  # fmt: skip
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    strip = lambda report: [{k: v for k, v in s.items() if k != "timing_ms"} for s in report["splits"]]  # noqa: E731
+    assert strip(json.loads(double.read_text())) == strip(json.loads(single.read_text()))
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    checkpoint = torch.load(path, weights_only=True)
+    return {**checkpoint["model"], **{f"ema.{k}": v for k, v in checkpoint["ema"]["weights"].items()}}
+
+
+def test_resume_is_bit_exact(synthetic_root: Path, tmp_path: Path) -> None:
+    features = ["train.ema.enabled=true", "train.multi_scale_training.enabled=true",
+                "train.multi_scale_training.img_scales=[[64,64],[96,96]]"]  # fmt: skip
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert invoke(*train_args(synthetic_root, straight, *features)).exit_code == 0
+    first = invoke(*train_args(synthetic_root, split, *features, "train.epochs=1"))
+    assert first.exit_code == 0, first.output
+    resumed = invoke("resume", split, "train.epochs=2")
+    assert resumed.exit_code == 0, resumed.output
+    a, b = _weights(straight / "last.pth"), _weights(split / "last.pth")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert [row["loss"] for row in _rows(straight)] == [row["loss"] for row in _rows(split)]
+
+
+def test_every_training_feature_runs(synthetic_root: Path, tmp_path: Path) -> None:
+    variants = [
+        ["optim.name=adamw", "train.scheduler.name=step", "train.scheduler.decay_epochs=[1]", "train.amp.enabled=true",
+         "train.amp.dtype=bfloat16", "train.ema.enabled=true", "train.multi_scale_training.enabled=true",
+         "train.multi_scale_training.img_scales=[[32,32],[64,64]]", "train.log_image=true", "dataset.flip_lr=true"],
+        ["optim.name=sgd", "train.amp.enabled=true", "train.amp.dtype=float16", "train.ema.enabled=false",
+         "train.clip_grad_norm=0", "train.save_period=2", "train.epochs=1", "train.warmup_epochs=0"],
+    ]  # fmt: skip
+    for number, extra in enumerate(variants):
+        run_dir = tmp_path / f"variant{number}"
+        result = invoke(*train_args(synthetic_root, run_dir, *extra))
+        assert result.exit_code == 0, result.output
+        assert (run_dir / "last.pth").is_file()
+        checkpoint = torch.load(run_dir / "last.pth", weights_only=True)
+        assert (checkpoint["ema"] is not None) == (number == 0)
+        assert (checkpoint["scaler"] is not None) == (number == 1)
+
+
+def test_loss_falls_over_a_short_run(synthetic_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "falls"
+    result = invoke(*train_args(synthetic_root, run_dir, "train.epochs=4", "train.base_lr=0.003"))
+    assert result.exit_code == 0, result.output
+    losses = [float(row["loss"]) for row in _rows(run_dir)]
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_finetune_from_a_checkpoint(trained_run: Path, synthetic_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "finetune"
+    result = invoke(*train_args(synthetic_root, run_dir, f"train.vl_pretrain_weight={trained_run / 'best.pth'}",
+                                "train.epochs=1", "train.warmup_epochs=0"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    log = (run_dir / "log.txt").read_text()
+    assert str(trained_run / "best.pth") in log
+
+
+def test_auto_resume_after_sigkill(synthetic_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "killed"
+    command = [sys.executable, "-m", "simrec_cli", *train_args(synthetic_root, run_dir, "train.epochs=4")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 240
+    while not (run_dir / "last.pth").is_file() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert (run_dir / "last.pth").is_file()
+    done_before = torch.load(run_dir / "last.pth", weights_only=True)["epoch"]
+    assert done_before < 4
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "resuming from" in (run_dir / "log.txt").read_text()
+    assert torch.load(run_dir / "last.pth", weights_only=True)["epoch"] == 4
+    assert [row["epoch"] for row in _rows(run_dir)] == ["1", "2", "3", "4"]
+
+
+def test_distributed_training_with_two_gloo_processes(synthetic_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "ddp"
+    command = [sys.executable, "-m", "simrec_cli", *train_args(synthetic_root, run_dir, "train.epochs=1",
+               "train.warmup_epochs=0"), "--nproc", "2"]  # fmt: skip
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert torch.load(run_dir / "last.pth", weights_only=True)["epoch"] == 1
+    assert "2 process(es)" in (run_dir / "log.txt").read_text()

@@ -1,0 +1,67 @@
+"""Resume settings rules, checkpoint refusal and the process plan (no data or model needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from simrec_cli.engine.checkpoint import read_checkpoint
+from simrec_cli.engine.launcher import plan_processes
+from simrec_cli.engine.resume import checkpoint_in, merge_for_resume
+from simrec_cli.errors import SimrecError
+from simrec_cli.settings import load_settings
+
+
+def test_resume_takes_safe_keys_and_refuses_the_rest(tmp_path: Path) -> None:
+    stored = load_settings("synthetic-tiny", ["train.output_dir=runs/a"])
+    requested = load_settings("synthetic-tiny", ["train.output_dir=runs/a", "train.epochs=30", "dataset.data_root=/x"])
+    merged = merge_for_resume(stored, requested, tmp_path / "last.pth")
+    assert merged.train.epochs == 30 and merged.dataset.data_root == Path("/x")
+    changed = load_settings("synthetic-tiny", ["train.output_dir=runs/a", "train.batch_size=8"])
+    with pytest.raises(SimrecError, match=r"train.batch_size is 32 in .*last.pth but 8 now"):
+        merge_for_resume(stored, changed, tmp_path / "last.pth")
+
+
+def test_checkpoint_refusals(tmp_path: Path) -> None:
+    with pytest.raises(SimrecError, match="does not exist"):
+        read_checkpoint(tmp_path / "missing.pth")
+    text = tmp_path / "notes.pth"
+    text.write_text("hello")
+    with pytest.raises(SimrecError, match="not a readable checkpoint"):
+        read_checkpoint(text)
+    original = tmp_path / "simrec_original.pth"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "epoch": 3}, original)
+    with pytest.raises(SimrecError, match="original SimREC checkpoint.*vl_pretrain_weight"):
+        read_checkpoint(original)
+    foreign = tmp_path / "foreign.pth"
+    torch.save({"weights": torch.zeros(1)}, foreign)
+    with pytest.raises(SimrecError, match="not a simrec checkpoint"):
+        read_checkpoint(foreign)
+    good = tmp_path / "good.pth"
+    torch.save({"kind": "simrec-checkpoint", "format_version": 1}, good)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good.read_bytes()[:40])
+    with pytest.raises(SimrecError, match="truncated"):
+        read_checkpoint(truncated)
+
+
+def test_checkpoint_in_run_directory(tmp_path: Path) -> None:
+    with pytest.raises(SimrecError, match="holds no last.pth"):
+        checkpoint_in(tmp_path)
+    (tmp_path / "last.pth").write_bytes(b"x")
+    assert checkpoint_in(tmp_path) == tmp_path / "last.pth"
+
+
+def test_process_plans() -> None:
+    assert not plan_processes(None, None, "cpu", 1, 0, "127.0.0.1", 29500).needs_launcher
+    plan = plan_processes(None, 2, "cpu", 1, 0, "127.0.0.1", 29500)
+    assert plan.needs_launcher and plan.nproc_per_node == 2
+    if not torch.cuda.is_available():
+        with pytest.raises(SimrecError, match="--gpus 2 needs CUDA GPUs.*--device cpu --nproc N"):
+            plan_processes(2, None, "auto", 1, 0, "127.0.0.1", 29500)
+    with pytest.raises(SimrecError, match="both given"):
+        plan_processes(1, 2, "cpu", 1, 0, "127.0.0.1", 29500)
+    with pytest.raises(SimrecError, match="node-rank"):
+        plan_processes(None, 1, "cpu", 2, 2, "127.0.0.1", 29500)
