@@ -33,7 +33,7 @@ def test_checkpoint_refusals(tmp_path: Path) -> None:
         read_checkpoint(text)
     original = tmp_path / "simrec_original.pth"
     torch.save({"state_dict": {"w": torch.zeros(1)}, "epoch": 3}, original)
-    with pytest.raises(SimrecError, match="original SimREC checkpoint.*vl_pretrain_weight"):
+    with pytest.raises(SimrecError, match=r"original SimREC checkpoint.*vl_pretrain_weight"):
         read_checkpoint(original)
     foreign = tmp_path / "foreign.pth"
     torch.save({"weights": torch.zeros(1)}, foreign)
@@ -48,7 +48,7 @@ def test_checkpoint_refusals(tmp_path: Path) -> None:
 
 
 def test_checkpoint_in_run_directory(tmp_path: Path) -> None:
-    with pytest.raises(SimrecError, match="holds no last.pth"):
+    with pytest.raises(SimrecError, match=r"holds no last\.pth"):
         checkpoint_in(tmp_path)
     (tmp_path / "last.pth").write_bytes(b"x")
     assert checkpoint_in(tmp_path) == tmp_path / "last.pth"
@@ -59,7 +59,7 @@ def test_process_plans() -> None:
     plan = plan_processes(None, 2, "cpu", 1, 0, "127.0.0.1", 29500)
     assert plan.needs_launcher and plan.nproc_per_node == 2
     if not torch.cuda.is_available():
-        with pytest.raises(SimrecError, match="--gpus 2 needs CUDA GPUs.*--device cpu --nproc N"):
+        with pytest.raises(SimrecError, match=r"--gpus 2 needs CUDA GPUs.*--device cpu --nproc N"):
             plan_processes(2, None, "auto", 1, 0, "127.0.0.1", 29500)
     with pytest.raises(SimrecError, match="both given"):
         plan_processes(1, 2, "cpu", 1, 0, "127.0.0.1", 29500)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from pathlib import Path
@@ -34,7 +35,7 @@ def test_cosine_schedule_warms_up_then_decays_to_min_lr() -> None:
     assert schedule.lr_at(halfway) == pytest.approx(1e-6 + 0.5 * (1e-4 - 1e-6), rel=1e-6)
     assert schedule.lr_at(250) == pytest.approx(1e-6)
     values = [schedule.lr_at(step) for step in range(30, 251)]
-    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(values))
 
 
 def test_step_schedule_decays_at_listed_epochs_and_applies_to_optimizer() -> None:
