@@ -1,0 +1,37 @@
+"""Box arithmetic shared by the heads: grids of cell indices, IoU of centre-size boxes, corner conversion."""
+
+from __future__ import annotations
+
+import torch
+
+
+def cell_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """[H * W, 2] (x, y) index of every cell, row by row (the order of a flattened [H, W] map)."""
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=device, dtype=torch.float32),
+        torch.arange(width, device=device, dtype=torch.float32),
+        indexing="ij",
+    )
+    return torch.stack((xs, ys), dim=-1).view(-1, 2)
+
+
+def iou_cxcywh(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-16) -> torch.Tensor:
+    """Element-wise IoU of (cx, cy, w, h) boxes, broadcasting over leading dimensions."""
+    top_left = torch.maximum(a[..., :2] - a[..., 2:] / 2, b[..., :2] - b[..., 2:] / 2)
+    bottom_right = torch.minimum(a[..., :2] + a[..., 2:] / 2, b[..., :2] + b[..., 2:] / 2)
+    overlap = (bottom_right - top_left).clamp(min=0).prod(dim=-1)
+    union = a[..., 2:].prod(dim=-1) + b[..., 2:].prod(dim=-1) - overlap
+    return overlap / (union + eps)
+
+
+def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
+    """(cx, cy, w, h) -> (x1, y1, x2, y2)."""
+    half = boxes[..., 2:] / 2
+    return torch.cat((boxes[..., :2] - half, boxes[..., :2] + half), dim=-1)
+
+
+def best_of(boxes_xyxy: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """The highest-scoring box of each image, no threshold and no NMS: [B, N, 4], [B, N] -> [B, 5]."""
+    best = scores.argmax(dim=1)
+    rows = torch.arange(boxes_xyxy.shape[0], device=boxes_xyxy.device)
+    return torch.cat((boxes_xyxy[rows, best], scores[rows, best, None]), dim=1)
