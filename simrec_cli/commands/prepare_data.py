@@ -1,12 +1,103 @@
-"""`simrec prepare-data`."""
+"""`simrec prepare-data`: turn downloaded annotations (or the built-in generator) into a prepared dataset."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
 from simrec_cli.commands.common import guarded
-from simrec_cli.errors import SimrecError
+from simrec_cli.console import RichReporter, console
+from simrec_cli.data.prepare import prepare_dataset
+from simrec_cli.data.prepared import PrepareSummary
+from simrec_cli.data.synthetic import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_IMAGES
+
+
+def _summary_table(summary: PrepareSummary) -> Table:
+    split_by = f" ({summary.split_by})" if summary.split_by else ""
+    table = Table(title=f"{summary.dataset}{split_by}: {summary.ann_path}")
+    table.add_column("split", style="bold cyan")
+    for column in ("images", "objects", "expressions", "expected"):
+        table.add_column(column, justify="right")
+    for split, counts in summary.splits.items():
+        expected = "" if counts.expected_expressions is None else f"{counts.expected_expressions:,}"
+        style = "" if counts.as_expected else "yellow"
+        table.add_row(
+            split, f"{counts.images:,}", f"{counts.objects:,}", f"{counts.expressions:,}", expected, style=style
+        )
+    return table
 
 
 @guarded
-def command() -> None:
-    """Not built yet."""
-    raise SimrecError("`simrec prepare-data` is not built yet in this version", "see the README for what works today")
+def command(
+    dataset: str = typer.Option(
+        ...,
+        "--dataset",
+        "-d",
+        help="refcoco, refcoco+, refcocog, refclef (referit), flickr, vg, merge or synthetic.",
+    ),
+    data_root: Path = typer.Option(
+        Path("./data"),
+        "--data-root",
+        help="Holds <dataset>/instances.json + refs(<split-by>).p and images/<folder>/ (SimREC's data/ layout).",
+    ),
+    split_by: str | None = typer.Option(
+        None,
+        "--split-by",
+        help="REFER split: refcoco unc|google, refcoco+ unc, refcocog umd|google, refclef berkeley|unc.",
+    ),
+    generate_mask: bool = typer.Option(
+        False, "--generate-mask", help="Also write the masks (one COCO-RLE file) for segmentation."
+    ),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", help="Where anns/ and masks/ go (default: the data root)."
+    ),
+    skip_missing: bool = typer.Option(
+        False, "--skip-missing", help="Leave out refs whose annotation or image is missing instead of failing."
+    ),
+    word_vectors: str | None = typer.Option(
+        None,
+        "--word-vectors",
+        help="GloVe/word2vec .txt, a .npy matrix with a word list beside it, or a spaCy pipeline with vectors.",
+    ),
+    num_images: int = typer.Option(DEFAULT_NUM_IMAGES, "--num-images", help="synthetic: how many images."),
+    seed: int = typer.Option(0, "--seed", help="synthetic: the seed (same seed, same dataset)."),
+    image_size: int = typer.Option(DEFAULT_IMAGE_SIZE, "--image-size", help="synthetic: image side in pixels."),
+    flickr: Path | None = typer.Option(None, "--flickr", help="merge: a SimREC flickr.json to include."),
+    vg: Path | None = typer.Option(None, "--vg", help="merge: a SimREC vg.json to include."),
+) -> None:
+    """Convert REFER annotations to SimREC's format, with vocabulary, masks and word vectors.
+
+    Examples:
+      simrec prepare-data --dataset synthetic --data-root data
+      simrec prepare-data --dataset refcoco --data-root data --generate-mask --word-vectors glove.840B.300d.txt
+      simrec prepare-data --dataset merge --data-root data --flickr flickr.json --vg vg.json
+    """
+    reporter = RichReporter()
+    summary = prepare_dataset(
+        dataset,
+        data_root,
+        split_by=split_by,
+        generate_mask=generate_mask,
+        output_dir=output_dir,
+        skip_missing=skip_missing,
+        word_vectors=word_vectors,
+        reporter=reporter,
+        num_images=num_images,
+        seed=seed,
+        image_size=image_size,
+        flickr=flickr,
+        vg=vg,
+    )
+    console.print(_summary_table(summary))
+    extras = [f"vocabulary {summary.vocab_size:,} words"]
+    if summary.mask_path:
+        extras.append(f"masks {summary.mask_path}")
+    if summary.vectors_path:
+        extras.append(f"vectors {summary.vectors_path} ({summary.vector_coverage:,} words covered)")
+    if summary.removed_images:
+        extras.append(f"{summary.removed_images:,} evaluation images removed")
+    console.print("; ".join(extras))
+    for warning in summary.warnings:
+        reporter.warning(warning)

@@ -1,7 +1,8 @@
 """`dataset.*` settings: which dataset, where its files are, and how samples are made.
 
 Paths follow SimREC's layout under `data_root` unless set explicitly:
-`<data_root>/anns/<file>.json`, `<data_root>/images/<folder>`, `<data_root>/masks/<file>`.
+`<data_root>/anns/<file>.json`, `<data_root>/images/<folder>`, `<data_root>/masks/<file>.rle.json` (or SimREC's
+`<data_root>/masks/<file>/<mask_id>.npy`); the vocabulary, vectors and summary sit beside the annotations.
 """
 
 from __future__ import annotations
@@ -90,7 +91,32 @@ class DatasetSettings(StrictModel):
         return self.image_path or self.data_root / "images" / DATASET_LAYOUT[self.name]["images"]
 
     def resolved_mask_path(self) -> Path:
-        return self.mask_path or self.data_root / "masks" / self.stem
+        """The compact RLE mask file (`mask_path` may also name it, or a legacy folder of `.npy` files)."""
+        if self.mask_path is not None and not self.mask_path.is_dir():
+            return self.mask_path
+        return self.data_root / "masks" / f"{self.stem}.rle.json"
+
+    def legacy_mask_dir(self) -> Path:
+        """SimREC's folder of `<mask_id>.npy` masks, read when there is no RLE file."""
+        if self.mask_path is not None and self.mask_path.is_dir():
+            return self.mask_path
+        return self.data_root / "masks" / self.stem
+
+    def _beside_annotations(self, suffix: str) -> Path:
+        ann_path = self.resolved_ann_path()
+        return ann_path.with_name(f"{ann_path.stem}{suffix}")
+
+    def resolved_vocab_path(self) -> Path:
+        """The vocabulary prepare-data writes next to the annotations (`anns/<stem>.vocab.json`)."""
+        return self._beside_annotations(".vocab.json")
+
+    def resolved_vectors_path(self) -> Path:
+        """The word-vector matrix prepare-data saves when given `--word-vectors` (`anns/<stem>.vectors.npy`)."""
+        return self._beside_annotations(".vectors.npy")
+
+    def resolved_summary_path(self) -> Path:
+        """Per-split counts written by prepare-data (`anns/<stem>.summary.json`)."""
+        return self._beside_annotations(".summary.json")
 
     def resolved_eval_splits(self) -> list[str]:
         return self.eval_splits if self.eval_splits is not None else evaluation_splits(self.name)

@@ -1,0 +1,1 @@
+"""Data: REFER/SimREC annotations, prepare-data, the synthetic generator, words and vectors, the Dataset."""

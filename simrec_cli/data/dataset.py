@@ -1,0 +1,273 @@
+"""The torch Dataset over a prepared annotation JSON, its typed samples and batches, and the word embedding.
+
+Training visits each object once per epoch and draws one of its sentences with a generator seeded by
+(seed, epoch, index), so a run is reproducible with any number of workers; evaluation visits every
+sentence once, in file order. Images are letterboxed exactly as SimREC and the transform is kept with the
+sample, so predictions can be taken back to original pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from simrec_cli.data.annotations import count_split, load_annotations
+from simrec_cli.data.augment import CandidateAugmenter, Example, flip_horizontal
+from simrec_cli.data.images import image_file, read_image
+from simrec_cli.data.letterbox import letterbox_image, letterbox_mask, xywh_to_target
+from simrec_cli.data.masks import MaskStore
+from simrec_cli.data.text import Vocabulary
+from simrec_cli.data.vectors import load_word_vectors
+from simrec_cli.errors import SimrecError
+from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.settings import DatasetSettings
+
+
+def prepare_command(settings: DatasetSettings) -> str:
+    return f"simrec prepare-data --dataset {settings.name} --data-root {settings.data_root}"
+
+
+@dataclass
+class Sample:
+    """One item: the letterboxed image and everything needed to train on it or score a prediction."""
+
+    image: torch.Tensor  # float32 [3, H, W], RGB/255 normalized by mean/std
+    tokens: torch.Tensor  # int64 [L]
+    target: torch.Tensor  # float32 [4] normalized (cx, cy, w, h) in the letterbox
+    mask: torch.Tensor | None  # float32 [1, H, W] 0/1 in the letterbox
+    gt_box: torch.Tensor  # float64 [4] xywh in original pixels
+    info: torch.Tensor  # float64 [8] LetterboxInfo.to_array()
+    index: int
+    image_id: int | str
+    mask_id: int | str
+    sentence: str
+
+
+@dataclass
+class Batch:
+    """Samples stacked along a first batch dimension (see `Sample` for each field's meaning)."""
+
+    images: torch.Tensor
+    tokens: torch.Tensor
+    targets: torch.Tensor
+    masks: torch.Tensor | None
+    gt_boxes: torch.Tensor
+    infos: torch.Tensor
+    indices: torch.Tensor
+    image_ids: list
+    mask_ids: list
+    sentences: list[str]
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        """The batch with every tensor on `device` (lists stay as they are)."""
+        moved = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            moved[item.name] = value.to(device, non_blocking=non_blocking) if torch.is_tensor(value) else value
+        return Batch(**moved)
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+
+def collate_samples(samples: Sequence[Sample]) -> Batch:
+    """Stack samples into a `Batch` (masks only when every sample has one)."""
+    masks = [sample.mask for sample in samples]
+    return Batch(
+        images=torch.stack([sample.image for sample in samples]),
+        tokens=torch.stack([sample.tokens for sample in samples]),
+        targets=torch.stack([sample.target for sample in samples]),
+        masks=None if any(mask is None for mask in masks) else torch.stack(masks),
+        gt_boxes=torch.stack([sample.gt_box for sample in samples]),
+        infos=torch.stack([sample.info for sample in samples]),
+        indices=torch.tensor([sample.index for sample in samples], dtype=torch.int64),
+        image_ids=[sample.image_id for sample in samples],
+        mask_ids=[sample.mask_id for sample in samples],
+        sentences=[sample.sentence for sample in samples],
+    )
+
+
+def resize_batch(batch: Batch, size: tuple[int, int], mode: str = "nearest") -> Batch:
+    """The batch at another input size (multi-scale training): images and masks resized, infos rescaled.
+
+    Normalized targets do not change; the infos' offsets and resized sizes scale with the canvas, so
+    `boxes_to_original` on the float infos still maps back to the same original pixels.
+    """
+    height, width = size
+    old_height, old_width = batch.images.shape[-2:]
+    if (height, width) == (old_height, old_width):
+        return batch
+    images = F.interpolate(batch.images, size=(height, width), mode=mode)
+    masks = None if batch.masks is None else F.interpolate(batch.masks, size=(height, width), mode="nearest")
+    scale = torch.tensor(
+        [1, 1, height / old_height, width / old_width, width / old_width, height / old_height, 0, 0],
+        dtype=batch.infos.dtype,
+        device=batch.infos.device,
+    )
+    infos = batch.infos * scale
+    infos[:, 6] = height
+    infos[:, 7] = width
+    return replace(batch, images=images, masks=masks, infos=infos)
+
+
+class RefDataset(torch.utils.data.Dataset):
+    """Samples of one or more splits ('train+val') of a prepared dataset."""
+
+    def __init__(
+        self,
+        settings: DatasetSettings,
+        split: str,
+        vocab: Vocabulary,
+        *,
+        training: bool,
+        load_masks: bool,
+        mean: Sequence[float] = (0.0, 0.0, 0.0),
+        std: Sequence[float] = (1.0, 1.0, 1.0),
+        reporter: Reporter | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.settings = settings
+        self.split = split
+        self.vocab = vocab
+        self.training = training
+        self.load_masks = load_masks
+        self.seed = seed
+        self.epoch = 0
+        self.size = tuple(settings.input_shape)
+        self._mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self._std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        self._normalize = tuple(mean) != (0.0, 0.0, 0.0) or tuple(std) != (1.0, 1.0, 1.0)
+        anns = load_annotations(settings.resolved_ann_path(), settings.name)
+        self.entries: list[dict] = []
+        for part in split.split("+"):
+            if part not in anns:
+                raise SimrecError(
+                    f"split '{part}' is not in {settings.resolved_ann_path()} (it has {', '.join(anns)})",
+                    f"choose one of those, or re-run `{prepare_command(settings)}`",
+                )
+            self.entries.extend(anns[part])
+        self.image_root = settings.resolved_image_path()
+        if not self.image_root.is_dir():
+            raise SimrecError(f"image folder {self.image_root} does not exist", f"run `{prepare_command(settings)}`")
+        # Training: one item per entry (object). Evaluation: one per sentence, whatever the split holds.
+        self.items = (
+            [(position, None) for position in range(len(self.entries))]
+            if training
+            else [(p, k) for p, entry in enumerate(self.entries) for k in range(len(entry["refs"]))]
+        )
+        self.masks = MaskStore(settings.resolved_mask_path(), settings.legacy_mask_dir()) if load_masks else None
+        self.flip_lr = training and settings.flip_lr
+        self.augmenter = CandidateAugmenter(list(settings.augmentations) if training else [])
+        self._counts = count_split(self.entries)
+        (reporter or NullReporter()).info(
+            f"{settings.name} {split}: {len(self.items)} samples from {self._counts.images} images"
+        )
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose sentence draws and augmentations `__getitem__` reproduces."""
+        self.epoch = epoch
+
+    @property
+    def num_images(self) -> int:
+        return self._counts.images
+
+    @property
+    def num_objects(self) -> int:
+        return self._counts.objects
+
+    @property
+    def num_expressions(self) -> int:
+        return self._counts.expressions
+
+    def image_path(self, index: int) -> Path:
+        return image_file(self.settings.name, self.entries[self.items[index][0]], self.image_root)
+
+    def original_mask(self, index: int) -> np.ndarray:
+        """The ground-truth mask of item `index` as bool HxW in original image pixels."""
+        if self.masks is None:
+            self.masks = MaskStore(self.settings.resolved_mask_path(), self.settings.legacy_mask_dir())
+        return self.masks.get(self.entries[self.items[index][0]]["mask_id"])
+
+    def _example(self, index: int, rng: np.random.Generator | None) -> Example:
+        position, sentence_index = self.items[index]
+        entry = self.entries[position]
+        refs = entry["refs"]
+        sentence = refs[int(rng.integers(len(refs)))] if rng is not None else refs[sentence_index]
+        image = read_image(self.image_path(index))
+        mask = self.original_mask(index) if self.load_masks else None
+        return Example(image=image, box=np.asarray(entry["bbox"], dtype=np.float64), mask=mask, sentence=sentence)
+
+    def __getitem__(self, index: int) -> Sample:
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.training else None
+        example = self._example(index, rng)
+        if rng is not None:
+            example = self.augmenter(example, rng)
+            if self.flip_lr and rng.random() < 0.5:
+                example = flip_horizontal(example)
+        canvas, info = letterbox_image(example.image, self.size)
+        image = torch.from_numpy(canvas).permute(2, 0, 1).float().div_(255.0)
+        if self._normalize:
+            image = (image - self._mean) / self._std
+        mask = None
+        if example.mask is not None:
+            mask = torch.from_numpy((letterbox_mask(example.mask, info) > 0.5).astype(np.float32))[None]
+        tokens, _ = self.vocab.encode(example.sentence, self.settings.max_token_length)
+        entry = self.entries[self.items[index][0]]
+        return Sample(
+            image=image,
+            tokens=torch.from_numpy(tokens),
+            target=torch.from_numpy(xywh_to_target(example.box, info).astype(np.float32)),
+            mask=mask,
+            gt_box=torch.from_numpy(example.box.astype(np.float64)),
+            info=torch.from_numpy(info.to_array()),
+            index=index,
+            image_id=entry["iid"],
+            mask_id=entry.get("mask_id", -1),
+            sentence=example.sentence,
+        )
+
+    def collate(self, samples: Sequence[Sample]) -> Batch:
+        return collate_samples(samples)
+
+
+def load_vocabulary(settings: DatasetSettings) -> Vocabulary:
+    """The vocabulary prepare-data wrote for this dataset."""
+    path = settings.resolved_vocab_path()
+    if not path.is_file():
+        raise SimrecError(f"vocabulary {path} does not exist", f"run `{prepare_command(settings)}` first")
+    return Vocabulary.load(path)
+
+
+def load_embedding(settings: DatasetSettings, vocab: Vocabulary, reporter: Reporter | None = None) -> np.ndarray | None:
+    """Initial word vectors [V, D]: `dataset.word_vectors`, else the matrix prepare-data saved, else None.
+
+    None means the model starts from a random, trainable embedding; that is only worth a warning when
+    vectors were asked for (`dataset.use_glove`).
+    """
+    reporter = reporter or NullReporter()
+    if not settings.use_glove:
+        return None
+    if settings.word_vectors:
+        return load_word_vectors(settings.word_vectors, vocab.words, reporter)
+    path = settings.resolved_vectors_path()
+    if path.is_file():
+        matrix = np.load(path, allow_pickle=False)
+        if matrix.shape[0] != len(vocab):
+            raise SimrecError(
+                f"{path} has {matrix.shape[0]} rows for a vocabulary of {len(vocab)} words",
+                f"re-run `{prepare_command(settings)} --word-vectors FILE`",
+            )
+        return matrix.astype(np.float32)
+    reporter.warning(
+        f"no word vectors for {settings.name} (dataset.use_glove is on): the embedding will be random and "
+        f"trainable; set dataset.word_vectors=FILE or run `{prepare_command(settings)} --word-vectors FILE`"
+    )
+    return None

@@ -1,0 +1,58 @@
+"""Where each dataset keeps an entry's image, and reading it: the one place that knows the file-name rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from simrec_cli.errors import SimrecError
+
+# Folder of each merge `data_source` under `<data_root>/images/` (the folders the single datasets use).
+SOURCE_FOLDERS = {"coco": "coco", "refclef": "refclef", "referit": "refclef", "flickr": "flickr", "vg": "VG"}
+REFCLEF_BROKEN_IMAGES = frozenset({19579, 17975, 19575})  # SimREC skips these refclef images
+
+
+def coco_file_name(image_id: int | str) -> str:
+    """COCO train2014 name of an image id (an int, or a string such as '123' or '123.jpg' in merge.json)."""
+    number = int(str(image_id).split(".")[0]) if isinstance(image_id, str) else int(image_id)
+    return f"COCO_train2014_{number:012d}.jpg"
+
+
+def _numbered(iid: int | str) -> str:
+    return iid if isinstance(iid, str) else f"{int(iid)}.jpg"
+
+
+def image_file(dataset: str, entry: dict, image_root: Path) -> Path:
+    """The image of an annotation entry, following SimREC's naming for each dataset."""
+    iid = entry["iid"]
+    if dataset in ("refcoco", "refcoco+", "refcocog"):
+        return image_root / coco_file_name(iid)
+    if dataset in ("referit", "flickr"):
+        return image_root / _numbered(iid)
+    if dataset == "vg":
+        return image_root / entry["url"] if "url" in entry else image_root / _numbered(iid)
+    if dataset == "merge":
+        source = entry["data_source"]
+        folder = image_root / SOURCE_FOLDERS.get(source, source)
+        if "url" in entry:
+            return folder / entry["url"]
+        return folder / (coco_file_name(iid) if source == "coco" else _numbered(iid))
+    if dataset == "synthetic":
+        return image_root / synthetic_file_name(iid)
+    raise SimrecError(f"no image naming rule for dataset '{dataset}'", "use one of the known datasets")
+
+
+def synthetic_file_name(image_id: int) -> str:
+    return f"{int(image_id):06d}.jpg"
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image as HxWx3 uint8 RGB; a missing or undecodable file is one clear error naming it."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        if not path.exists():
+            raise SimrecError(f"image {path} does not exist", "check the image folder or re-run prepare-data")
+        raise SimrecError(f"image {path} cannot be decoded", "the file is corrupt or not an image; replace it")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

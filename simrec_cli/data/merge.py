@@ -1,0 +1,74 @@
+"""The merged pre-training set: every training entry of the prepared datasets, minus the evaluation images.
+
+A model pre-trained on an image of RefCOCO/RefCOCO+/RefCOCOg val or test would be evaluated on what it saw,
+so every COCO image in any of those splits is removed from the merged training split, and the count reported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simrec_cli.data.annotations import Annotations, load_annotations
+from simrec_cli.errors import SimrecError
+from simrec_cli.reporting import Reporter
+from simrec_cli.settings import DatasetSettings
+
+COCO_DATASETS = ("refcoco", "refcoco+", "refcocog")
+# prepared dataset -> data_source written into merge entries (the image folder under images/)
+REFER_SOURCES = {"refcoco": "coco", "refcoco+": "coco", "refcocog": "coco", "referit": "refclef"}
+
+
+def _prepared(dataset: str, roots: list[Path]) -> Annotations | None:
+    for root in roots:
+        path = DatasetSettings(name=dataset, data_root=root).resolved_ann_path()
+        if path.is_file():
+            return load_annotations(path, dataset)
+    return None
+
+
+def build_merge(
+    data_root: Path, output_root: Path, *, flickr: Path | None, vg: Path | None, reporter: Reporter
+) -> tuple[Annotations, int]:
+    """The merge annotations and how many images were removed; an existing merge.json is only validated."""
+    existing = DatasetSettings(name="merge", data_root=data_root).resolved_ann_path()
+    if flickr is None and vg is None and existing.is_file():
+        reporter.info(f"validating {existing} (pass --flickr/--vg to build a new merged set)")
+        return load_annotations(existing, "merge"), 0
+
+    roots = list(dict.fromkeys([output_root, data_root]))
+    sources: dict[str, tuple[str, Annotations]] = {}
+    for dataset, data_source in REFER_SOURCES.items():
+        anns = _prepared(dataset, roots)
+        if anns is not None:
+            sources[dataset] = (data_source, anns)
+        elif dataset in COCO_DATASETS:
+            reporter.warning(f"{dataset} is not prepared: images of its val/test splits cannot be removed from merge")
+    for dataset, path in (("flickr", flickr), ("vg", vg)):
+        if path is not None:
+            sources[dataset] = (dataset, load_annotations(path, dataset))
+    if not sources:
+        raise SimrecError(
+            f"nothing to merge: no prepared refcoco/refcoco+/refcocog/refclef under {data_root}, no --flickr/--vg",
+            "prepare the REFER datasets first, or give --flickr FILE / --vg FILE",
+        )
+
+    held_out = {
+        entry["iid"]
+        for dataset in COCO_DATASETS
+        if dataset in sources
+        for split, entries in sources[dataset][1].items()
+        if split != "train"
+        for entry in entries
+    }
+    merged: Annotations = {"train": [], "val": []}
+    removed: set = set()
+    for dataset, (data_source, anns) in sources.items():
+        for split in merged:
+            for entry in anns.get(split, []):
+                if split == "train" and data_source == "coco" and entry["iid"] in held_out:
+                    removed.add(entry["iid"])
+                    continue
+                object_id = f"{dataset}/{entry['mask_id']}" if "mask_id" in entry else len(merged[split])
+                merged[split].append({**entry, "data_source": data_source, "mask_id": object_id})
+    reporter.info(f"merge: {len(removed)} COCO images of RefCOCO/+/g val/test removed from train")
+    return merged, len(removed)

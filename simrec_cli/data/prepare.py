@@ -1,0 +1,197 @@
+"""`prepare_dataset`: REFER files (or SimREC's flickr/vg/merge JSONs, or the generator) to a prepared dataset.
+
+The REFER conversion follows SimREC's data_process.py: training splits get one entry per ref (object) with all
+its sentences, evaluation splits one entry per sentence; `mask_id` is the ref_id; refclef's three broken
+images are skipped. Problems are counted over the whole input and reported once, not one at a time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simrec_cli.data.annotations import Annotations, load_annotations
+from simrec_cli.data.images import REFCLEF_BROKEN_IMAGES, image_file
+from simrec_cli.data.masks import segmentation_to_rle
+from simrec_cli.data.merge import build_merge
+from simrec_cli.data.prepared import PrepareSummary, write_prepared
+from simrec_cli.data.refer import ReferData, in_split, load_refer, refer_name, resolve_split_by, splits_for
+from simrec_cli.data.synthetic import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_IMAGES, generate_synthetic
+from simrec_cli.errors import SimrecError
+from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.settings import DatasetSettings
+
+REFER_DATASETS = ("refcoco", "refcoco+", "refcocog", "referit")
+JSON_DATASETS = ("flickr", "vg")
+# COCO's 80 category ids; SimREC maps them to 0-79 in this order.
+COCO_CATEGORY_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
+
+
+def canonical_dataset(name: str) -> str:
+    """The settings name of a dataset (REFER's `refclef` is SimREC's `referit`)."""
+    return "referit" if name == "refclef" else name
+
+
+def _category_index(refer: ReferData, dataset: str) -> dict[int, int]:
+    ids = COCO_CATEGORY_IDS if dataset != "referit" and set(refer.categories) <= set(COCO_CATEGORY_IDS) else None
+    return {category: index for index, category in enumerate(ids or refer.categories)}
+
+
+def _problem(count: int, what: str, example: str, skip_missing: bool) -> str:
+    message = f"{count} {what} (first: {example})"
+    if not skip_missing:
+        raise SimrecError(message, "fix the data, or pass --skip-missing to leave those refs out")
+    return f"left out {message}"
+
+
+def _refer_entries(
+    refer: ReferData, dataset: str, split_by: str, image_root: Path, skip_missing: bool
+) -> tuple[Annotations, list[dict], list[str]]:
+    """The annotation entries per split, the refs kept (for masks), and warnings about refs left out."""
+    categories = _category_index(refer, dataset)
+    unknown: list[str] = []
+    missing_images: dict[Path, str] = {}
+    kept: list[dict] = []
+    image_present: dict[int, bool] = {}
+    anns: Annotations = {split: [] for split in splits_for(dataset, split_by)}
+    for ref in refer.refs:
+        splits = [split for split in anns if in_split(ref["split"], split)]
+        if not splits:
+            continue
+        if dataset == "referit" and ref["image_id"] in REFCLEF_BROKEN_IMAGES:
+            continue
+        ann = refer.annotations.get(ref["ann_id"])
+        if ann is None or ref["image_id"] not in refer.images:
+            unknown.append(f"ref {ref['ref_id']} -> annotation {ref['ann_id']}, image {ref['image_id']}")
+            continue
+        path = image_file(dataset, {"iid": ref["image_id"]}, image_root)
+        if ref["image_id"] not in image_present:
+            image_present[ref["image_id"]] = path.is_file()
+        if not image_present[ref["image_id"]]:
+            missing_images.setdefault(path, f"ref {ref['ref_id']}")
+            continue
+        kept.append(ref)
+        base = {"iid": ref["image_id"], "bbox": ann["bbox"], "cat_id": categories.get(ann["category_id"], -1)}
+        sentences = [sentence["sent"] for sentence in ref["sentences"]]
+        for split in splits:
+            if split == "train":
+                anns[split].append({**base, "refs": sentences, "mask_id": ref["ref_id"]})
+            else:
+                anns[split].extend({**base, "refs": [sentence], "mask_id": ref["ref_id"]} for sentence in sentences)
+    warnings = []
+    if unknown:
+        warnings.append(
+            _problem(
+                len(unknown),
+                "refs point to annotations or images missing from instances.json",
+                unknown[0],
+                skip_missing,
+            )
+        )
+    if missing_images:
+        path, ref = next(iter(missing_images.items()))
+        warnings.append(
+            _problem(len(missing_images), f"images are missing from {image_root}", f"{path} for {ref}", skip_missing)
+        )
+    return anns, kept, warnings
+
+
+def _refer_masks(refer: ReferData, refs: list[dict], reporter: Reporter) -> dict[int, dict]:
+    masks: dict[int, dict] = {}
+    for ref in reporter.track(refs, len(refs), "masks"):
+        if ref["ref_id"] in masks:
+            continue
+        ann = refer.annotations[ref["ann_id"]]
+        image = refer.images[ref["image_id"]]
+        try:
+            masks[ref["ref_id"]] = segmentation_to_rle(ann["segmentation"], image["height"], image["width"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise SimrecError(
+                f"annotation {ann['id']} (ref {ref['ref_id']}) has an unreadable segmentation: {exc}",
+                "fix instances.json or prepare without --generate-mask",
+            ) from exc
+    return masks
+
+
+def _prepare_refer(
+    dataset: str,
+    data_root: Path,
+    output_root: Path,
+    split_by: str | None,
+    generate_mask: bool,
+    skip_missing: bool,
+    word_vectors: str | None,
+    reporter: Reporter,
+) -> PrepareSummary:
+    split_by = resolve_split_by(dataset, split_by)
+    image_root = DatasetSettings(name=dataset, data_root=data_root).resolved_image_path()
+    reporter.info(f"reading REFER {refer_name(dataset)} ({split_by}) from {data_root / refer_name(dataset)}")
+    refer = load_refer(data_root / refer_name(dataset), dataset, split_by)
+    if not image_root.is_dir():
+        raise SimrecError(
+            f"image folder {image_root} does not exist",
+            "put the images there (COCO train2014 for refcoco/+/g, saiapr_tc-12 for refclef)",
+        )
+    anns, kept, warnings = _refer_entries(refer, dataset, split_by, image_root, skip_missing)
+    masks = _refer_masks(refer, kept, reporter) if generate_mask else None
+    skipped = len({ref["ref_id"] for ref in refer.refs}) - len({ref["ref_id"] for ref in kept})
+    summary = write_prepared(
+        dataset,
+        output_root,
+        anns,
+        masks=masks,
+        word_vectors=word_vectors,
+        reporter=reporter,
+        split_by=split_by,
+        skipped=skipped,
+    )
+    summary.warnings[:0] = warnings
+    return summary
+
+
+def prepare_dataset(
+    dataset: str,
+    data_root: Path,
+    *,
+    split_by: str | None = None,
+    generate_mask: bool = False,
+    output_dir: Path | None = None,
+    skip_missing: bool = False,
+    word_vectors: str | None = None,
+    reporter: Reporter | None = None,
+    num_images: int = DEFAULT_NUM_IMAGES,
+    seed: int = 0,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    flickr: Path | None = None,
+    vg: Path | None = None,
+) -> PrepareSummary:
+    """Prepare `dataset` from the files under `data_root`; outputs go to `output_dir` (default `data_root`)."""
+    reporter = reporter or NullReporter()
+    dataset = canonical_dataset(dataset)
+    output_root = output_dir or data_root
+    if dataset in REFER_DATASETS:
+        return _prepare_refer(
+            dataset, data_root, output_root, split_by, generate_mask, skip_missing, word_vectors, reporter
+        )
+    if split_by is not None:
+        raise SimrecError(f"--split-by applies to the REFER datasets only, not {dataset}", "leave it out")
+    if dataset == "synthetic":
+        return generate_synthetic(
+            output_root,
+            num_images=num_images,
+            seed=seed,
+            image_size=image_size,
+            reporter=reporter,
+            word_vectors=word_vectors,
+        )
+    if dataset == "merge":
+        anns, removed = build_merge(data_root, output_root, flickr=flickr, vg=vg, reporter=reporter)
+        return write_prepared(
+            "merge", output_root, anns, masks=None, word_vectors=word_vectors, reporter=reporter, removed_images=removed
+        )
+    if dataset in JSON_DATASETS:
+        source = DatasetSettings(name=dataset, data_root=data_root).resolved_ann_path()
+        anns = load_annotations(source, dataset)
+        return write_prepared(dataset, output_root, anns, masks=None, word_vectors=word_vectors, reporter=reporter)
+    raise SimrecError(
+        f"unknown dataset '{dataset}'", "choose refcoco, refcoco+, refcocog, refclef, flickr, vg, merge or synthetic"
+    )

@@ -1,0 +1,133 @@
+"""What every prepare path writes (annotations, masks, vocabulary, vectors, summary) and its summary.
+
+The REFER datasets, flickr/vg/merge and the synthetic generator all end here, so a prepared dataset looks
+the same whatever it came from, and everything is computed before the first file is replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simrec_cli.data.annotations import Annotations, SplitCounts, count_split
+from simrec_cli.data.files import atomic_save_npy, atomic_write_json, ensure_writable_dir
+from simrec_cli.data.masks import write_mask_store
+from simrec_cli.data.text import Vocabulary, tokenize
+from simrec_cli.data.vectors import load_word_vectors
+from simrec_cli.reporting import Reporter
+from simrec_cli.settings import DatasetSettings
+
+# Widely quoted expression counts of the standard evaluation splits, checked after every prepare.
+EXPECTED_EXPRESSIONS: dict[tuple[str, str], dict[str, int]] = {
+    ("refcoco", "unc"): {"val": 10834, "testA": 5657, "testB": 5095},
+    ("refcoco+", "unc"): {"val": 10758, "testA": 5726, "testB": 4889},
+    ("refcocog", "umd"): {"val": 4896, "test": 9602},
+}
+
+
+@dataclass
+class PrepareSummary:
+    """What prepare-data produced: per-split counts, the files written, and anything the user should know."""
+
+    dataset: str
+    output_root: Path
+    ann_path: Path
+    splits: dict[str, SplitCounts]
+    vocab_size: int
+    split_by: str | None = None
+    mask_path: Path | None = None
+    vectors_path: Path | None = None
+    vector_coverage: int | None = None
+    skipped: int = 0
+    removed_images: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "split_by": self.split_by,
+            "annotations": str(self.ann_path),
+            "masks": str(self.mask_path) if self.mask_path else None,
+            "vectors": str(self.vectors_path) if self.vectors_path else None,
+            "vector_coverage": self.vector_coverage,
+            "vocab_size": self.vocab_size,
+            "skipped": self.skipped,
+            "removed_images": self.removed_images,
+            "splits": {split: counts.to_dict() for split, counts in self.splits.items()},
+            "warnings": self.warnings,
+        }
+
+
+def output_settings(dataset: str, output_root: Path) -> DatasetSettings:
+    """The settings a later command will use to find what is written under `output_root`."""
+    return DatasetSettings(name=dataset, data_root=output_root)
+
+
+def _empty_sentence_warning(anns: Annotations) -> str | None:
+    empty = [(split, s) for split, entries in anns.items() for e in entries for s in e["refs"] if not tokenize(s)]
+    if not empty:
+        return None
+    split, example = empty[0]
+    return f"{len(empty)} expressions have no words after tokenization (e.g. {example!r} in {split}); they are kept"
+
+
+def write_prepared(
+    dataset: str,
+    output_root: Path,
+    anns: Annotations,
+    *,
+    masks: dict[int | str, dict] | None,
+    word_vectors: str | None,
+    reporter: Reporter,
+    split_by: str | None = None,
+    skipped: int = 0,
+    removed_images: int = 0,
+) -> PrepareSummary:
+    """Write annotations, masks, vocabulary, vectors and summary for `dataset` under `output_root`."""
+    settings = output_settings(dataset, output_root)
+    ann_path = settings.resolved_ann_path()
+    ensure_writable_dir(ann_path.parent, "annotations")
+    if masks is not None:
+        ensure_writable_dir(settings.resolved_mask_path().parent, "masks")
+    vocab = Vocabulary.from_annotations(anns)
+    vectors = load_word_vectors(word_vectors, vocab.words, reporter) if word_vectors else None
+    expected = EXPECTED_EXPRESSIONS.get((settings.stem, split_by or ""), {})
+    summary = PrepareSummary(
+        dataset=dataset,
+        output_root=output_root,
+        ann_path=ann_path,
+        splits={split: count_split(entries, expected.get(split)) for split, entries in anns.items()},
+        vocab_size=len(vocab),
+        split_by=split_by,
+        skipped=skipped,
+        removed_images=removed_images,
+    )
+    for split, counts in summary.splits.items():
+        if not counts.as_expected:
+            summary.warnings.append(
+                f"{split}: {counts.expressions} expressions, the published {dataset} ({split_by}) split has "
+                f"{counts.expected_expressions}; check that the REFER files are complete and the right version"
+            )
+    empty_warning = _empty_sentence_warning(anns)
+    if empty_warning:
+        summary.warnings.append(empty_warning)
+
+    atomic_write_json(ann_path, anns)
+    if masks is not None:
+        summary.mask_path = settings.resolved_mask_path()
+        write_mask_store(summary.mask_path, masks)
+    vocab_path = settings.resolved_vocab_path()
+    vectors_path = settings.resolved_vectors_path()
+    if vectors is not None:
+        summary.vectors_path = vectors_path
+        summary.vector_coverage = int((vectors != 0).any(axis=1).sum())
+        atomic_save_npy(vectors_path, vectors)
+    elif vectors_path.exists() and not (vocab_path.is_file() and Vocabulary.load(vocab_path) == vocab):
+        with contextlib.suppress(OSError):
+            os.unlink(vectors_path)  # vectors of an older vocabulary would give words the wrong rows
+        summary.warnings.append(f"removed {vectors_path}: it belonged to a different vocabulary")
+    vocab.save(vocab_path)
+    atomic_write_json(settings.resolved_summary_path(), summary.to_dict())
+    return summary

@@ -1,0 +1,150 @@
+"""Word vectors for the embedding: GloVe/word2vec text, a `.npy` matrix with its word list, or a spaCy pipeline.
+
+SimREC gave every vocabulary entry (PAD/UNK/CLS included) spaCy's `nlp(word).vector`: the mean of its tokens'
+vectors, zeros when none is known. The same rule is applied here whatever the source, so the embedding
+dimension simply follows the vectors.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from simrec_cli.errors import SimrecError
+from simrec_cli.reporting import NullReporter, Reporter
+
+WORD_LIST_SUFFIXES = (".txt", ".json", ".parquet")
+Lookup = Callable[[str], np.ndarray | None]
+
+
+def _vectors_error(source: object, problem: str) -> SimrecError:
+    return SimrecError(
+        f"word vectors {source}: {problem}",
+        "give a GloVe/word2vec .txt file, a .npy matrix with a word list beside it, or an installed spaCy pipeline",
+    )
+
+
+def _read_text_vectors(path: Path, needed: Iterable[str], reporter: Reporter) -> tuple[dict[str, np.ndarray], int]:
+    """Stream a text vector file, keeping only the needed words (a 5 GB GloVe file never sits in memory).
+
+    Only lines whose first field is a needed word are split: vocabulary words never contain spaces, so the
+    few multi-word entries of glove.840B (their field count is off) can be skipped unread.
+    """
+    wanted = {word.encode("utf-8"): word for word in needed}
+    found: dict[str, np.ndarray] = {}
+    opener = gzip.open if path.suffix == ".gz" else open
+    dim = 0
+    with opener(path, "rb") as handle:
+        for number, line in enumerate(reporter.track(handle, None, f"reading {path.name}")):
+            if number == 0:
+                fields = line.split()
+                if len(fields) == 2 and all(field.isdigit() for field in fields):
+                    dim = int(fields[1])  # word2vec header: "<count> <dimension>"
+                    continue
+                dim = len(fields) - 1
+            word = line[: line.find(b" ")]
+            if word not in wanted or wanted[word] in found:
+                continue
+            fields = line.split()
+            if len(fields) != dim + 1:
+                continue
+            try:
+                found[wanted[word]] = np.array(fields[1:], dtype=np.float32)
+            except ValueError as exc:
+                raise _vectors_error(path, f"line {number + 1} is not 'word v1 v2 ...'") from exc
+    if dim <= 0:
+        raise _vectors_error(path, "the file holds no vectors")
+    return found, dim
+
+
+def _read_word_list(matrix_path: Path) -> list[str]:
+    for suffix in WORD_LIST_SUFFIXES:
+        path = matrix_path.with_suffix(suffix)
+        if not path.is_file():
+            continue
+        if suffix == ".txt":
+            return path.read_text(encoding="utf-8").splitlines()
+        if suffix == ".json":
+            return list(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            import pandas
+        except ImportError as exc:
+            raise _vectors_error(path, "reading a parquet word list needs pandas and pyarrow") from exc
+        frame = pandas.read_parquet(path)
+        return [str(word) for word in frame[frame.columns[0]]]
+    names = ", ".join(matrix_path.with_suffix(s).name for s in WORD_LIST_SUFFIXES)
+    raise _vectors_error(matrix_path, f"no word list beside the matrix (looked for {names})")
+
+
+def _matrix_lookup(path: Path) -> tuple[Lookup, int]:
+    try:
+        matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise _vectors_error(path, f"cannot read the matrix ({exc})") from exc
+    words = _read_word_list(path)
+    if matrix.ndim != 2 or matrix.shape[0] != len(words):
+        raise _vectors_error(path, f"matrix shape {matrix.shape} does not match {len(words)} words in its list")
+    rows = {}
+    for row, word in enumerate(words):
+        rows.setdefault(word, row)
+
+    def lookup(word: str) -> np.ndarray | None:
+        row = rows.get(word)
+        return None if row is None else np.asarray(matrix[row], dtype=np.float32)
+
+    return lookup, matrix.shape[1]
+
+
+def _spacy_vectors(source: str, words: list[str]) -> np.ndarray:
+    """spaCy's own `nlp(word).vector` rule: mean over the word's tokens, zeros for tokens without a vector."""
+    import spacy
+
+    try:
+        nlp = spacy.load(source)
+    except (OSError, ValueError) as exc:
+        raise _vectors_error(source, "not a file, and not an installed spaCy pipeline") from exc
+    dim = nlp.vocab.vectors.shape[1]
+    if dim == 0 or nlp.vocab.vectors.shape[0] == 0:
+        raise _vectors_error(source, "this spaCy pipeline has no word vectors (use e.g. en_core_web_lg)")
+    matrix = np.zeros((len(words), dim), dtype=np.float32)
+    for row, word in enumerate(words):
+        tokens = [token.text for token in nlp.make_doc(word)]
+        if tokens:
+            matrix[row] = np.mean([nlp.vocab.get_vector(token) for token in tokens], axis=0)
+    return matrix
+
+
+def _matrix_from_lookup(words: list[str], lookup: Lookup, dim: int) -> np.ndarray:
+    matrix = np.zeros((len(words), dim), dtype=np.float32)
+    for row, word in enumerate(words):
+        vector = lookup(word)
+        if vector is not None:
+            matrix[row] = vector
+    return matrix
+
+
+def load_word_vectors(source: str | Path, words: list[str], reporter: Reporter | None = None) -> np.ndarray:
+    """A float32 [len(words), D] matrix for the vocabulary, reporting how many words were found."""
+    reporter = reporter or NullReporter()
+    path = Path(source)
+    if path.suffix == ".npy":
+        if not path.is_file():
+            raise _vectors_error(path, "the file does not exist")
+        lookup, dim = _matrix_lookup(path)
+        matrix = _matrix_from_lookup(words, lookup, dim)
+    elif path.is_file():
+        found, dim = _read_text_vectors(path, words, reporter)
+        matrix = _matrix_from_lookup(words, found.get, dim)
+    else:
+        matrix = _spacy_vectors(str(source), words)
+    covered = int(np.count_nonzero(np.any(matrix != 0, axis=1)))
+    share = 100.0 * covered / max(1, len(words))
+    dim = matrix.shape[1]
+    reporter.info(f"word vectors from {source}: {covered}/{len(words)} words found ({share:.1f} %), {dim}-d")
+    if covered == 0:
+        reporter.warning(f"none of the {len(words)} words has a vector in {source}: the embedding starts at zero")
+    return matrix
