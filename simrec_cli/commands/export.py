@@ -4,35 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import typer
 
 from simrec_cli.commands.common import guarded
 from simrec_cli.console import RichReporter
+from simrec_cli.errors import SimrecError
 from simrec_cli.predict.export import DEFAULT_OPSET, export_onnx
 
 
 @guarded
 def command(
     checkpoint: Path = typer.Argument(..., help="A best.pth/last.pth written by `simrec train`.", show_default=False),
-    export_format: str = typer.Option(
-        "onnx", "--format", "-f", click_type=click.Choice(["onnx"]), help="Target format."
-    ),
+    export_format: str = typer.Option("onnx", "--format", "-f", help="Target format (onnx)."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="The .onnx file to write (default: the checkpoint's path with .onnx)."
     ),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Accept any batch size instead of 1."),
     opset: int = typer.Option(DEFAULT_OPSET, "--opset", min=11, help="ONNX opset version."),
     half: bool = typer.Option(False, "--half", help="float16 weights inside (inputs and outputs stay float32)."),
-    device: str = typer.Option(
-        "cpu", "--device", click_type=click.Choice(["cpu", "cuda"]), help="Where the model is traced."
-    ),
+    device: str = typer.Option("cpu", "--device", help="Where the model is traced: cpu or cuda."),
 ) -> None:
     """Export CHECKPOINT with its box decoding inside; writes FILE.onnx and FILE.json (vocabulary, preprocessing).
 
     Inputs: `image` float32 [B, 3, H, W] (letterboxed RGB / 255) and `tokens` int64 [B, L]. Outputs: `boxes`
     [B, 5] (x1, y1, x2, y2, score in letterbox pixels) and, for mask models, `masks` [B, H, W].
     """
+    if export_format != "onnx":
+        raise SimrecError(f"unknown export format '{export_format}'", "use --format onnx")
     reporter = RichReporter()
     result = export_onnx(
         checkpoint, output, opset=opset, dynamic_batch=dynamic_batch, half=half, device=device, reporter=reporter

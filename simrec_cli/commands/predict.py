@@ -9,11 +9,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-import click
 import typer
 from rich.table import Table
 
-from simrec_cli.commands.common import guarded
+from simrec_cli.commands.common import DEVICE_OPTION, guarded
 from simrec_cli.console import RichReporter, console, error_console, state
 from simrec_cli.errors import SimrecError
 from simrec_cli.predict.output import default_output_dir
@@ -93,10 +92,8 @@ def command(
         None, "--output-dir", "-o", help="Folder for the pictures and masks (default: runs/predict, predict2, ...)."
     ),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON object per answer instead of a table."),
-    device: str = typer.Option(
-        "auto", "--device", click_type=click.Choice(["auto", "cpu", "cuda"]), help="Where the model runs."
-    ),
-    half: bool = typer.Option(False, "--half", help="Mixed precision: bfloat16 on CPU, float16 on CUDA."),
+    device: str = DEVICE_OPTION,
+    half: bool = typer.Option(False, "--half", help="bfloat16 mixed precision (faster on recent CPUs and GPUs)."),
     no_save: bool = typer.Option(False, "--no-save", help="Write no pictures or masks; only print the answers."),
     batch_size: int = typer.Option(
         DEFAULT_BATCH_SIZE, "--batch-size", "-b", min=1, help="Expressions per forward pass."

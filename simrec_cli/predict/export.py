@@ -24,6 +24,7 @@ from simrec_cli.data.files import atomic_write_json
 from simrec_cli.data.letterbox import PAD_VALUE
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
+from simrec_cli.engine.distributed import resolve_device
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings
@@ -114,10 +115,11 @@ def export_onnx(
     output = output or Path(checkpoint).with_suffix(".onnx")
     if output.suffix.lower() != ".onnx":
         raise SimrecError(f"output {output} must end in .onnx", "e.g. --output model.onnx")
-    model, settings, vocabulary = load_model_from_checkpoint(checkpoint, device, reporter=reporter)
+    torch_device = resolve_device(device)
+    model, settings, vocabulary = load_model_from_checkpoint(checkpoint, torch_device, reporter=reporter)
     has_mask = bool(getattr(model, "has_mask_head", False))
-    wrapper = ExportedModel(model, settings, half).to(device).eval()
-    image, tokens = example_inputs(settings, vocabulary, device)
+    wrapper = ExportedModel(model, settings, half).to(torch_device).eval()
+    image, tokens = example_inputs(settings, vocabulary, torch_device)
     metadata = export_metadata(
         settings,
         vocabulary,
@@ -149,7 +151,9 @@ def export_onnx(
     return ExportResult(output, metadata_path, metadata, difference)
 
 
-def example_inputs(settings: Settings, vocabulary: Vocabulary, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+def example_inputs(
+    settings: Settings, vocabulary: Vocabulary, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed, non-trivial input pair used to trace the graph and to check the exported file."""
     height, width = settings.dataset.input_shape
     generator = torch.Generator().manual_seed(0)

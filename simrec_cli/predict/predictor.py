@@ -9,7 +9,6 @@ fit in `batch_size`). Boxes come back in original image pixels, clipped to the i
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from simrec_cli.data.text import Vocabulary, tokenize
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import resolve_device
 from simrec_cli.errors import SimrecError
+from simrec_cli.models.inference import bf16_autocast, prepare_for_inference
 from simrec_cli.predict.drawing import Annotation, PictureBase, draw_annotations, picture_base
 from simrec_cli.predict.images import read_image
 from simrec_cli.predict.output import OutputFolder
@@ -124,8 +124,10 @@ class Predictor:
     def from_checkpoint(
         cls, checkpoint: Path, device: str = "auto", half: bool = False, reporter: Reporter | None = None
     ) -> Predictor:
+        """Load a checkpoint and prepare its model for fast inference (BatchNorm folded, channels_last)."""
         torch_device = resolve_device(device)
         model, settings, vocabulary = load_model_from_checkpoint(checkpoint, torch_device, reporter=reporter)
+        model = prepare_for_inference(model, fold_bn=True, channels_last=True)
         return cls(model, settings, vocabulary, torch_device, half)
 
     @property
@@ -145,12 +147,6 @@ class Predictor:
         tokens, unknown = self.vocabulary.encode(expression, max_length)
         return EncodedExpression(tokens, tuple(dict.fromkeys(unknown)), len(words) > max_length)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if not self.half:
-            return contextlib.nullcontext()
-        dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
-
     @torch.inference_mode()
     def forward(self, canvases: Sequence[np.ndarray], rows: Sequence[int], tokens: np.ndarray) -> dict[str, np.ndarray]:
         """Run the model on letterboxed canvases: row k pairs canvases[rows[k]] with tokens[k].
@@ -162,7 +158,7 @@ class Predictor:
         images = (stacked.permute(0, 3, 1, 2).float() - self._mean) / self._std
         images = images[torch.as_tensor(rows, device=self.device)]
         token_ids = torch.from_numpy(tokens).to(self.device)
-        with self._autocast():
+        with bf16_autocast(self.device, enabled=self.half):
             outputs = self.model(images, token_ids)
         result = {"boxes": outputs["boxes"].float().cpu().numpy()}
         if outputs.get("masks") is not None:
