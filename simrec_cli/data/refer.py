@@ -71,11 +71,15 @@ def in_split(ref_split: str, split: str) -> bool:
     return ref_split == split
 
 
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    """The pickle asked for a class or function."""
+
+
 class _PlainDataUnpickler(pickle.Unpickler):
     """Unpickler that admits no class or function at all: a pickle needing one is refused, never executed."""
 
     def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"it asks for {module}.{name}, and only plain data is accepted")
+        raise _ForbiddenGlobal(f"it asks for {module}.{name}, and only plain data is accepted")
 
 
 def _unpickle(raw: bytes, encoding: str) -> Any:
@@ -94,12 +98,21 @@ def read_plain_pickle(path: Path) -> Any:
         except UnicodeDecodeError:
             # Python 2 byte strings that are not UTF-8: latin-1 maps every byte, so nothing is lost.
             return _unpickle(raw, "latin-1")
-    except pickle.UnpicklingError as exc:
+    except _ForbiddenGlobal as exc:
         raise SimrecError(
             f"refused to load {path}: {exc}",
             "this is not a REFER refs file; re-download it from a trusted copy",
         ) from exc
-    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+        MemoryError,
+    ) as exc:
         raise SimrecError(f"{path} is corrupt or truncated ({type(exc).__name__})", "re-download it") from exc
 
 
