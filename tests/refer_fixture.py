@@ -112,12 +112,14 @@ def write_refer_fixture(
     crowd: bool = True,
     write_images: bool = True,
     placeholder_jpeg: bool = False,
+    image_scale: int = 1,
+    keep_true_masks: bool = True,
     seed: int = 0,
 ) -> ReferFixture:
     """Write a small (or, with placeholder JPEGs, a large) REFER dataset; returns what it wrote.
 
     Objects (default 2 per image) are spread evenly over the images, sentences (default 2 per object) over
-    the objects.
+    the objects. Images are 40-96 px times `image_scale`; `keep_true_masks=False` saves memory at scale.
     """
     rng = np.random.default_rng(seed)
     num_objects = num_objects or 2 * num_images
@@ -132,7 +134,7 @@ def write_refer_fixture(
     ann_id, ref_id, sent_id = 1000, 0, 0
     for image_index in range(num_images):
         image_id = 100 + image_index
-        height, width = int(rng.integers(40, 72)), int(rng.integers(40, 96))
+        height, width = int(rng.integers(40, 72)) * image_scale, int(rng.integers(40, 96)) * image_scale
         fixture.images.append(
             {"id": image_id, "file_name": _image_name(dataset, image_id), "height": height, "width": width}
         )
@@ -140,9 +142,11 @@ def write_refer_fixture(
         for object_index in range(_share(num_objects, num_images, image_index)):
             x0, y0 = int(rng.integers(0, width // 2)), int(rng.integers(0, height // 2))
             x1, y1 = int(rng.integers(x0 + 4, width)), int(rng.integers(y0 + 4, height))
-            truth = np.zeros((height, width), dtype=bool)
-            truth[y0:y1, x0:x1] = True
             kind = ("polygon", "crowd", "compressed")[object_index % 3] if crowd else "polygon"
+            truth = None
+            if keep_true_masks or kind != "polygon":
+                truth = np.zeros((height, width), dtype=bool)
+                truth[y0:y1, x0:x1] = True
             if kind == "polygon":
                 segmentation: list | dict = [[x0, y0, x1, y0, x1, y1, x0, y1]]
             elif kind == "crowd":
@@ -157,12 +161,13 @@ def write_refer_fixture(
                     "image_id": image_id,
                     "category_id": category,
                     "segmentation": segmentation,
-                    "area": float(truth.sum()),
+                    "area": float((x1 - x0) * (y1 - y0)),
                     "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
                     "iscrowd": int(kind == "crowd"),
                 }
             )
-            fixture.true_masks[ann_id] = truth
+            if keep_true_masks:
+                fixture.true_masks[ann_id] = truth
             sentences = []
             for _ in range(_share(num_sentences, num_objects, ref_id)):
                 words = [str(w) for w in rng.choice(WORDS, size=int(rng.integers(2, 5)))]
