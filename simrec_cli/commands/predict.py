@@ -122,7 +122,9 @@ def command(
         _print_table(results, predictor.has_mask)
         elapsed = time.perf_counter() - started
         saved = f"; pictures in {target}" if target is not None else ""
-        reporter.info(f"{len(results)} answers on {len(requests)} images in {elapsed:.1f} s{saved}")
+        answered = sum(result.ok for result in results)
+        images = f"{len(requests) - len(failed_images)} of {len(requests)} images answered"
+        reporter.info(f"{answered} answers, {images} in {elapsed:.1f} s{saved}")
     if failed_images:
         reporter.warning(f"{len(failed_images)} of {len(requests)} images could not be read (listed above)")
         raise typer.Exit(EXIT_SOME_FAILED)

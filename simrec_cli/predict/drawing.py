@@ -80,11 +80,14 @@ def draw_annotations(base: PictureBase, annotations: Sequence[Annotation]) -> Im
     line_width = max(2, round(max(size) / 300))
     font = ImageFont.load_default(size=max(12, round(max(size) / 45)))
     for index, annotation in enumerate(annotations):
-        colour = PALETTE[index % len(PALETTE)]
         left, top, right, bottom = (coordinate * base.scale for coordinate in annotation.box)
-        pen.rectangle((left, top, max(left, right), max(top, bottom)), outline=colour, width=line_width)
+        outline = PALETTE[index % len(PALETTE)]
+        pen.rectangle((left, top, max(left, right), max(top, bottom)), outline=outline, width=line_width)
+    placed: list[tuple[float, float, float, float]] = []
+    for index, annotation in enumerate(annotations):
         label = f"{index + 1}. {annotation.expression} {annotation.score:.2f}"
-        _draw_label(pen, label, (left, top), colour, font, size)
+        corner = (annotation.box[0] * base.scale, annotation.box[1] * base.scale)
+        placed.append(_draw_label(pen, label, corner, PALETTE[index % len(PALETTE)], font, size, placed))
     return canvas
 
 
@@ -114,16 +117,26 @@ def _draw_label(
     colour: tuple[int, int, int],
     font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
     size: tuple[int, int],
-) -> None:
-    """Text on a filled strip above the box, moved inside the picture when it would leave it."""
+    placed: Sequence[tuple[float, float, float, float]],
+) -> tuple[float, float, float, float]:
+    """Text on a filled strip above the box, kept inside the picture and moved down below earlier labels it
+    would cover (answers to several expressions often share a box). Returns the strip drawn."""
     left, top, right, bottom = pen.textbbox((0, 0), label, font=font)
     text_width, text_height = right - left, bottom - top
     padding = max(2, text_height // 4)
-    strip_height = text_height + 2 * padding
-    x = min(max(0.0, corner[0]), max(0.0, size[0] - text_width - 2 * padding))
+    strip_width, strip_height = text_width + 2 * padding, text_height + 2 * padding
+    x = min(max(0.0, corner[0]), max(0.0, size[0] - strip_width))
     y = corner[1] - strip_height if corner[1] - strip_height >= 0 else max(0.0, corner[1])
+    while any(_overlap((x, y, x + strip_width, y + strip_height), other) for other in placed):
+        y += strip_height
     y = min(y, max(0.0, size[1] - strip_height))
-    pen.rectangle((x, y, x + text_width + 2 * padding, y + strip_height), fill=colour)
+    strip = (x, y, x + strip_width, y + strip_height)
+    pen.rectangle(strip, fill=colour)
     luminance = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
     text_colour = (0, 0, 0) if luminance > 150 else (255, 255, 255)
     pen.text((x + padding - left, y + padding - top), label, fill=text_colour, font=font)
+    return strip
+
+
+def _overlap(first: tuple[float, float, float, float], second: tuple[float, float, float, float]) -> bool:
+    return first[0] < second[2] and second[0] < first[2] and first[1] < second[3] and second[1] < first[3]

@@ -71,3 +71,13 @@ def test_output_folder_names_are_unique_and_files_complete(tmp_path: Path) -> No
     assert mask_path.name == "photo_mask1.png" and saved.dtype == np.uint8
     assert ((saved == 255) == mask).all()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo.jpg", "photo_mask1.png"]
+
+
+def test_labels_of_answers_sharing_a_box_do_not_cover_each_other() -> None:
+    box = (100.0, 100.0, 300.0, 300.0)
+    annotations = [Annotation("aaa", box, 0.5), Annotation("bbb", box, 0.5)]
+    picture = np.asarray(draw_annotations(picture_base(_grey(400, 400)), annotations))
+    first_colour = (picture == np.asarray(PALETTE[0])).all(axis=2)
+    # The second outline covers the first; only a visible first label strip can show the first colour.
+    assert first_colour.sum() > 200
+    assert first_colour[:100].sum() > 200
