@@ -86,8 +86,13 @@ def test_flip_mirrors_image_box_mask_and_words(synthetic_root: Path) -> None:
 
 
 def test_candidate_augmentations_keep_the_box_on_the_object(synthetic_root: Path) -> None:
-    dataset = _dataset(synthetic_root, "train", training=True, augmentations=["randaugment", "elastic"])
-    for index in range(6):
+    dataset = _dataset(
+        synthetic_root,
+        "train",
+        training=True,
+        augmentations=["randaugment", "elastic", "grid_distortion", "random_erasing"],
+    )
+    for index in range(12):
         sample = dataset[index]
         cx, cy, w, h = sample.target.tolist()
         assert 0 <= cx <= 0.99 and w > 0 and h > 0

@@ -177,3 +177,13 @@ def test_bad_segmentation_names_the_annotation(refer: ReferFixture) -> None:
     with pytest.raises(SimrecError, match=f"annotation {refer.annotations[0]['id']} .* unreadable segmentation"):
         prepare_dataset("refcoco", refer.root, generate_mask=True)
     assert not (refer.root / "anns" / "refcoco.json").exists()
+
+
+def test_empty_and_unicode_expressions_are_kept_with_a_warning(refer: ReferFixture) -> None:
+    refs = [dict(ref) for ref in refer.refs]
+    refs[0]["sentences"] = [{"sent_id": 1, "sent": "...", "raw": "..."}, {"sent_id": 2, "sent": "le café à gauche"}]
+    (refer.refer_dir / "refs(unc).p").write_bytes(python2_pickle_bytes(refs))
+    summary = prepare_dataset("refcoco", refer.root)
+    assert any("1 expressions have no words" in w and "'...'" in w for w in summary.warnings)
+    vocab = Vocabulary.load(refer.root / "anns" / "refcoco.vocab.json")
+    assert "café" in vocab and "à" in vocab
