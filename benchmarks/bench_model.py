@@ -4,7 +4,9 @@
 
 Reports parameters, GFLOPs at the input size (2 FLOPs per multiply-add, counted by torch's FlopCounterMode),
 eval latency at batch 1 and 8 for fp32 and for BN folding combined with channels_last and bf16 autocast (with
-the smallest IoU of each variant's boxes against fp32's), and one training step at batch 8 with SimREC's
+the smallest IoU of each variant's boxes against fp32's; the weights are random, so the objectness map is
+nearly flat and a reduced precision may move its argmax: the tests check box agreement on a trained tiny
+model), and one training step at batch 8 with SimREC's
 default freezing (backbone layers 0-7 and the word embedding frozen), NCHW and channels_last.
 """
 
@@ -87,11 +89,12 @@ def eval_latency(model: torch.nn.Module, args: argparse.Namespace, device: torch
 
             run = functools.partial(predict, prepared, images, tokens, bf16)
             seconds = timed(run, device, warmup, repeats)
-            iou = box_iou(run()[:, :4].float(), reference[:, :4]).diag().min().item()
+            iou = box_iou(run()[:, :4].float(), reference[:, :4]).diag()
             results[f"batch{batch}_{name}"] = {
                 "ms_per_batch": round(seconds * 1000, 1),
                 "images_per_s": round(batch / seconds, 2),
-                "min_box_iou_vs_fp32": round(iou, 4),
+                "min_box_iou_vs_fp32": round(iou.min().item(), 4),
+                "share_of_boxes_iou_ge_0.99": round((iou >= 0.99).float().mean().item(), 3),
             }
     return results
 

@@ -57,6 +57,9 @@ def prepare_for_inference(model: nn.Module, *, fold_bn: bool, channels_last: boo
     if channels_last:
         prepared.to(memory_format=torch.channels_last)
         prepared.channels_last_input = True
+    for module in prepared.modules():
+        if isinstance(module, nn.RNNBase):
+            module.flatten_parameters()  # a copied GRU loses cuDNN's single weight buffer; restore it
     return prepared
 
 

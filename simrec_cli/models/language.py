@@ -78,8 +78,9 @@ class MHAtt(nn.Module):
         batch, length, hidden = q.shape
         v, k, q = self._split(self.linear_v(v)), self._split(self.linear_k(k)), self._split(self.linear_q(q))
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-        scores = scores.masked_fill(mask, SELF_ATTENTION_MASK_VALUE)
-        attention = self.dropout(scores.softmax(dim=-1))
+        # Masked softmax in float32: -1e9 does not fit in float16 under fp16 autocast.
+        scores = scores.float().masked_fill(mask, SELF_ATTENTION_MASK_VALUE)
+        attention = self.dropout(scores.softmax(dim=-1).to(v.dtype))
         merged = (attention @ v).transpose(1, 2).reshape(batch, length, hidden)
         return self.linear_merge(merged)
 

@@ -48,7 +48,9 @@ class LoadReport:
 
     def summary(self) -> str:
         def listed(label: str, names: list[str]) -> str:
-            shown = ", ".join(names[:SHOWN_NAMES]) + (f", ... (+{len(names) - SHOWN_NAMES})" if len(names) > 5 else "")
+            shown = ", ".join(names[:SHOWN_NAMES])
+            if len(names) > SHOWN_NAMES:
+                shown += f", ... (+{len(names) - SHOWN_NAMES})"
             return f"; {len(names)} {label}" + (f" ({shown})" if names else "")
 
         return (
