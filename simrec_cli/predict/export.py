@@ -20,18 +20,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from simrec_cli.data.files import atomic_write_json
+from simrec_cli.data.files import atomic_write_json, ensure_writable_dir
 from simrec_cli.data.letterbox import PAD_VALUE
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import resolve_device
+from simrec_cli.engine.metrics import box_iou_xyxy
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings
 
 DEFAULT_OPSET = 17
-# Boxes are in letterbox pixels; a larger onnxruntime/PyTorch gap on the example input means a broken export.
-MAX_BOX_DIFFERENCE_PX = 1.0
+# On the check input each exported box must overlap PyTorch's this much, or score within SCORE_TIE of it (a
+# near tie between candidate boxes that float16 rounding may break the other way); else nothing is written.
+MIN_BOX_IOU = 0.99
+SCORE_TIE = 0.01
 METADATA_FORMAT = "simrec-onnx-v1"
 TOKENIZER_RULES = (
     "lowercase; delete the characters . , ' ! ? \" ( ) * # : ; ; replace - and / by spaces; split on whitespace; "
@@ -42,20 +45,18 @@ TOKENIZER_RULES = (
 class ExportedModel(nn.Module):
     """What the ONNX graph computes: normalize, run the eval model, return float32 boxes (and masks)."""
 
-    def __init__(self, model: nn.Module, settings: Settings, half: bool) -> None:
+    def __init__(self, model: nn.Module, settings: Settings) -> None:
         super().__init__()
-        self.model = model.half() if half else model
-        self.half = half
+        self.model = model
         data = settings.train.data
         self.register_buffer("mean", torch.tensor(data.mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(data.std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, image: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
         normalized = (image - self.mean) / self.std
-        outputs = self.model(normalized.half() if self.half else normalized, tokens)
-        boxes = outputs["boxes"].float()
+        outputs = self.model(normalized, tokens)
         masks = outputs.get("masks")
-        return (boxes,) if masks is None else (boxes, masks.float())
+        return (outputs["boxes"],) if masks is None else (outputs["boxes"], masks)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class ExportResult:
     onnx_path: Path
     metadata_path: Path
     metadata: dict[str, Any]
-    max_box_difference: float | None
+    min_box_iou: float | None
 
 
 def export_metadata(settings: Settings, vocabulary: Vocabulary, has_mask: bool, **extra: Any) -> dict[str, Any]:
@@ -115,11 +116,12 @@ def export_onnx(
     output = output or Path(checkpoint).with_suffix(".onnx")
     if output.suffix.lower() != ".onnx":
         raise SimrecError(f"output {output} must end in .onnx", "e.g. --output model.onnx")
+    ensure_writable_dir(output.parent, "ONNX file")
     torch_device = resolve_device(device)
     model, settings, vocabulary = load_model_from_checkpoint(checkpoint, torch_device, reporter=reporter)
     has_mask = bool(getattr(model, "has_mask_head", False))
-    wrapper = ExportedModel(model, settings, half).to(torch_device).eval()
-    image, tokens = example_inputs(settings, vocabulary, torch_device)
+    wrapper = ExportedModel(model, settings).to(torch_device).eval()
+    image, tokens = example_inputs(settings, vocabulary, torch_device, batch=1)
     metadata = export_metadata(
         settings,
         vocabulary,
@@ -132,15 +134,17 @@ def export_onnx(
     output_names = ["boxes", "masks"] if has_mask else ["boxes"]
     temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
         _trace_to_onnx(wrapper, (image, tokens), temporary, output_names, opset, dynamic_batch)
         proto = onnx.load(str(temporary))
+        if half:
+            proto = _to_float16(proto)
         for key, value in _metadata_props(metadata).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.checker.check_model(proto)
         onnx.save(proto, str(temporary))
-        difference = _compare_with_onnxruntime(temporary, wrapper, image, tokens)
+        check_inputs = example_inputs(settings, vocabulary, torch_device, batch=3 if dynamic_batch else 1)
+        box_iou = _compare_with_onnxruntime(temporary, wrapper, *check_inputs)
         os.replace(temporary, output)
     except OSError as exc:
         raise SimrecError(f"cannot write {output}: {exc.strerror or exc}", "choose a writable --output") from exc
@@ -148,20 +152,23 @@ def export_onnx(
         temporary.unlink(missing_ok=True)
     metadata_path = output.with_suffix(".json")
     atomic_write_json(metadata_path, metadata)
-    return ExportResult(output, metadata_path, metadata, difference)
+    return ExportResult(output, metadata_path, metadata, box_iou)
 
 
 def example_inputs(
-    settings: Settings, vocabulary: Vocabulary, device: torch.device
+    settings: Settings, vocabulary: Vocabulary, device: torch.device, batch: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed, non-trivial input pair used to trace the graph and to check the exported file."""
+    """Fixed, non-trivial inputs (random image, a few real word ids then padding) to trace and check with."""
     height, width = settings.dataset.input_shape
     generator = torch.Generator().manual_seed(0)
-    image = torch.rand(1, 3, height, width, generator=generator)
+    image = torch.rand(batch, 3, height, width, generator=generator)
     length = settings.dataset.max_token_length
-    tokens = torch.zeros(1, length, dtype=torch.int64)
+    tokens = torch.zeros(batch, length, dtype=torch.int64)
     words = min(length, 4)
-    tokens[0, :words] = torch.randint(Vocabulary.CLS + 1, max(len(vocabulary), Vocabulary.CLS + 2), (words,))
+    first_word = Vocabulary.CLS + 1
+    tokens[:, :words] = torch.randint(
+        first_word, max(len(vocabulary), first_word + 1), (batch, words), generator=generator
+    )
     return image.to(device), tokens.to(device)
 
 
@@ -197,6 +204,46 @@ def _trace_to_onnx(
             ) from exc
 
 
+def _to_float16(proto: Any) -> Any:
+    """float16 weights and arithmetic with float32 inputs and outputs.
+
+    Converting the exported graph (rather than tracing a half model) clamps constants such as the -1e9
+    attention mask fill to the float16 range instead of failing on them.
+    """
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as exc:
+        raise SimrecError("--half needs onnxruntime's float16 converter", "pip install simrec[export]") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        converted = convert_float_to_float16(proto, keep_io_types=True)
+    _sort_nodes(converted.graph)
+    return converted
+
+
+def _sort_nodes(graph: Any) -> None:
+    """Order the nodes so each comes after the nodes it reads from, as ONNX requires.
+
+    The float16 converter appends the casts of the graph inputs at the end of the node list.
+    """
+    available = {value.name for value in graph.input} | {tensor.name for tensor in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [node for node in pending if all(name in available for name in node.input)]
+        if not ready:
+            raise SimrecError("the float16 graph has a cycle or a missing input", "export without --half")
+        for node in ready:
+            available.update(node.output)
+        ordered.extend(ready)
+        ready_ids = {id(node) for node in ready}
+        pending = [node for node in pending if id(node) not in ready_ids]
+    copies = [type(node)() for node in ordered]
+    for copy, node in zip(copies, ordered, strict=True):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
 def _metadata_props(metadata: dict[str, Any]) -> dict[str, str]:
     """ONNX metadata values are strings: plain strings stay, everything else is JSON."""
     return {f"simrec.{key}": value if isinstance(value, str) else json.dumps(value) for key, value in metadata.items()}
@@ -205,9 +252,10 @@ def _metadata_props(metadata: dict[str, Any]) -> dict[str, str]:
 def _compare_with_onnxruntime(
     path: Path, wrapper: nn.Module, image: torch.Tensor, tokens: torch.Tensor
 ) -> float | None:
-    """Largest box difference (pixels) between onnxruntime and PyTorch on the example input; None without ORT.
+    """Smallest IoU between onnxruntime's and PyTorch's boxes on the check input; None without onnxruntime.
 
-    A difference above MAX_BOX_DIFFERENCE_PX is an error, so a wrong file is never put in place.
+    A box below MIN_BOX_IOU whose score is not a near tie with PyTorch's is an error, so a wrong file is
+    never put in place.
     """
     try:
         import onnxruntime
@@ -217,10 +265,11 @@ def _compare_with_onnxruntime(
     (onnx_boxes, *_) = session.run(None, {"image": image.cpu().numpy(), "tokens": tokens.cpu().numpy()})
     with torch.no_grad():
         torch_boxes = wrapper(image, tokens)[0].cpu().numpy()
-    difference = float(np.abs(onnx_boxes[:, :4] - torch_boxes[:, :4]).max())
-    if not difference <= MAX_BOX_DIFFERENCE_PX:
+    ious = box_iou_xyxy(onnx_boxes[:, :4].astype(np.float64), torch_boxes[:, :4].astype(np.float64))
+    ties = np.abs(onnx_boxes[:, 4] - torch_boxes[:, 4]) <= SCORE_TIE
+    if not ((ious >= MIN_BOX_IOU) | ties).all():
         raise SimrecError(
-            f"the exported graph gives boxes {difference:.2f} px away from PyTorch's on a test input",
+            f"the exported graph's boxes overlap PyTorch's only with IoU {ious.min():.3f} on a test input",
             "try another --opset, or export without --half",
         )
-    return difference
+    return float(ious.min())
