@@ -148,7 +148,8 @@ class Trainer:
             if embedding is not None:
                 settings.model.language_encoder.word_embed_size = int(embedding.shape[1])
         masks = settings.model.name == "mcn"
-        data_kwargs = {"mean": settings.train.data.mean, "std": settings.train.data.std, "reporter": self.reporter}
+        data_kwargs = {"mean": settings.train.data.mean, "std": settings.train.data.std, "reporter": self.reporter,
+                       "seed": settings.train.seed}  # fmt: skip
         self.train_set = RefDataset(
             settings.dataset, settings.dataset.train_split, self.vocabulary, training=True, load_masks=masks,
             **data_kwargs,

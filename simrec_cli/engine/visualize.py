@@ -7,6 +7,7 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
 from simrec_cli.data.dataset import RefDataset
+from simrec_cli.data.images import read_image
 from simrec_cli.engine.metrics import SampleResult
 
 PREDICTION_RGB = (230, 40, 40)
@@ -28,5 +29,5 @@ def draw_prediction(image: np.ndarray, result: SampleResult) -> np.ndarray:
 
 def log_prediction_images(writer: SummaryWriter, dataset: RefDataset, results: list[SampleResult], step: int) -> None:
     for number, result in enumerate(results):
-        picture = draw_prediction(dataset.original_image(result.index), result)
+        picture = draw_prediction(read_image(dataset.image_path(result.index)), result)
         writer.add_image(f"val/prediction_{number}", picture, step, dataformats="HWC")

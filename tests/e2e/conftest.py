@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from simrec_cli.cli import app
-
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 # A model and data small enough that a CPU epoch takes a second or two.
 TINY = [

@@ -72,18 +72,25 @@ def test_distributed_eval_matches_single_process(trained_run: Path, tmp_path: Pa
                "--nproc", "2", "--json", str(double), "--batch-size", "3"]  # fmt: skip
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    strip = lambda report: [{k: v for k, v in s.items() if k != "timing_ms"} for s in report["splits"]]  # noqa: E731
-    assert strip(json.loads(double.read_text())) == strip(json.loads(single.read_text()))
+    one, two = json.loads(single.read_text())["splits"], json.loads(double.read_text())["splits"]
+    assert [(s["split"], s["count"], s["acc50"], s["acc75"]) for s in two] == [
+        (s["split"], s["count"], s["acc50"], s["acc75"]) for s in one
+    ]
+    # continuous metrics agree to float precision (batched convolutions round differently)
+    assert [s["mean_iou"] for s in two] == pytest.approx([s["mean_iou"] for s in one], abs=1e-4)
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     checkpoint = torch.load(path, weights_only=True)
-    return {**checkpoint["model"], **{f"ema.{k}": v for k, v in checkpoint["ema"]["weights"].items()}}
+    ema = checkpoint["ema"]["weights"] if checkpoint["ema"] else {}
+    return {**checkpoint["model"], **{f"ema.{k}": v for k, v in ema.items()}}
 
 
 def test_resume_is_bit_exact(synthetic_root: Path, tmp_path: Path) -> None:
-    features = ["train.ema.enabled=true", "train.multi_scale_training.enabled=true",
-                "train.multi_scale_training.img_scales=[[64,64],[96,96]]"]  # fmt: skip
+    # a step schedule without warmup makes the learning rate independent of train.epochs
+    features = ["train.ema.enabled=true", "train.multi_scale_training.enabled=true", "train.warmup_epochs=0",
+                "train.multi_scale_training.img_scales=[[64,64],[96,96]]", "train.scheduler.name=step",
+                "train.scheduler.decay_epochs=[1]", "dataset.flip_lr=true"]  # fmt: skip
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert invoke(*train_args(synthetic_root, straight, *features)).exit_code == 0
     first = invoke(*train_args(synthetic_root, split, *features, "train.epochs=1"))
@@ -149,6 +156,10 @@ def test_auto_resume_after_sigkill(synthetic_root: Path, tmp_path: Path) -> None
     assert "resuming from" in (run_dir / "log.txt").read_text()
     assert torch.load(run_dir / "last.pth", weights_only=True)["epoch"] == 4
     assert [row["epoch"] for row in _rows(run_dir)] == ["1", "2", "3", "4"]
+    straight = tmp_path / "straight"
+    assert invoke(*train_args(synthetic_root, straight, "train.epochs=4")).exit_code == 0
+    a, b = _weights(straight / "last.pth"), _weights(run_dir / "last.pth")
+    assert all(torch.equal(a[key], b[key]) for key in a)
 
 
 def test_distributed_training_with_two_gloo_processes(synthetic_root: Path, tmp_path: Path) -> None:
