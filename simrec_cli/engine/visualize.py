@@ -18,7 +18,7 @@ def draw_prediction(image: np.ndarray, result: SampleResult) -> np.ndarray:
     """The image with the ground truth (green), the prediction (red, with its score) and the expression."""
     canvas = image.copy()
     for box, colour in ((result.gt_box, TRUTH_RGB), (result.box, PREDICTION_RGB)):
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        x1, y1, x2, y2 = (round(v) for v in box)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, 2)
     cv2.putText(canvas, f"{result.score:.2f}", (int(result.box[0]), max(12, int(result.box[1]) - 4)),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.4, PREDICTION_RGB, 1, cv2.LINE_AA)  # fmt: skip
