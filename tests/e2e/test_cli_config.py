@@ -93,12 +93,8 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 def test_wheel_ships_presets_usable_from_any_directory(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
-         str(REPO)],  # fmt: skip
-        check=True,
-        capture_output=True,
-    )
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
+    subprocess.run([*build, str(REPO)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("simrec-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()

@@ -106,7 +106,7 @@ def test_bad_settings_raise_one_clear_error(overrides: list[str], fragment: str)
 
 
 def test_missing_preset_and_yaml_syntax_error(tmp_path: Path) -> None:
-    with pytest.raises(SimrecError, match="preset 'refcoco-scrach' not found.*refcoco-scratch"):
+    with pytest.raises(SimrecError, match=r"preset 'refcoco-scrach' not found.*refcoco-scratch"):
         load_settings("refcoco-scrach")
     broken = tmp_path / "broken.yaml"
     broken.write_text("train:\n  batch_size: [1, 2\n")
@@ -117,7 +117,7 @@ def test_missing_preset_and_yaml_syntax_error(tmp_path: Path) -> None:
 def test_unknown_key_inside_preset_file_suggests(tmp_path: Path) -> None:
     preset = tmp_path / "typo.yaml"
     preset.write_text("train:\n  bach_size: 4\n")
-    with pytest.raises(SimrecError, match="unknown setting 'train.bach_size'.*train.batch_size"):
+    with pytest.raises(SimrecError, match=r"unknown setting 'train\.bach_size'.*train\.batch_size"):
         load_settings(preset)
 
 
