@@ -1,16 +1,22 @@
-"""Pieces every command shares: the error guard and the settings options."""
+"""Pieces every command shares: the error guard, the shared options and the torchrun relaunch.
+
+Command modules import the heavy core (torch, the models, the data pipeline) inside their functions, so
+`simrec --help` and `simrec config show` start instantly.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 
 from simrec_cli.console import error_console, state
-from simrec_cli.engine.launcher import LaunchPlan, relaunch
 from simrec_cli.errors import SimrecError
+
+if TYPE_CHECKING:
+    from simrec_cli.engine.launcher import LaunchPlan
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,5 +75,7 @@ def global_flags() -> list[str]:
 
 def run_under_torchrun(plan: LaunchPlan, verb_args: list[str]) -> None:
     """Start the processes of `plan` running `simrec <verb_args>` and exit with their status."""
+    from simrec_cli.engine.launcher import relaunch
+
     code = relaunch(plan, [*global_flags(), *verb_args])
     raise typer.Exit(code)

@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from simrec_cli.commands.common import DEVICE_OPTION, GPUS_OPTION, NPROC_OPTION, guarded, run_under_torchrun
 from simrec_cli.console import RichReporter, console
-from simrec_cli.data.files import atomic_write, atomic_write_json
-from simrec_cli.engine.distributed import init_world, launched_by_torchrun, shutdown_world
-from simrec_cli.engine.evaluator import evaluate_checkpoint
-from simrec_cli.engine.launcher import plan_processes
-from simrec_cli.engine.metrics import SampleResult, SplitMetrics
 from simrec_cli.reporting import NullReporter
+
+if TYPE_CHECKING:
+    from simrec_cli.engine.metrics import SampleResult, SplitMetrics
 
 
 def _results_table(metrics: list[SplitMetrics], checkpoint: Path) -> Table:
@@ -39,6 +37,8 @@ def _results_table(metrics: list[SplitMetrics], checkpoint: Path) -> Table:
 
 
 def _write_predictions(path: Path, predictions: dict[str, list[SampleResult]]) -> None:
+    from simrec_cli.data.files import atomic_write
+
     def write(handle: IO[str]) -> None:
         for split, results in predictions.items():
             for result in results:
@@ -71,6 +71,11 @@ def command(
 
       simrec eval runs/train/best.pth --data-root /data --split testA --split testB --json metrics.json
     """
+    from simrec_cli.data.files import atomic_write_json
+    from simrec_cli.engine.distributed import init_world, launched_by_torchrun, shutdown_world
+    from simrec_cli.engine.evaluator import evaluate_checkpoint
+    from simrec_cli.engine.launcher import plan_processes
+
     plan = plan_processes(gpus, nproc, device, 1, 0, "127.0.0.1", 29500)
     if plan.needs_launcher and not launched_by_torchrun():
         args = ["eval", str(checkpoint), "--device", device]

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from simrec_cli.commands.common import guarded
 from simrec_cli.console import RichReporter, console
-from simrec_cli.data.prepare import prepare_dataset
-from simrec_cli.data.prepared import PrepareSummary
-from simrec_cli.data.synthetic import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_IMAGES
+
+if TYPE_CHECKING:
+    from simrec_cli.data.prepared import PrepareSummary
 
 
 def _summary_table(summary: PrepareSummary) -> Table:
@@ -61,9 +62,9 @@ def command(
         "--word-vectors",
         help="GloVe/word2vec .txt, a .npy matrix with a word list beside it, or a spaCy pipeline with vectors.",
     ),
-    num_images: int = typer.Option(DEFAULT_NUM_IMAGES, "--num-images", help="synthetic: how many images."),
+    num_images: int | None = typer.Option(None, "--num-images", help="synthetic: how many images [default: 2000]."),
     seed: int = typer.Option(0, "--seed", help="synthetic: the seed (same seed, same dataset)."),
-    image_size: int = typer.Option(DEFAULT_IMAGE_SIZE, "--image-size", help="synthetic: image side in pixels."),
+    image_size: int | None = typer.Option(None, "--image-size", help="synthetic: image side in pixels [default: 160]."),
     flickr: Path | None = typer.Option(None, "--flickr", help="merge: a SimREC flickr.json to include."),
     vg: Path | None = typer.Option(None, "--vg", help="merge: a SimREC vg.json to include."),
 ) -> None:
@@ -74,7 +75,10 @@ def command(
       simrec prepare-data --dataset refcoco --data-root data --generate-mask --word-vectors glove.840B.300d.txt
       simrec prepare-data --dataset merge --data-root data --flickr flickr.json --vg vg.json
     """
+    from simrec_cli.data.prepare import prepare_dataset
+
     reporter = RichReporter()
+    synthetic = {"num_images": num_images, "image_size": image_size}
     summary = prepare_dataset(
         dataset,
         data_root,
@@ -84,9 +88,8 @@ def command(
         skip_missing=skip_missing,
         word_vectors=word_vectors,
         reporter=reporter,
-        num_images=num_images,
         seed=seed,
-        image_size=image_size,
+        **{key: value for key, value in synthetic.items() if value is not None},
         flickr=flickr,
         vg=vg,
     )

@@ -18,11 +18,6 @@ from simrec_cli.commands.common import (
     guarded,
     run_under_torchrun,
 )
-from simrec_cli.commands.run_training import print_training_summary, train_in_this_process
-from simrec_cli.engine.checkpoint import checkpoint_settings, read_checkpoint
-from simrec_cli.engine.distributed import launched_by_torchrun
-from simrec_cli.engine.launcher import plan_processes
-from simrec_cli.engine.resume import checkpoint_in, merge_for_resume
 from simrec_cli.settings import apply_overrides, settings_from_dict, settings_to_dict
 
 
@@ -46,6 +41,12 @@ def command(
 
       simrec resume runs/train3/last.pth train.epochs=40 --gpus 4
     """
+    from simrec_cli.commands.run_training import print_training_summary, train_in_this_process
+    from simrec_cli.engine.checkpoint import checkpoint_settings, read_checkpoint
+    from simrec_cli.engine.distributed import launched_by_torchrun
+    from simrec_cli.engine.launcher import plan_processes
+    from simrec_cli.engine.resume import checkpoint_in, merge_for_resume
+
     checkpoint = checkpoint_in(run)
     stored = checkpoint_settings(read_checkpoint(checkpoint), checkpoint)
     overrides = list(overrides or [])

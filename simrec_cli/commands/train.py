@@ -17,10 +17,6 @@ from simrec_cli.commands.common import (
     guarded,
     run_under_torchrun,
 )
-from simrec_cli.commands.run_training import print_training_summary, train_in_this_process
-from simrec_cli.engine.distributed import launched_by_torchrun
-from simrec_cli.engine.launcher import plan_processes
-from simrec_cli.engine.rundir import next_run_dir
 from simrec_cli.settings import load_settings
 
 
@@ -44,6 +40,11 @@ def command(
 
       simrec train --preset refcoco-scratch --gpus 4 train.batch_size=64
     """
+    from simrec_cli.commands.run_training import print_training_summary, train_in_this_process
+    from simrec_cli.engine.distributed import launched_by_torchrun
+    from simrec_cli.engine.launcher import plan_processes
+    from simrec_cli.engine.rundir import next_run_dir
+
     overrides = list(overrides or [])
     if device != "auto":
         overrides.append(f"train.device={device}")
