@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.table import Table
@@ -15,16 +15,12 @@ from rich.table import Table
 from simrec_cli.commands.common import DEVICE_OPTION, guarded
 from simrec_cli.console import RichReporter, console, error_console, state
 from simrec_cli.errors import SimrecError
-from simrec_cli.predict.output import default_output_dir
-from simrec_cli.predict.predictor import (
-    DEFAULT_BATCH_SIZE,
-    PredictionResult,
-    Predictor,
-    newest_checkpoint,
-    predict_requests,
-)
+from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
 from simrec_cli.predict.sources import ImageRequest, requests_from_pairs, requests_from_source
 from simrec_cli.reporting import Reporter
+
+if TYPE_CHECKING:
+    from simrec_cli.predict.predictor import PredictionResult
 
 T = TypeVar("T")
 EXIT_SOME_FAILED = 1
@@ -103,6 +99,9 @@ def command(
 
     Exit status 0 when every image was answered, 1 when some could not be read, 2 for a usage error.
     """
+    from simrec_cli.predict.output import default_output_dir
+    from simrec_cli.predict.predictor import Predictor, newest_checkpoint, predict_requests
+
     reporter: Reporter = JsonModeReporter() if json_lines else RichReporter()
     requests = _requests(source, expressions, pairs)
     if checkpoint is None:

@@ -27,10 +27,10 @@ from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import resolve_device
 from simrec_cli.engine.metrics import box_iou_xyxy
 from simrec_cli.errors import SimrecError
+from simrec_cli.predict.defaults import DEFAULT_OPSET
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings
 
-DEFAULT_OPSET = 17
 # On the check input each exported box must overlap PyTorch's this much, or score within SCORE_TIE of it (a
 # near tie between candidate boxes that float16 rounding may break the other way); else nothing is written.
 MIN_BOX_IOU = 0.99

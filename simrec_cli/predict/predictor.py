@@ -24,6 +24,7 @@ from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import resolve_device
 from simrec_cli.errors import SimrecError
 from simrec_cli.models.inference import bf16_autocast, prepare_for_inference
+from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
 from simrec_cli.predict.drawing import Annotation, PictureBase, draw_annotations, picture_base
 from simrec_cli.predict.images import read_image
 from simrec_cli.predict.output import OutputFolder
@@ -31,7 +32,6 @@ from simrec_cli.predict.sources import ImageRequest
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings
 
-DEFAULT_BATCH_SIZE = 16
 # The keys of every `--json` line, in order (documented in the README; changing them breaks users' scripts).
 JSON_FIELDS = (
     "image",

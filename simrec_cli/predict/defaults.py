@@ -1,0 +1,4 @@
+"""Defaults the core and the CLI share, in a module that imports nothing heavy (the CLI starts without torch)."""
+
+DEFAULT_BATCH_SIZE = 16  # expressions per forward pass
+DEFAULT_OPSET = 17  # ONNX opset: supported by onnxruntime >= 1.14 and TensorRT 8.6+
