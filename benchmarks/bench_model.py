@@ -18,6 +18,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,6 +36,17 @@ EVAL_VARIANTS = {  # name: (fold_bn, channels_last, bf16)
     "bf16_folded": (True, False, True),
     "bf16_channels_last_folded": (True, True, True),
 }
+
+
+def cpu_description() -> dict:
+    """CPU model and the instruction sets that decide bf16 speed (emulated without avx512_bf16/amx)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "")
+    flags = set(next((line for line in text.splitlines() if line.startswith("flags")), "").split())
+    return {"cpu": model, "cpu_bf16_flags": sorted(flags & {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})}
 
 
 def synchronize(device: torch.device) -> None:
@@ -137,6 +149,7 @@ def main() -> None:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        **cpu_description(),
         "input_size": args.size,
         "vocab": args.vocab,
         "params": total,
