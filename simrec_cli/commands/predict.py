@@ -89,7 +89,11 @@ def command(
     ),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON object per answer instead of a table."),
     device: str = DEVICE_OPTION,
-    half: bool = typer.Option(False, "--half", help="bfloat16 mixed precision (faster on recent CPUs and GPUs)."),
+    half: bool = typer.Option(
+        False,
+        "--half",
+        help="bfloat16 mixed precision (pays off on CPUs with AMX/AVX512-BF16 and on GPUs at larger batches).",
+    ),
     no_save: bool = typer.Option(False, "--no-save", help="Write no pictures or masks; only print the answers."),
     batch_size: int = typer.Option(
         DEFAULT_BATCH_SIZE, "--batch-size", "-b", min=1, help="Expressions per forward pass."

@@ -13,6 +13,7 @@ from simrec_cli.data.files import atomic_write, ensure_writable_dir
 from simrec_cli.engine.rundir import next_run_dir
 
 PICTURE_QUALITY = 90
+MASK_PNG_COMPRESSION = 1  # binary masks compress well even at the fastest level; a 80 MP mask saves in a blink
 
 
 def default_output_dir() -> Path:
@@ -46,7 +47,7 @@ class OutputFolder:
     def save_mask(self, stem: str, index: int, mask: np.ndarray) -> Path:
         """A black-and-white PNG (255 = the object) at the original image size; `index` counts from 1."""
         path = self.root / f"{stem}_mask{index}.png"
-        _write_image(path, Image.fromarray(mask.astype(np.uint8) * 255), "PNG")
+        _write_image(path, Image.fromarray(mask.astype(np.uint8) * 255), "PNG", compress_level=MASK_PNG_COMPRESSION)
         return path
 
 
