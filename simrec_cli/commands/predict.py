@@ -26,21 +26,15 @@ T = TypeVar("T")
 EXIT_SOME_FAILED = 1
 
 
-class JsonModeReporter:
-    """Keeps stdout for the JSON lines: messages go to stderr and there are no progress bars."""
+class JsonModeReporter(RichReporter):
+    """Keeps stdout for the JSON lines: messages go to stderr, and there are no progress bars or tables."""
 
     def info(self, message: str) -> None:
         if not state.quiet:
             error_console.print(message)
 
-    def warning(self, message: str) -> None:
-        error_console.print(f"[yellow]warning:[/] {message}")
-
     def track(self, items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
         yield from items
-
-    def status(self, text: str) -> None:
-        return None
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         return None
