@@ -115,8 +115,7 @@ def training_step(args: argparse.Namespace, device: torch.device, channels_last:
     vectors = np.random.default_rng(0).normal(size=(args.vocab, 300)).astype(np.float32)
     model = build_model(ModelSettings(), args.vocab, vectors).to(device).train()
     if channels_last:
-        model.to(memory_format=torch.channels_last)
-        model.channels_last_input = True
+        model.to_channels_last()
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     images, tokens = inputs(8, args.size, args.vocab, device)
     targets = torch.tensor([[0.5, 0.5, 0.3, 0.4]], device=device).repeat(8, 1)

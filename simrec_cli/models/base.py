@@ -19,8 +19,14 @@ class GroundingModel(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        # Set by `prepare_for_inference(channels_last=True)`: images are converted before the backbone.
+        # Set by `to_channels_last()`: images are converted before the backbone.
         self.channels_last_input = False
+
+    def to_channels_last(self) -> GroundingModel:
+        """Store conv weights channels_last and convert input images to it (faster convolutions on CPU)."""
+        self.to(memory_format=torch.channels_last)
+        self.channels_last_input = True
+        return self
 
     def forward(
         self,

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 import torch
 from torch import nn
 
+from simrec_cli.models.base import GroundingModel
 from simrec_cli.models.layers import ConvBnAct
 
 
@@ -48,15 +49,14 @@ def fold_batchnorm(model: nn.Module) -> int:
     return folded
 
 
-def prepare_for_inference(model: nn.Module, *, fold_bn: bool, channels_last: bool) -> nn.Module:
+def prepare_for_inference(model: GroundingModel, *, fold_bn: bool, channels_last: bool) -> GroundingModel:
     """An eval-mode copy of `model` for prediction (the original stays trainable)."""
     prepared = copy.deepcopy(model).eval()
     prepared.requires_grad_(False)
     if fold_bn:
         fold_batchnorm(prepared)
     if channels_last:
-        prepared.to(memory_format=torch.channels_last)
-        prepared.channels_last_input = True
+        prepared.to_channels_last()
     for module in prepared.modules():
         if isinstance(module, nn.RNNBase):
             module.flatten_parameters()  # a copied GRU loses cuDNN's single weight buffer; restore it

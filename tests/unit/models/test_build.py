@@ -93,3 +93,15 @@ def test_eval_returns_boxes_only_and_training_returns_losses() -> None:
     with torch.no_grad():
         outputs = model.eval()(images[:, :, :96, :64], tokens)
     assert set(outputs) == {"boxes"} and outputs["boxes"].shape == (4, 5)
+
+
+def test_channels_last_training_gives_the_same_loss() -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_model_settings(), VOCAB).train()
+    images, tokens, targets, _ = coloured_box_batch()
+    reference = model(images, tokens, targets=targets)["loss"]
+    model.to_channels_last()
+    assert model.visual_encoder.model[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
+    loss = model(images, tokens, targets=targets)["loss"]
+    assert torch.allclose(loss, reference, rtol=1e-3)
+    loss.backward()
