@@ -99,8 +99,10 @@ def test_channels_last_training_gives_the_same_loss() -> None:
     torch.manual_seed(0)
     model = build_model(tiny_model_settings(), VOCAB).train()
     images, tokens, targets, _ = coloured_box_batch()
+    torch.manual_seed(1)  # the same Garan attention dropout in both passes
     reference = model(images, tokens, targets=targets)["loss"]
     model.to_channels_last()
+    torch.manual_seed(1)
     assert model.visual_encoder.model[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
     loss = model(images, tokens, targets=targets)["loss"]
     assert torch.allclose(loss, reference, rtol=1e-3)
