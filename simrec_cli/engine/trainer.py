@@ -248,16 +248,14 @@ class Trainer:
             with autocast_context(world.device, dtype):
                 losses = self.ddp(batch.images, batch.tokens, targets=batch.targets, masks=batch.masks)
             loss = losses["loss"]
-            if any_rank(world, not bool(torch.isfinite(loss.detach()).all())):
-                raise SimrecError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; {LAST} was left as it was",
-                    "lower train.base_lr, keep train.clip_grad_norm > 0, or turn off train.amp",
-                )
+            self._stop_if_not_finite(loss, epoch, step)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if settings.train.clip_grad_norm > 0:
                 self.scaler.unscale_(self.optimizer)
-                nn.utils.clip_grad_norm_(self.model.parameters(), settings.train.clip_grad_norm)
+                norm = nn.utils.clip_grad_norm_(self.model.parameters(), settings.train.clip_grad_norm)
+                if not self.scaler.is_enabled():  # with fp16 the scaler skips such steps by design
+                    self._stop_if_not_finite(norm, epoch, step, what="gradient norm")
             self.scaler.step(self.optimizer)
             self.scaler.update()
             if self.ema is not None:
@@ -270,6 +268,14 @@ class Trainer:
                 self._log_step(losses, lr, seen / (time.perf_counter() - started))
         count = max(1, len(self.loader))
         return {**{key: value / count for key, value in sums.items()}, "lr": lr}
+
+    def _stop_if_not_finite(self, value: torch.Tensor, epoch: int, step: int, what: str = "loss") -> None:
+        """Stop every rank together when a loss or gradient is NaN/inf, before the weights take it in."""
+        if any_rank(self.world, not bool(torch.isfinite(value.detach()).all())):
+            raise SimrecError(
+                f"the {what} became {value.item()} at epoch {epoch + 1}, step {step + 1}; {LAST} was left as it was",
+                "lower train.base_lr, keep train.clip_grad_norm > 0, or turn off train.amp",
+            )
 
     def _log_step(self, losses: dict[str, torch.Tensor], lr: float, images_per_second: float) -> None:
         reduced = {key: float(all_reduce_mean(self.world, value.detach().float())) for key, value in losses.items()}

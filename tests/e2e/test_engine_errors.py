@@ -43,7 +43,7 @@ def test_output_that_is_a_file(synthetic_root: Path, tmp_path: Path) -> None:
 def test_nan_loss_stops_with_the_step_and_writes_nothing(synthetic_root: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "nan"
     result = invoke(*train_args(synthetic_root, run_dir, "train.data.std=[1e-38,1e-38,1e-38]"))
-    _one_error_line(result, "epoch 1, step 1", "base_lr")
+    _one_error_line(result, "became", "epoch 1, step 1;", "base_lr")
     assert not (run_dir / "last.pth").exists()
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
 
