@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -42,10 +43,10 @@ class RichReporter:
 
     def info(self, message: str) -> None:
         if not state.quiet:
-            console.print(message)
+            console.print(message, markup=False)
 
     def warning(self, message: str) -> None:
-        error_console.print(f"[yellow]warning:[/] {message}")
+        error_console.print(f"[yellow]warning:[/] {escape(message)}")
 
     def track(self, items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
         if state.quiet:

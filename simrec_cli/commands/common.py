@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
+from rich.markup import escape
 
 from simrec_cli.console import error_console, state
 from simrec_cli.errors import SimrecError
@@ -34,8 +35,8 @@ OVERRIDES_ARGUMENT = typer.Argument(
 
 def report_error(error: SimrecError) -> None:
     """Print a user error as one red line: what is wrong, then how to fix it."""
-    hint = f" [dim]({error.hint})[/]" if error.hint else ""
-    error_console.print(f"[bold red]error:[/] {error.message}{hint}", soft_wrap=True)
+    hint = f" [dim]({escape(error.hint)})[/]" if error.hint else ""
+    error_console.print(f"[bold red]error:[/] {escape(error.message)}{hint}", soft_wrap=True)
 
 
 def guarded(command: Callable[P, R]) -> Callable[P, R]:

@@ -16,7 +16,6 @@ from simrec_cli.commands.common import (
     NPROC_OPTION,
     OVERRIDES_ARGUMENT,
     guarded,
-    run_under_torchrun,
 )
 from simrec_cli.settings import apply_overrides, settings_from_dict, settings_to_dict
 
@@ -41,9 +40,8 @@ def command(
 
       simrec resume runs/train3/last.pth train.epochs=40 --gpus 4
     """
-    from simrec_cli.commands.run_training import print_training_summary, train_in_this_process
+    from simrec_cli.commands.run_training import train_here_or_relaunch
     from simrec_cli.engine.checkpoint import checkpoint_settings, read_checkpoint
-    from simrec_cli.engine.distributed import launched_by_torchrun
     from simrec_cli.engine.launcher import plan_processes
     from simrec_cli.engine.resume import checkpoint_in, merge_for_resume
 
@@ -57,7 +55,4 @@ def command(
     requested = settings_from_dict(apply_overrides(settings_to_dict(stored), overrides), "resume overrides")
     settings = merge_for_resume(stored, requested, checkpoint)
     plan = plan_processes(gpus, nproc, settings.train.device, nnodes, node_rank, master_addr, master_port)
-    if plan.needs_launcher and not launched_by_torchrun():
-        settings.check_world_size(plan.nproc_per_node * plan.nnodes)
-        run_under_torchrun(plan, ["resume", str(checkpoint), *overrides])
-    print_training_summary(train_in_this_process(settings, resume=checkpoint))
+    train_here_or_relaunch(settings, plan, ["resume", str(checkpoint), *overrides], resume=checkpoint)

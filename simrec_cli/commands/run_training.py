@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from simrec_cli.commands.common import run_under_torchrun
 from simrec_cli.console import RichReporter, console, state
-from simrec_cli.engine.distributed import init_world, shutdown_world
+from simrec_cli.engine.distributed import init_world, launched_by_torchrun, shutdown_world
+from simrec_cli.engine.launcher import LaunchPlan
 from simrec_cli.engine.trainer import BEST, Trainer, TrainResult
 from simrec_cli.settings import Settings
+
+
+def train_here_or_relaunch(
+    settings: Settings, plan: LaunchPlan, verb_args: list[str], resume: Path | None = None
+) -> None:
+    """Train in this process, or start `plan`'s processes running `simrec <verb_args>` when it needs several."""
+    if plan.needs_launcher and not launched_by_torchrun():
+        settings.check_world_size(plan.nproc_per_node * plan.nnodes)
+        run_under_torchrun(plan, verb_args)
+    print_training_summary(train_in_this_process(settings, resume=resume))
 
 
 def train_in_this_process(settings: Settings, resume: Path | None = None) -> TrainResult | None:

@@ -15,7 +15,6 @@ from simrec_cli.commands.common import (
     OVERRIDES_ARGUMENT,
     PRESET_OPTION,
     guarded,
-    run_under_torchrun,
 )
 from simrec_cli.settings import load_settings
 
@@ -40,8 +39,7 @@ def command(
 
       simrec train --preset refcoco-scratch --gpus 4 train.batch_size=64
     """
-    from simrec_cli.commands.run_training import print_training_summary, train_in_this_process
-    from simrec_cli.engine.distributed import launched_by_torchrun
+    from simrec_cli.commands.run_training import train_here_or_relaunch
     from simrec_cli.engine.launcher import plan_processes
     from simrec_cli.engine.rundir import next_run_dir
 
@@ -53,8 +51,5 @@ def command(
         settings.train.output_dir = next_run_dir(Path("runs"), "train")
         overrides.append(f"train.output_dir={settings.train.output_dir}")
     plan = plan_processes(gpus, nproc, settings.train.device, nnodes, node_rank, master_addr, master_port)
-    if plan.needs_launcher and not launched_by_torchrun():
-        settings.check_world_size(plan.nproc_per_node * plan.nnodes)
-        preset_args = ["--preset", str(preset)] if preset is not None else []
-        run_under_torchrun(plan, ["train", *preset_args, *overrides])
-    print_training_summary(train_in_this_process(settings))
+    preset_args = ["--preset", str(preset)] if preset is not None else []
+    train_here_or_relaunch(settings, plan, ["train", *preset_args, *overrides])

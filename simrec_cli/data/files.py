@@ -33,6 +33,12 @@ def ensure_writable_dir(folder: Path, what: str) -> None:
         ) from exc
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def _temporary_beside(path: Path, mode: str) -> Iterator[IO[Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,6 +48,7 @@ def _temporary_beside(path: Path, mode: str) -> Iterator[IO[Any]]:
     try:
         with handle:
             yield handle
+        os.chmod(handle.name, 0o666 & ~_current_umask())  # mkstemp makes 0600; keep the usual file mode
         os.replace(handle.name, path)
     except BaseException:
         with contextlib.suppress(OSError):

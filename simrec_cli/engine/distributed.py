@@ -37,9 +37,11 @@ class World:
 
 def resolve_device(requested: str) -> torch.device:
     """`auto` picks CUDA when present; asking for CUDA without it is a user error."""
+    if requested.split(":")[0] not in ("auto", "cpu", "cuda"):
+        raise SimrecError(f"unknown device '{requested}'", "use auto, cpu, cuda or cuda:N")
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
+    if requested.startswith("cuda") and not torch.cuda.is_available():
         raise SimrecError("device cuda was requested but no CUDA GPU is available", "use --device cpu")
     return torch.device(requested)
 

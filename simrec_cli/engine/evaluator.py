@@ -73,8 +73,8 @@ def _sample_results(
             iou=float(ious[row]),
         )
         if masks is not None:
-            predicted_mask = (masks[row].float().cpu().numpy() > mask_threshold).astype(np.uint8)
-            original = mask_to_original(predicted_mask, infos[row]) > 0
+            predicted_mask = masks[row].float().cpu().numpy() > mask_threshold
+            original = mask_to_original(predicted_mask, infos[row])
             target = dataset.original_mask(index)
             result.mask_intersection = int(np.logical_and(original, target).sum())
             result.mask_union = int(np.logical_or(original, target).sum())

@@ -162,6 +162,8 @@ class Trainer:
         if settings.train.vl_pretrain_weight is not None and self.state is None:
             load_pretrained_checkpoint(model, settings.train.vl_pretrain_weight, self.reporter)
         model.to(world.device)
+        if world.device.type == "cpu":
+            model.to_channels_last()  # about 1.4x faster convolutions on CPU (slower on GPU)
         self.ema = (
             ModelEMA(model, settings.train.ema.alpha, settings.train.ema.buffer_ema)
             if settings.train.ema.enabled

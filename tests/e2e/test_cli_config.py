@@ -87,6 +87,11 @@ def test_user_errors_are_one_line_exit_2_without_traceback(tmp_path: Path) -> No
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+def test_error_lines_keep_square_brackets(tmp_path: Path) -> None:
+    result = _run_cli("config", "show", "--preset", "[my]-preset", cwd=tmp_path)
+    assert result.returncode == 2 and "preset '[my]-preset' not found" in result.stderr
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = _run_cli("--debug", "config", "show", "--preset", "no-such-preset", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" in result.stderr

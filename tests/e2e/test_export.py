@@ -4,11 +4,9 @@ and can be used without simrec by following the README's preprocessing recipe.""
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 import onnxruntime
@@ -80,24 +78,14 @@ def test_file_and_sidecar_carry_vocabulary_and_preprocessing(exported: Path, che
     assert properties["simrec.format"] == "simrec-onnx-v1" and sidecar["checkpoint"] == str(checkpoint)
 
 
-def _letterbox_like_the_readme(image: np.ndarray, size: int) -> tuple[np.ndarray, tuple[float, float], int, int]:
-    """The README recipe, written with plain numpy/cv2 (no simrec import)."""
-    height, width = image.shape[:2]
-    if width >= height:
-        new_w, new_h = size, int(size / (width / height))
-    else:
-        new_w, new_h = int(size * (width / height)), size
-    dx, dy = (size - new_w) // 2, (size - new_h) // 2
-    canvas = np.full((size, size, 3), 127, np.uint8)
-    canvas[dy : dy + new_h, dx : dx + new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    return canvas, (width / new_w, height / new_h), dx, dy
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def _tokens_like_the_readme(sentence: str, vocabulary: list[str], length: int) -> np.ndarray:
-    words = re.sub(r"[.,'!?\"()*#:;]", "", sentence.lower()).replace("-", " ").replace("/", " ").split()
-    index = {word: number for number, word in enumerate(vocabulary)}
-    ids = [index.get(word, 1) for word in words][:length]
-    return np.array([ids + [0] * (length - len(ids))], np.int64)
+def _readme_recipe() -> str:
+    """The Python block of the README section that uses the ONNX file without simrec."""
+    text = README.read_text(encoding="utf-8")
+    after = text[text.index("Using the file without simrec") :]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
 
 
 def test_the_readme_recipe_gives_the_boxes_of_simrec_predict(exported: Path, checkpoint: Path, tmp_path: Path) -> None:
@@ -109,18 +97,17 @@ def test_the_readme_recipe_gives_the_boxes_of_simrec_predict(exported: Path, che
     assert result.exit_code == 0, result.output
     predicted = json.loads(result.stdout.splitlines()[0])
 
-    metadata = json.loads(exported.with_suffix(".json").read_text())
-    size = metadata["input_size"][0]
-    canvas, (scale_x, scale_y), dx, dy = _letterbox_like_the_readme(image, size)
-    tensor = (canvas.astype(np.float32) / 255).transpose(2, 0, 1)[None]
-    tokens = _tokens_like_the_readme(expression, metadata["vocabulary"], metadata["max_token_length"])
-    session = onnxruntime.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
-    (boxes,) = session.run(["boxes"], {"image": tensor, "tokens": tokens})
-    x1, y1, x2, y2, score = boxes[0]
-    corners = [(x1 - dx) * scale_x, (y1 - dy) * scale_y, (x2 - dx) * scale_x, (y2 - dy) * scale_y]
-    original = np.clip(corners, 0, [150, 90, 150, 90])
-    iou = box_iou_xyxy(original[None].astype(np.float64), np.array([predicted["box"]], np.float64))[0]
-    assert iou >= 0.99 and score == pytest.approx(predicted["score"], abs=1e-3)
+    recipe = (
+        _readme_recipe()
+        .replace('"best.json"', repr(str(exported.with_suffix(".json"))))
+        .replace('"best.onnx"', repr(str(exported)))
+        .replace('"photo.jpg"', repr(str(tmp_path / "photo.png")))
+        .replace('"The red car"', repr(expression))
+    )
+    namespace: dict = {}
+    exec(compile(recipe, str(README), "exec"), namespace)
+    iou = box_iou_xyxy(np.asarray([namespace["box"]], np.float64), np.array([predicted["box"]], np.float64))[0]
+    assert iou >= 0.99 and float(namespace["score"]) == pytest.approx(predicted["score"], abs=1e-3)
 
 
 def test_mask_model_exports_masks(tmp_path: Path) -> None:

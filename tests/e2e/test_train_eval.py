@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import signal
@@ -126,7 +127,8 @@ def test_loss_falls_over_a_short_run(synthetic_root: Path, tmp_path: Path) -> No
     result = invoke(*train_args(synthetic_root, run_dir, "train.epochs=4", "train.base_lr=0.003"))
     assert result.exit_code == 0, result.output
     losses = [float(row["loss"]) for row in _rows(run_dir)]
-    assert losses[-1] < 0.8 * losses[0], losses
+    assert all(later < earlier for earlier, later in itertools.pairwise(losses)), losses
+    assert losses[-1] < 0.97 * losses[0], losses
 
 
 def test_finetune_from_a_checkpoint(trained_run: Path, synthetic_root: Path, tmp_path: Path) -> None:

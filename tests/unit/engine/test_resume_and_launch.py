@@ -65,3 +65,24 @@ def test_process_plans() -> None:
         plan_processes(1, 2, "cpu", 1, 0, "127.0.0.1", 29500)
     with pytest.raises(SimrecError, match="node-rank"):
         plan_processes(None, 1, "cpu", 2, 2, "127.0.0.1", 29500)
+
+
+def test_unknown_device_is_one_clear_error() -> None:
+    from simrec_cli.engine.distributed import resolve_device
+
+    with pytest.raises(SimrecError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+    assert resolve_device("cpu").type == "cpu"
+
+
+def test_atomic_writes_keep_the_usual_file_mode(tmp_path: Path) -> None:
+    import os
+
+    from simrec_cli.data.files import atomic_write_json
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "x.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o644
