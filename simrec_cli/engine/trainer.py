@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from simrec_cli.data.dataset import RefDataset, collate_samples, load_embedding, load_vocabulary, resize_batch
+from simrec_cli.data.dataset import Batch, RefDataset, collate_samples, load_embedding, load_vocabulary, resize_batch
 from simrec_cli.data.files import ensure_writable_dir
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import (
@@ -238,44 +238,49 @@ class Trainer:
         self.ddp.train()
         sums = {"loss": 0.0, "loss_det": 0.0, "loss_seg": 0.0}
         seen, started = 0, time.perf_counter()
-        dtype = amp_dtype(settings)
         description = f"epoch {epoch + 1}/{settings.train.epochs}"
         lr = self.schedule.apply(self.global_step)
         for step, batch in enumerate(self.reporter.track(self.loader, len(self.loader), description)):
             lr = self.schedule.apply(self.global_step)
-            batch = batch.to(world.device, non_blocking=True)
-            size = scale_for_step(settings, self.global_step)
-            if size is not None:
-                batch = resize_batch(batch, size)
-            with autocast_context(world.device, dtype):
-                losses = self.ddp(batch.images, batch.tokens, targets=batch.targets, masks=batch.masks)
-            loss = losses["loss"]
-            self._stop_if_not_finite(loss, epoch, step)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if settings.train.clip_grad_norm > 0:
-                self.scaler.unscale_(self.optimizer)
-                norm = nn.utils.clip_grad_norm_(self.model.parameters(), settings.train.clip_grad_norm)
-                if not self.scaler.is_enabled():  # with fp16 the scaler skips such steps by design
-                    self._stop_if_not_finite(norm, epoch, step, what="gradient norm")
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            if self.ema is not None:
-                self.ema.update(self.model)
-            self.global_step += 1
+            losses = self.train_step(batch, f"epoch {epoch + 1}, step {step + 1}")
             seen += batch.images.shape[0] * world.size
             for key in sums:
-                sums[key] += float(losses[key].detach())
+                sums[key] += float(losses[key])
             if self.global_step % settings.train.log_period == 0:
                 self._log_step(losses, lr, seen / (time.perf_counter() - started))
         count = max(1, len(self.loader))
         return {**{key: value / count for key, value in sums.items()}, "lr": lr}
 
-    def _stop_if_not_finite(self, value: torch.Tensor, epoch: int, step: int, what: str = "loss") -> None:
+    def train_step(self, batch: Batch, where: str) -> dict[str, torch.Tensor]:
+        """One optimisation step on one batch (multi-scale resize, AMP, clipping, EMA); returns the losses."""
+        settings, world = self.settings, self.world
+        batch = batch.to(world.device, non_blocking=True)
+        size = scale_for_step(settings, self.global_step)
+        if size is not None:
+            batch = resize_batch(batch, size)
+        with autocast_context(world.device, amp_dtype(settings)):
+            losses = self.ddp(batch.images, batch.tokens, targets=batch.targets, masks=batch.masks)
+        loss = losses["loss"]
+        self._stop_if_not_finite(loss, where)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if settings.train.clip_grad_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            norm = nn.utils.clip_grad_norm_(self.model.parameters(), settings.train.clip_grad_norm)
+            if not self.scaler.is_enabled():  # with fp16 the scaler skips such steps by design
+                self._stop_if_not_finite(norm, where, what="gradient norm")
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        self.global_step += 1
+        return {key: value.detach() for key, value in losses.items()}
+
+    def _stop_if_not_finite(self, value: torch.Tensor, where: str, what: str = "loss") -> None:
         """Stop every rank together when a loss or gradient is NaN/inf, before the weights take it in."""
         if any_rank(self.world, not bool(torch.isfinite(value.detach()).all())):
             raise SimrecError(
-                f"the {what} became {value.item()} at epoch {epoch + 1}, step {step + 1}; {LAST} was left as it was",
+                f"the {what} became {value.item()} at {where}; {LAST} was left as it was",
                 "lower train.base_lr, keep train.clip_grad_norm > 0, or turn off train.amp",
             )
 
