@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -23,6 +24,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import numpy as np
 import torch
 
+from simrec_cli.data.dataset import Batch
 from simrec_cli.data.synthetic import generate_synthetic
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.distributed import init_world
@@ -39,21 +41,25 @@ def _write_glove_file(path: Path, words: list[str]) -> None:
             handle.write(word + " " + " ".join(f"{value:.4f}" for value in rng.standard_normal(300)) + "\n")
 
 
+def _batches(trainer: Trainer) -> Iterator[Batch]:
+    """Training batches without end, epoch after epoch."""
+    while True:
+        yield from trainer.loader
+
+
 def _loader_throughput(trainer: Trainer, batches: int) -> float:
-    iterator = iter(trainer.loader)
-    next(iterator)  # worker start-up is not part of the steady state
+    stream = _batches(trainer)
+    next(stream)  # worker start-up is not part of the steady state
     started = time.perf_counter()
-    count = 0
-    for _ in range(batches):
-        count += next(iterator).images.shape[0]
+    count = sum(next(stream).images.shape[0] for _ in range(batches))
     return count / (time.perf_counter() - started)
 
 
 def _step_throughput(trainer: Trainer, steps: int, device: torch.device) -> tuple[float, float]:
-    iterator = iter(trainer.loader)
+    stream = _batches(trainer)
     for _ in range(2):  # warm-up: allocator, oneDNN/cuDNN algorithm choice
-        trainer.train_step(next(iterator), "warm-up")
-    batches = [next(iterator) for _ in range(steps)]
+        trainer.train_step(next(stream), "warm-up")
+    batches = [next(stream) for _ in range(steps)]
     if device.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
