@@ -29,6 +29,7 @@ from simrec_cli.engine.checkpoint import (
     atomic_save,
     capture_rng,
     checkpoint_settings,
+    load_weights_strict,
     read_checkpoint,
     restore_rng,
 )
@@ -123,13 +124,13 @@ class Trainer:
                 "train.sync_bn.enabled=true needs CUDA (SyncBatchNorm cannot train on CPU)",
                 "set train.sync_bn.enabled=false",
             )
-        resume_path = find_resume_checkpoint(settings, self.run_dir, resume)
-        self.state: dict[str, Any] | None = read_checkpoint(resume_path) if resume_path else None
+        self.resume_path = find_resume_checkpoint(settings, self.run_dir, resume)
+        self.state: dict[str, Any] | None = read_checkpoint(self.resume_path) if self.resume_path else None
         if self.state is not None:
-            settings = self._settings_for_resume(settings, resume_path)  # type: ignore[arg-type]
+            settings = self._settings_for_resume(settings, self.resume_path)  # type: ignore[arg-type]
         self.settings = settings
         seed_everything(settings.train.seed)
-        self._build(resume_path)
+        self._build()
 
     def _settings_for_resume(self, requested: Settings, path: Path) -> Settings:
         """The checkpoint's settings, with the few fields that may change on resume taken from `requested`."""
@@ -137,7 +138,7 @@ class Trainer:
         self.reporter.info(f"resuming from {path} (epoch {self.state['epoch']} done)")  # type: ignore[index]
         return merged
 
-    def _build(self, resume_path: Path | None) -> None:
+    def _build(self) -> None:
         settings, world = self.settings, self.world
         if self.state is not None:
             self.vocabulary = Vocabulary.from_list(list(self.state["vocabulary"]))
@@ -217,8 +218,8 @@ class Trainer:
 
     def _restore(self, model: nn.Module) -> None:
         state = self.state
-        assert state is not None
-        model.load_state_dict(state["model"])
+        assert state is not None and self.resume_path is not None
+        load_weights_strict(model, state["model"], self.resume_path)
         if self.ema is not None and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
