@@ -20,12 +20,12 @@ from torch import nn
 
 from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, letterbox_image, mask_to_original
 from simrec_cli.data.text import Vocabulary, tokenize
+from simrec_cli.drawing import Annotation, PictureBase, draw_annotations, picture_base
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import resolve_device
 from simrec_cli.errors import SimrecError
 from simrec_cli.models.inference import bf16_autocast, prepare_for_inference
 from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
-from simrec_cli.predict.drawing import Annotation, PictureBase, draw_annotations, picture_base
 from simrec_cli.predict.images import read_image
 from simrec_cli.predict.output import OutputFolder
 from simrec_cli.predict.sources import ImageRequest

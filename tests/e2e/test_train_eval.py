@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.e2e.conftest import invoke, train_args
 
@@ -120,6 +121,9 @@ def test_every_training_feature_runs(synthetic_root: Path, tmp_path: Path) -> No
         checkpoint = torch.load(run_dir / "last.pth", weights_only=True)
         assert (checkpoint["ema"] is not None) == (number == 0)
         assert (checkpoint["scaler"] is not None) == (number == 1)
+    events = EventAccumulator(str(tmp_path / "variant0")).Reload()
+    assert "val/prediction_0" in events.Tags()["images"]
+    assert {"loss/train", "lr", "Acc/BoxIoU@0.5"} <= set(events.Tags()["scalars"])
 
 
 def test_loss_falls_over_a_short_run(synthetic_root: Path, tmp_path: Path) -> None:

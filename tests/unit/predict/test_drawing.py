@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from simrec_cli.predict.drawing import (
+from simrec_cli.drawing import (
     PALETTE,
     PICTURE_MAX_SIDE,
     PICTURE_MIN_SIDE,
