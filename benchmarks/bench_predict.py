@@ -31,9 +31,9 @@ import torch
 from simrec_cli.data.letterbox import boxes_to_original, letterbox_image
 from simrec_cli.data.synthetic import render_scene
 from simrec_cli.data.text import Vocabulary
+from simrec_cli.drawing import Annotation, draw_annotations, picture_base
 from simrec_cli.models import build_model
 from simrec_cli.models.inference import bf16_autocast, prepare_for_inference
-from simrec_cli.predict.drawing import Annotation, draw_annotations, picture_base
 from simrec_cli.predict.images import read_image
 from simrec_cli.predict.output import OutputFolder
 from simrec_cli.predict.predictor import Predictor, predict_requests
