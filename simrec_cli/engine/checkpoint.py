@@ -117,8 +117,8 @@ def load_model_from_checkpoint(
     settings = checkpoint_settings(payload, Path(path))
     vocabulary = Vocabulary.from_list(list(payload["vocabulary"]))
     model = build_inference_model(settings, vocabulary)
-    weights = payload["ema"]["weights"] if use_ema and payload.get("ema") else payload["model"]
-    load_weights_strict(model, weights, Path(path))
-    source = "EMA" if use_ema and payload.get("ema") else "raw"
+    ema = use_ema and bool(payload.get("ema"))
+    load_weights_strict(model, payload["ema"]["weights"] if ema else payload["model"], Path(path))
+    source = "EMA" if ema else "raw"
     reporter.info(f"loaded {path} (epoch {payload['epoch']}, {source} weights, vocabulary {len(vocabulary)} words)")
     return model.to(device).eval(), settings, vocabulary

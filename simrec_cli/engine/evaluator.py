@@ -6,7 +6,6 @@ once, on rank 0's merged list of per-expression results, in original image pixel
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,16 +21,10 @@ from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, mask_to_
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import World, all_gather_objects
 from simrec_cli.engine.metrics import SampleResult, SplitMetrics, box_iou_xyxy, summarize, xywh_to_xyxy
+from simrec_cli.models.inference import autocast
 from simrec_cli.reporting import Reporter
 from simrec_cli.settings import DatasetSettings, Settings
 from simrec_cli.settings.loader import validation_error
-
-
-def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """Mixed precision on the given device, or nothing when dtype is None."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def _synchronize(device: torch.device) -> None:
@@ -112,7 +105,7 @@ def evaluate_split(
     for batch in reporter.track(_timed_batches(loader, timing), len(loader), f"eval {split}"):
         start = time.perf_counter()
         batch = batch.to(device, non_blocking=True)
-        with autocast_context(device, amp_dtype):
+        with autocast(device, amp_dtype):
             outputs = model(batch.images, batch.tokens)
         _synchronize(device)
         middle = time.perf_counter()

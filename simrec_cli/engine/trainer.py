@@ -35,7 +35,7 @@ from simrec_cli.engine.checkpoint import (
 )
 from simrec_cli.engine.distributed import World, all_reduce_mean, any_rank
 from simrec_cli.engine.ema import ModelEMA
-from simrec_cli.engine.evaluator import autocast_context, evaluate_split
+from simrec_cli.engine.evaluator import evaluate_split
 from simrec_cli.engine.metrics import SplitMetrics
 from simrec_cli.engine.resume import merge_for_resume
 from simrec_cli.engine.rundir import LoggingReporter, MetricsCsv, plot_metrics
@@ -43,6 +43,7 @@ from simrec_cli.engine.schedule import LrSchedule
 from simrec_cli.engine.visualize import log_prediction_images
 from simrec_cli.errors import SimrecError
 from simrec_cli.models import build_model
+from simrec_cli.models.inference import autocast
 from simrec_cli.models.weights import load_pretrained_checkpoint
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings, settings_to_dict, settings_to_yaml
@@ -259,7 +260,7 @@ class Trainer:
         size = scale_for_step(settings, self.global_step)
         if size is not None:
             batch = resize_batch(batch, size)
-        with autocast_context(world.device, amp_dtype(settings)):
+        with autocast(world.device, amp_dtype(settings)):
             losses = self.ddp(batch.images, batch.tokens, targets=batch.targets, masks=batch.masks)
         loss = losses["loss"]
         self._stop_if_not_finite(loss, where)

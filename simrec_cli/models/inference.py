@@ -63,7 +63,11 @@ def prepare_for_inference(model: GroundingModel, *, fold_bn: bool, channels_last
     return prepared
 
 
+def autocast(device: torch.device | str, dtype: torch.dtype | None) -> AbstractContextManager:
+    """Mixed precision in `dtype` on CPU or CUDA; a no-op context when `dtype` is None."""
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype, enabled=dtype is not None)
+
+
 def bf16_autocast(device: torch.device | str, enabled: bool = True) -> AbstractContextManager:
     """Autocast to bfloat16 on CPU or CUDA (a no-op context when `enabled` is False)."""
-    device_type = torch.device(device).type
-    return torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=enabled)
+    return autocast(device, torch.bfloat16 if enabled else None)
