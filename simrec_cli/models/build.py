@@ -81,7 +81,7 @@ def build_model(
     low, mid, high = backbone.out_channels
 
     def garan() -> GaranAttention:
-        return GaranAttention(lang_size, hidden, attention.n_head, attention.dropout)
+        return GaranAttention(lang_size, hidden, attention.n_head, attention.dropout, attention.transpose_output)
 
     if settings.name == "simrec":
         model: GroundingModel = SimREC(
@@ -90,7 +90,7 @@ def build_model(
             MultiScaleFusion((fused, fused, fused), hidden, scaled),
             nn.ModuleList(SimpleFusion(planes, lang_size, fused) for planes in backbone.out_channels),
             garan(),
-            REChead(hidden, head.width, head.act, head.depthwise, head.label_smooth),
+            REChead(hidden, head.width, head.act, head.depthwise, head.label_smooth, head.box_loss),
         )
     else:
         model = MCN(

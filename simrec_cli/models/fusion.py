@@ -73,12 +73,14 @@ class GaranAttention(nn.Module):
 
     Returns the fused map and `attn`, the `w_o` projection before its BatchNorm (MCN's consistency energy
     reads it). The released model reshapes the attended values as (W, H) into an (H, W) map, transposing it
-    spatially; trained weights depend on that, so it is reproduced. `w_m` (an attention map neither head
-    reads) keeps its parameters but is not computed.
+    spatially; trained weights depend on that, so it is reproduced unless `transpose_output` is False, which
+    keeps every cell's match on that cell (no parameter changes, so it is a choice for training from scratch).
+    `w_m` (an attention map neither head reads) keeps its parameters but is not computed.
     """
 
-    def __init__(self, d_q: int, d_v: int, n_head: int = 2, dropout: float = 0.1):
+    def __init__(self, d_q: int, d_v: int, n_head: int = 2, dropout: float = 0.1, transpose_output: bool = True):
         super().__init__()
+        self.transpose_output = transpose_output
         if d_v % n_head:
             raise ValueError(f"GaranAttention: {d_v} channels are not divisible by {n_head} heads")
         self.n_head = n_head
@@ -108,6 +110,9 @@ class GaranAttention(nn.Module):
         collected = collect @ v
         diffuse = self.dropout_d(torch.sigmoid(kd @ q.transpose(1, 2) / self.temperature))
         out = (diffuse @ collected).view(batch, self.n_head, height, width, channels // self.n_head)
-        out = out.permute(0, 1, 4, 3, 2).reshape(batch, channels, height, width)
+        if self.transpose_output:
+            out = out.permute(0, 1, 4, 3, 2).reshape(batch, channels, height, width)
+        else:
+            out = out.permute(0, 1, 4, 2, 3).reshape(batch, channels, height, width)
         attn = self.w_o(out)
         return self.layer_acti(self.layer_norm(attn) + visual), attn

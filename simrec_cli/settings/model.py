@@ -64,6 +64,9 @@ class AttentionSettings(StrictModel):
 
     n_head: int = Field(2, gt=0)
     dropout: float = Field(0.1, ge=0, lt=1)
+    # True reproduces the released model's spatial transpose of the attended map, which its weights depend on;
+    # False puts each cell's language match on that cell, which trains faster from scratch.
+    transpose_output: bool = True
 
 
 class HeadSettings(StrictModel):
@@ -73,6 +76,9 @@ class HeadSettings(StrictModel):
     width: float = Field(1.0, gt=0)
     act: Literal["silu", "relu", "lrelu"] = "silu"
     depthwise: bool = False
+    # REChead box loss: "iou" is the released 5 * (1 - IoU^2); "giou" (5 * (1 - GIoU)) also pulls in boxes that
+    # do not overlap their target yet, which helps training from scratch.
+    box_loss: Literal["iou", "giou"] = "iou"
     anchors: list[tuple[int, int]] = [(137, 256), (248, 272), (386, 271)]
     ignore_thresh: float = Field(0.5, gt=0, lt=1)
     mask_threshold: float = Field(0.35, gt=0, lt=1)

@@ -15,13 +15,31 @@ def cell_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
     return torch.stack((xs, ys), dim=-1).view(-1, 2)
 
 
+def _corners(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return boxes[..., :2] - boxes[..., 2:] / 2, boxes[..., :2] + boxes[..., 2:] / 2
+
+
+def _overlap_and_union(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    (a_min, a_max), (b_min, b_max) = _corners(a), _corners(b)
+    overlap = (torch.minimum(a_max, b_max) - torch.maximum(a_min, b_min)).clamp(min=0).prod(dim=-1)
+    return overlap, a[..., 2:].prod(dim=-1) + b[..., 2:].prod(dim=-1) - overlap
+
+
 def iou_cxcywh(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-16) -> torch.Tensor:
     """Element-wise IoU of (cx, cy, w, h) boxes, broadcasting over leading dimensions."""
-    top_left = torch.maximum(a[..., :2] - a[..., 2:] / 2, b[..., :2] - b[..., 2:] / 2)
-    bottom_right = torch.minimum(a[..., :2] + a[..., 2:] / 2, b[..., :2] + b[..., 2:] / 2)
-    overlap = (bottom_right - top_left).clamp(min=0).prod(dim=-1)
-    union = a[..., 2:].prod(dim=-1) + b[..., 2:].prod(dim=-1) - overlap
+    overlap, union = _overlap_and_union(a, b)
     return overlap / (union + eps)
+
+
+def giou_cxcywh(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-16) -> torch.Tensor:
+    """Element-wise generalized IoU (IoU minus the empty share of the enclosing box), in [-1, 1].
+
+    Unlike IoU it still has a gradient when the boxes do not overlap, so a far-off prediction is pulled in.
+    """
+    overlap, union = _overlap_and_union(a, b)
+    (a_min, a_max), (b_min, b_max) = _corners(a), _corners(b)
+    enclosing = (torch.maximum(a_max, b_max) - torch.minimum(a_min, b_min)).prod(dim=-1)
+    return overlap / (union + eps) - (enclosing - union) / (enclosing + eps)
 
 
 def cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:

@@ -1,20 +1,24 @@
 """REChead: SimREC's anchor-free, single-level (stride 32) YOLOX head without classes.
 
-Training assigns points with SimOTA and returns 5 * sum(1 - IoU^2) / num_fg + sum(BCE(objectness)) / num_fg.
+Training assigns points with SimOTA and returns 5 * sum(1 - IoU^2) / num_fg + sum(BCE(objectness)) / num_fg
+(the released loss), or with `box_loss="giou"` 5 * sum(1 - GIoU) / num_fg for the box term.
 Inference returns the box of the point with the highest objectness, in pixels of the (letterboxed) input.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from simrec_cli.models.heads.boxes import best_of, cell_grid, cxcywh_to_xyxy, iou_cxcywh
+from simrec_cli.models.heads.boxes import best_of, cell_grid, cxcywh_to_xyxy, giou_cxcywh, iou_cxcywh
 from simrec_cli.models.heads.simota import simota_assign
 from simrec_cli.models.layers import ConvBnAct
 
 IOU_LOSS_WEIGHT = 5.0
+OBJECTNESS_PRIOR = 0.01  # YOLOX's initial objectness; the original defined this init but never called it
 
 
 class DWConv(nn.Module):
@@ -35,9 +39,16 @@ class REChead(nn.Module):
     stride = 32
 
     def __init__(
-        self, in_channels: int, width: float = 1.0, act: str = "silu", depthwise: bool = False, label_smooth: float = 0
+        self,
+        in_channels: int,
+        width: float = 1.0,
+        act: str = "silu",
+        depthwise: bool = False,
+        label_smooth: float = 0,
+        box_loss: str = "iou",
     ):
         super().__init__()
+        self.box_loss = box_loss
         hidden = int(256 * width)
         conv = (
             (lambda c_in, c_out: DWConv(c_in, c_out, act))
@@ -50,6 +61,7 @@ class REChead(nn.Module):
         self.reg_preds = nn.ModuleList([nn.Conv2d(hidden, 4, 1)])
         self.obj_preds = nn.ModuleList([nn.Conv2d(hidden, 1, 1)])
         self.stems = nn.ModuleList([ConvBnAct(in_channels, hidden, 1, act=act)])
+        nn.init.constant_(self.obj_preds[0].bias, -math.log((1 - OBJECTNESS_PRIOR) / OBJECTNESS_PRIOR))
 
     def forward(self, top: torch.Tensor) -> torch.Tensor:
         """Raw predictions [B, H * W, 5] (tx, ty, tw, th, objectness logit), in float32 for exact decoding."""
@@ -79,10 +91,13 @@ class REChead(nn.Module):
             foreground = simota_assign(pred_boxes, gt_boxes, cell_grid(height, width, raw.device), self.stride)
         num_fg = foreground.sum().clamp(min=1)
         batch_index = foreground.nonzero()[:, 0]
-        iou = iou_cxcywh(pred_boxes[foreground], gt_boxes[batch_index])
-        loss_iou = IOU_LOSS_WEIGHT * (1 - iou**2).sum() / num_fg
+        matched, target = pred_boxes[foreground], gt_boxes[batch_index]
+        if self.box_loss == "giou":
+            loss_box = IOU_LOSS_WEIGHT * (1 - giou_cxcywh(matched, target)).sum() / num_fg
+        else:
+            loss_box = IOU_LOSS_WEIGHT * (1 - iou_cxcywh(matched, target) ** 2).sum() / num_fg
         objectness_target = foreground.float()
         if self.label_smooth > 0:
             objectness_target = objectness_target.clamp(self.label_smooth, 1 - self.label_smooth)
         loss_obj = F.binary_cross_entropy_with_logits(raw[..., 4], objectness_target, reduction="sum") / num_fg
-        return loss_iou + loss_obj
+        return loss_box + loss_obj

@@ -1,10 +1,15 @@
-"""Shared fixtures: tiny model settings and one hand-made batch of coloured boxes (no data package needed)."""
+"""Shared fixtures: tiny model settings, a hand-made batch of coloured boxes and a batch of synthetic scenes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pytest
 import torch
 
+from simrec_cli.data.synthetic import render_scene
+from simrec_cli.data.text import Vocabulary
 from simrec_cli.models import build_model
 from simrec_cli.settings import ModelSettings, load_settings
 
@@ -44,10 +49,45 @@ def coloured_box_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
     return images, tokens, targets, masks
 
 
-def train_steps(model: torch.nn.Module, steps: int, lr: float = 2e-3) -> list[float]:
-    """Adam on the coloured-box batch; returns the loss of every step."""
-    images, tokens, targets, masks = coloured_box_batch()
+@dataclass
+class SceneBatch:
+    """Scenes of the built-in synthetic generator with their first expression, as model inputs."""
+
+    images: torch.Tensor  # [B, 3, 160, 160] in [0, 1]
+    tokens: torch.Tensor  # [B, 15]
+    targets: torch.Tensor  # [B, 4] normalized cx, cy, w, h of the named object
+    masks: torch.Tensor  # [B, 1, 160, 160]
+    vocab_size: int
+
+
+def synthetic_scene_batch(seeds: range = range(4)) -> SceneBatch:
+    scenes = [render_scene(seed) for seed in seeds]
+    named = [scene.expressions[0] for scene in scenes]
+    vocab = Vocabulary.from_annotations({"train": [{"refs": [sentence for sentence, _ in named]}]})
+    size = scenes[0].image.shape[0]
+    boxes = torch.tensor([scene.objects[index].box for scene, (_, index) in zip(scenes, named, strict=True)])
+    return SceneBatch(
+        images=torch.from_numpy(np.stack([scene.image for scene in scenes])).permute(0, 3, 1, 2).float() / 255,
+        tokens=torch.from_numpy(np.stack([vocab.encode(sentence, 15)[0] for sentence, _ in named])),
+        targets=torch.cat((boxes[:, :2] + boxes[:, 2:] / 2, boxes[:, 2:]), dim=1) / size,
+        masks=torch.from_numpy(
+            np.stack([scene.objects[index].mask[None] for scene, (_, index) in zip(scenes, named, strict=True)])
+        ).float(),
+        vocab_size=len(vocab),
+    )
+
+
+def train_steps(
+    model: torch.nn.Module, steps: int, batch: tuple[torch.Tensor, ...] | None = None, lr: float = 2e-3
+) -> list[float]:
+    """Adam with a cosine decay on one batch (images, tokens, targets, masks; the coloured boxes by default).
+
+    The decay lets the weights settle, so the BatchNorm running statistics of eval mode match the last steps.
+    Returns the loss of every step.
+    """
+    images, tokens, targets, masks = batch if batch is not None else coloured_box_batch()
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     model.train()
     losses = []
     for _ in range(steps):
@@ -55,15 +95,17 @@ def train_steps(model: torch.nn.Module, steps: int, lr: float = 2e-3) -> list[fl
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        schedule.step()
         losses.append(loss.item())
     return losses
 
 
 @pytest.fixture(scope="session")
-def trained_tiny_simrec() -> tuple[torch.nn.Module, list[float]]:
-    """A tiny SimREC overfitted on the coloured-box batch (shared by the overfit and inference tests)."""
+def trained_tiny_simrec() -> tuple[torch.nn.Module, list[float], SceneBatch]:
+    """The synthetic-tiny SimREC overfitted on four synthetic scenes (shared by the overfit and inference tests)."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    model = build_model(tiny_model_settings(), VOCAB)
-    losses = train_steps(model, 120)
-    return model.eval(), losses
+    batch = synthetic_scene_batch()
+    model = build_model(tiny_model_settings(), batch.vocab_size)
+    losses = train_steps(model, 300, (batch.images, batch.tokens, batch.targets, batch.masks))
+    return model.eval(), losses, batch

@@ -81,26 +81,29 @@ def test_simple_fusion_and_multi_scale_fusion_shapes() -> None:
     assert torch.allclose(same_top, msf(feats)[2])
 
 
-def test_garan_attention_reproduces_the_spatial_transpose() -> None:
-    """Rebuild the attended values independently and check the released (W, H) reshape is kept."""
+@pytest.mark.parametrize(("transpose_output", "height", "width"), [(True, 3, 3), (False, 3, 4)])
+def test_garan_attention_writes_the_attended_values_back(transpose_output: bool, height: int, width: int) -> None:
+    """Rebuild the attended values independently: the released (W, H) reshape, or each cell in its place."""
     torch.manual_seed(0)
-    garan = GaranAttention(d_q=6, d_v=4, n_head=2, dropout=0.0).eval()
-    query, visual = torch.rand(1, 6), torch.rand(1, 4, 3, 3)
+    garan = GaranAttention(d_q=6, d_v=4, n_head=2, dropout=0.0, transpose_output=transpose_output).eval()
+    query, visual = torch.rand(1, 6), torch.rand(1, 4, height, width)
     out, attn = garan(query, visual)
-    assert out.shape == attn.shape == (1, 4, 3, 3)
+    assert out.shape == attn.shape == (1, 4, height, width)
 
-    heads, head_dim = 2, 2
+    heads, head_dim, cells = 2, 2, height * width
     q = garan.w_qs(query).view(heads, head_dim)
-    kc, kd, v = (conv(visual).view(heads, head_dim, 9) for conv in (garan.w_kc, garan.w_kd, garan.w_vs))
-    values = torch.zeros(heads, head_dim, 3, 3)
+    kc, kd, v = (conv(visual).view(heads, head_dim, cells) for conv in (garan.w_kc, garan.w_kd, garan.w_vs))
+    values = torch.zeros(heads, head_dim, height, width)
     for h in range(heads):
         collect = torch.softmax(q[h] @ kc[h] / garan.temperature, dim=0)
         collected = v[h] @ collect
         diffuse = torch.sigmoid(q[h] @ kd[h] / garan.temperature)
-        per_position = diffuse[:, None] * collected[None, :]  # [9 positions (row-major y, x), head_dim]
-        # Released quirk: the (y, x) position grid is written back as (x, y).
-        values[h] = per_position.view(3, 3, head_dim).permute(2, 1, 0)
-    expected_attn = garan.w_o(values.reshape(1, 4, 3, 3))
+        per_position = diffuse[:, None] * collected[None, :]  # [cells (row-major y, x), head_dim]
+        if transpose_output:  # released quirk: the (y, x) position grid is written back as (x, y)
+            values[h] = per_position.view(height, width, head_dim).permute(2, 1, 0)
+        else:
+            values[h] = per_position.view(height, width, head_dim).permute(2, 0, 1)
+    expected_attn = garan.w_o(values.reshape(1, 4, height, width))
     assert torch.allclose(attn, expected_attn, atol=1e-6)
     expected_out = nn.functional.leaky_relu(garan.layer_norm(expected_attn) + visual, 0.1)
     assert torch.allclose(out, expected_out, atol=1e-6)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
-from simrec_cli.models.heads.boxes import cell_grid, iou_cxcywh
+from simrec_cli.models.heads.boxes import cell_grid, giou_cxcywh, iou_cxcywh
 from simrec_cli.models.heads.rec_head import REChead
 from simrec_cli.models.heads.simota import simota_assign
 
@@ -28,6 +29,18 @@ def test_iou_of_centre_size_boxes() -> None:
     b = torch.tensor([20.0, 10.0, 20.0, 20.0])
     assert math.isclose(iou_cxcywh(a, b).item(), 200 / 600, rel_tol=1e-6)
     assert iou_cxcywh(a, torch.tensor([100.0, 100.0, 5.0, 5.0])).item() == 0.0
+
+
+def test_giou_subtracts_the_empty_share_of_the_enclosing_box() -> None:
+    a = torch.tensor([5.0, 5.0, 10.0, 10.0])  # x 0-10, y 0-10
+    assert math.isclose(giou_cxcywh(a, a).item(), 1.0, rel_tol=1e-6)
+    far = torch.tensor([25.0, 5.0, 10.0, 10.0], requires_grad=True)  # x 20-30: no overlap, enclosing 30 x 10
+    giou = giou_cxcywh(a, far)
+    assert math.isclose(giou.item(), -100 / 300, rel_tol=1e-6)
+    giou.backward()
+    assert far.grad is not None and far.grad[0] < 0  # moving the box towards `a` raises GIoU
+    half = torch.tensor([10.0, 5.0, 10.0, 10.0])  # x 5-15: IoU 50/150, enclosing = union
+    assert math.isclose(giou_cxcywh(a, half).item(), iou_cxcywh(a, half).item(), rel_tol=1e-6)
 
 
 def test_simota_picks_the_best_predictions_among_candidates() -> None:
@@ -76,12 +89,33 @@ def test_decode_and_predict_return_the_best_box_in_input_pixels() -> None:
     assert torch.allclose(box, torch.tensor([[16.0, 24.0, 80.0, 56.0, torch.sigmoid(torch.tensor(3.0))]]))
 
 
-def test_loss_is_positive_finite_and_trains_the_box_branch() -> None:
+def test_objectness_starts_at_the_yolox_prior() -> None:
+    head = REChead(in_channels=8, width=0.125).eval()
+    with torch.no_grad():
+        head.obj_preds[0].weight.zero_()
+        scores = head(torch.rand(1, 8, 2, 2))[..., 4].sigmoid()
+    assert torch.allclose(scores, torch.full_like(scores, 0.01))
+
+
+@pytest.mark.parametrize("box_loss", ["iou", "giou"])
+def test_loss_is_positive_finite_and_trains_the_box_branch(box_loss: str) -> None:
     torch.manual_seed(0)
-    head = REChead(in_channels=8, width=0.125)
+    head = REChead(in_channels=8, width=0.125, box_loss=box_loss)
     top = torch.rand(2, 8, 4, 4)
     targets = torch.tensor([[0.5, 0.5, 0.5, 0.5], [0.3, 0.6, 0.2, 0.4]])
     loss = head.loss(top, targets)
     assert torch.isfinite(loss) and loss > 0
     loss.backward()
     assert head.reg_preds[0].weight.grad is not None and head.reg_preds[0].weight.grad.abs().sum() > 0
+
+
+def test_giou_loss_pulls_in_a_box_that_misses_its_target() -> None:
+    """With IoU = 0 the released loss has no box gradient; the GIoU loss still has one."""
+    gradients = {}
+    for box_loss in ("iou", "giou"):
+        head = REChead(in_channels=8, width=0.125, box_loss=box_loss)
+        raw = torch.zeros(1, 1, 5, requires_grad=True)  # one cell predicting a 32 x 32 box around (0, 0)
+        head.forward = lambda top, raw=raw: raw  # type: ignore[method-assign]
+        head.loss(torch.zeros(1, 8, 1, 1), torch.tensor([[0.8, 0.8, 0.1, 0.1]])).backward()
+        gradients[box_loss] = raw.grad[0, 0, :4].abs().sum().item()
+    assert gradients["iou"] == 0.0 and gradients["giou"] > 0.0
