@@ -244,7 +244,7 @@ def test_wrong_checkpoints_are_refused(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A synthetic-tiny checkpoint trained as the README's main job does (about twelve CPU minutes), or the one
+    """A synthetic-tiny checkpoint trained as the README's main job does (about thirteen CPU minutes), or the one
     SIMREC_TRAINED_CHECKPOINT names. Too long for the default suite: runs with SIMREC_ACCURACY_TEST=1."""
     given = os.environ.get("SIMREC_TRAINED_CHECKPOINT")
     if given:
