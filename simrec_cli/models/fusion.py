@@ -110,9 +110,7 @@ class GaranAttention(nn.Module):
         collected = collect @ v
         diffuse = self.dropout_d(torch.sigmoid(kd @ q.transpose(1, 2) / self.temperature))
         out = (diffuse @ collected).view(batch, self.n_head, height, width, channels // self.n_head)
-        if self.transpose_output:
-            out = out.permute(0, 1, 4, 3, 2).reshape(batch, channels, height, width)
-        else:
-            out = out.permute(0, 1, 4, 2, 3).reshape(batch, channels, height, width)
+        spatial = (3, 2) if self.transpose_output else (2, 3)  # (W, H) is the released layout
+        out = out.permute(0, 1, 4, *spatial).reshape(batch, channels, height, width)
         attn = self.w_o(out)
         return self.layer_acti(self.layer_norm(attn) + visual), attn

@@ -62,17 +62,16 @@ class SceneBatch:
 
 def synthetic_scene_batch(seeds: range = range(4)) -> SceneBatch:
     scenes = [render_scene(seed) for seed in seeds]
-    named = [scene.expressions[0] for scene in scenes]
-    vocab = Vocabulary.from_annotations({"train": [{"refs": [sentence for sentence, _ in named]}]})
+    sentences = [scene.expressions[0][0] for scene in scenes]
+    named = [scene.objects[scene.expressions[0][1]] for scene in scenes]
+    vocab = Vocabulary.from_annotations({"train": [{"refs": sentences}]})
     size = scenes[0].image.shape[0]
-    boxes = torch.tensor([scene.objects[index].box for scene, (_, index) in zip(scenes, named, strict=True)])
+    boxes = torch.tensor([obj.box for obj in named])
     return SceneBatch(
         images=torch.from_numpy(np.stack([scene.image for scene in scenes])).permute(0, 3, 1, 2).float() / 255,
-        tokens=torch.from_numpy(np.stack([vocab.encode(sentence, 15)[0] for sentence, _ in named])),
+        tokens=torch.from_numpy(np.stack([vocab.encode(sentence, 15)[0] for sentence in sentences])),
         targets=torch.cat((boxes[:, :2] + boxes[:, 2:] / 2, boxes[:, 2:]), dim=1) / size,
-        masks=torch.from_numpy(
-            np.stack([scene.objects[index].mask[None] for scene, (_, index) in zip(scenes, named, strict=True)])
-        ).float(),
+        masks=torch.from_numpy(np.stack([obj.mask[None] for obj in named])).float(),
         vocab_size=len(vocab),
     )
 
