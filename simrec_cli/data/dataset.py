@@ -1,9 +1,11 @@
 """The torch Dataset over a prepared annotation JSON, its typed samples and batches, and the word embedding.
 
 Training visits each object once per epoch and draws one of its sentences with a generator seeded by
-(seed, epoch, index), so a run is reproducible with any number of workers; evaluation visits every
-sentence once, in file order. Images are letterboxed exactly as SimREC and the transform is kept with the
-sample, so predictions can be taken back to original pixels.
+(seed, epoch, index), so a run is reproducible with any number of workers; with `group_by_image` an item
+is an image with all its objects, which share one transform and, in the model, one backbone pass.
+Evaluation visits every sentence once, in file order, and a batch holds each distinct image once. Images
+are letterboxed exactly as SimREC and the transform is kept with the sample, so predictions can be taken
+back to original pixels.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 from simrec_cli.data.annotations import count_split, load_annotations
 from simrec_cli.data.augment import CandidateAugmenter, Example, flip_horizontal
 from simrec_cli.data.images import image_file, read_image
-from simrec_cli.data.letterbox import letterbox_image, letterbox_mask, xywh_to_target
+from simrec_cli.data.letterbox import LetterboxInfo, letterbox_image, letterbox_mask, xywh_to_target
 from simrec_cli.data.masks import MaskStore
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.data.vectors import load_word_vectors
@@ -62,6 +64,8 @@ class Batch:
     image_ids: list
     mask_ids: list
     sentences: list[str]
+    # Row k of the per-sample fields belongs to images[image_index[k]]; None when images has one row per sample.
+    image_index: torch.Tensor | None = None
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """The batch with every tensor on `device` (lists stay as they are)."""
@@ -75,11 +79,22 @@ class Batch:
         return len(self.sentences)
 
 
-def collate_samples(samples: Sequence[Sample]) -> Batch:
-    """Stack samples into a `Batch` (masks only when every sample has one)."""
+def collate_samples(samples: Sequence[Sample], image_keys: Sequence | None = None) -> Batch:
+    """Stack samples into a `Batch` (masks only when every sample has one).
+
+    With `image_keys` (one per sample; equal keys mean the same letterboxed image), each distinct image is
+    stacked once and `image_index` maps the samples onto them, so the model encodes it once.
+    """
     masks = [sample.mask for sample in samples]
+    image_index, firsts = None, list(range(len(samples)))
+    if image_keys is not None:
+        slots: dict = {}
+        rows = [slots.setdefault(key, len(slots)) for key in image_keys]
+        if len(slots) < len(samples):
+            firsts = [rows.index(slot) for slot in range(len(slots))]
+            image_index = torch.tensor(rows, dtype=torch.int64)
     return Batch(
-        images=torch.stack([sample.image for sample in samples]),
+        images=torch.stack([samples[first].image for first in firsts]),
         tokens=torch.stack([sample.tokens for sample in samples]),
         targets=torch.stack([sample.target for sample in samples]),
         masks=None if any(mask is None for mask in masks) else torch.stack(masks),
@@ -89,6 +104,7 @@ def collate_samples(samples: Sequence[Sample]) -> Batch:
         image_ids=[sample.image_id for sample in samples],
         mask_ids=[sample.mask_id for sample in samples],
         sentences=[sample.sentence for sample in samples],
+        image_index=image_index,
     )
 
 
@@ -130,6 +146,7 @@ class RefDataset(torch.utils.data.Dataset):
         std: Sequence[float] = (1.0, 1.0, 1.0),
         reporter: Reporter | None = None,
         seed: int = 0,
+        group_by_image: bool = False,
     ) -> None:
         self.settings = settings
         self.split = split
@@ -160,6 +177,8 @@ class RefDataset(torch.utils.data.Dataset):
             if training
             else [(p, k) for p, entry in enumerate(self.entries) for k in range(len(entry["refs"]))]
         )
+        # Grouped training: one item per image, listing its objects' item indices in file order.
+        self.groups = self._image_groups() if training and group_by_image else None
         self.masks = MaskStore(settings.resolved_mask_path(), settings.legacy_mask_dir()) if load_masks else None
         self.flip_lr = training and settings.flip_lr
         self.augmenter = CandidateAugmenter(list(settings.augmentations) if training else [])
@@ -168,8 +187,14 @@ class RefDataset(torch.utils.data.Dataset):
             f"{settings.name} {split}: {len(self.items)} samples from {self._counts.images} images"
         )
 
+    def _image_groups(self) -> list[list[int]]:
+        groups: dict[Path, list[int]] = {}
+        for index in range(len(self.items)):
+            groups.setdefault(self.image_path(index), []).append(index)
+        return list(groups.values())
+
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.items) if self.groups is None else len(self.groups)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose sentence draws and augmentations `__getitem__` reproduces."""
@@ -196,26 +221,45 @@ class RefDataset(torch.utils.data.Dataset):
             self.masks = MaskStore(self.settings.resolved_mask_path(), self.settings.legacy_mask_dir())
         return self.masks.get(self.entries[self.items[index][0]]["mask_id"])
 
-    def _example(self, index: int, rng: np.random.Generator | None) -> Example:
+    def _example(self, index: int, rng: np.random.Generator | None, image: np.ndarray) -> Example:
         position, sentence_index = self.items[index]
         entry = self.entries[position]
         refs = entry["refs"]
         sentence = refs[int(rng.integers(len(refs)))] if rng is not None else refs[sentence_index]
-        image = read_image(self.image_path(index))
         mask = self.original_mask(index) if self.load_masks else None
         return Example(image=image, box=np.asarray(entry["bbox"], dtype=np.float64), mask=mask, sentence=sentence)
 
-    def __getitem__(self, index: int) -> Sample:
+    def __getitem__(self, index: int) -> Sample | list[Sample]:
+        """Sample `index`; with `group_by_image`, the samples of every object of image group `index`."""
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.training else None
-        example = self._example(index, rng)
+        if self.groups is not None:
+            return self._group(self.groups[index], rng)
+        example = self._example(index, rng, read_image(self.image_path(index)))
         if rng is not None:
             example = self.augmenter(example, rng)
             if self.flip_lr and rng.random() < 0.5:
                 example = flip_horizontal(example)
-        canvas, info = letterbox_image(example.image, self.size)
+        image, info = self._letterboxed(example.image)
+        return self._sample(index, example, image, info)
+
+    def _group(self, indices: list[int], rng: np.random.Generator) -> list[Sample]:
+        """All objects of one image under one draw of the flip (grouping refuses the other augmentations)."""
+        flip = self.flip_lr and rng.random() < 0.5
+        picture = read_image(self.image_path(indices[0]))
+        examples = [self._example(index, rng, picture) for index in indices]
+        if flip:
+            examples = [flip_horizontal(example) for example in examples]
+        image, info = self._letterboxed(examples[0].image)
+        return [self._sample(index, example, image, info) for index, example in zip(indices, examples, strict=True)]
+
+    def _letterboxed(self, picture: np.ndarray) -> tuple[torch.Tensor, LetterboxInfo]:
+        canvas, info = letterbox_image(picture, self.size)
         image = torch.from_numpy(canvas).permute(2, 0, 1).float().div_(255.0)
         if self._normalize:
             image = (image - self._mean) / self._std
+        return image, info
+
+    def _sample(self, index: int, example: Example, image: torch.Tensor, info: LetterboxInfo) -> Sample:
         mask = None
         if example.mask is not None:
             mask = torch.from_numpy((letterbox_mask(example.mask, info) > 0.5).astype(np.float32))[None]
@@ -234,8 +278,17 @@ class RefDataset(torch.utils.data.Dataset):
             sentence=example.sentence,
         )
 
-    def collate(self, samples: Sequence[Sample]) -> Batch:
-        return collate_samples(samples)
+    def collate(self, items: Sequence[Sample] | Sequence[list[Sample]]) -> Batch:
+        """A batch in which each image is encoded once: image groups in training, same files in evaluation.
+
+        Training without groups keeps one image per sample: each has its own augmentation draw.
+        """
+        if self.groups is not None:
+            samples = [sample for group in items for sample in group]
+            return collate_samples(samples, [number for number, group in enumerate(items) for _ in group])
+        if self.training:
+            return collate_samples(items)
+        return collate_samples(items, [self.image_path(sample.index) for sample in items])
 
 
 def load_vocabulary(settings: DatasetSettings) -> Vocabulary:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from simrec_cli.data.dataset import Batch, RefDataset, collate_samples
+from simrec_cli.data.dataset import Batch, RefDataset
 from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, mask_to_original
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import World, all_gather_objects
@@ -97,7 +97,7 @@ def evaluate_split(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=collate_samples,
+        collate_fn=dataset.collate,
         pin_memory=device.type == "cuda",
     )
     timing = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
@@ -106,7 +106,7 @@ def evaluate_split(
         start = time.perf_counter()
         batch = batch.to(device, non_blocking=True)
         with autocast(device, amp_dtype):
-            outputs = model(batch.images, batch.tokens)
+            outputs = model(batch.images, batch.tokens, image_index=batch.image_index)
         _synchronize(device)
         middle = time.perf_counter()
         local.extend(_sample_results(batch, outputs, dataset, mask_threshold))

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from simrec_cli.data.dataset import Batch, RefDataset, collate_samples, load_embedding, load_vocabulary, resize_batch
+from simrec_cli.data.dataset import Batch, RefDataset, load_embedding, load_vocabulary, resize_batch
 from simrec_cli.data.files import ensure_writable_dir
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import (
@@ -154,7 +154,7 @@ class Trainer:
                        "seed": settings.train.seed}  # fmt: skip
         self.train_set = RefDataset(
             settings.dataset, settings.dataset.train_split, self.vocabulary, training=True, load_masks=masks,
-            **data_kwargs,
+            group_by_image=settings.train.data.group_by_image, **data_kwargs,
         )  # fmt: skip
         self.val_set = RefDataset(
             settings.dataset, settings.dataset.val_split, self.vocabulary, training=False, load_masks=masks,
@@ -186,13 +186,13 @@ class Trainer:
             sampler=self.sampler,
             num_workers=settings.train.data.num_workers,
             pin_memory=settings.train.data.pin_memory and world.device.type == "cuda",
-            collate_fn=collate_samples,
+            collate_fn=self.train_set.collate,
             drop_last=True,
         )
         if len(self.loader) == 0:
             raise SimrecError(
-                f"the {settings.dataset.train_split} split has {len(self.train_set)} objects, fewer than one batch "
-                f"of {per_process} per process",
+                f"the {settings.dataset.train_split} split has {len(self.train_set)} {self._unit}, fewer than one "
+                f"batch of {per_process} per process",
                 "lower train.batch_size",
             )
         self.schedule = LrSchedule(self.optimizer, settings.train, len(self.loader))
@@ -212,10 +212,15 @@ class Trainer:
             else model
         )
         self.reporter.info(
-            f"run {self.run_dir}: {len(self.train_set)} training objects, {len(self.val_set)} val expressions, "
+            f"run {self.run_dir}: {len(self.train_set)} training {self._unit}, {len(self.val_set)} val expressions, "
             f"{len(self.loader)} steps/epoch x {settings.train.epochs} epochs on {world.size} process(es), "
             f"{world.device}"
         )
+
+    @property
+    def _unit(self) -> str:
+        """What one training item is."""
+        return "images" if self.train_set.groups is not None else "objects"
 
     def _restore(self, model: nn.Module) -> None:
         state = self.state
@@ -245,7 +250,7 @@ class Trainer:
         for step, batch in enumerate(self.reporter.track(self.loader, len(self.loader), description)):
             lr = self.schedule.apply(self.global_step)
             losses = self.train_step(batch, f"epoch {epoch + 1}, step {step + 1}")
-            seen += batch.images.shape[0] * world.size
+            seen += len(batch) * world.size
             for key in sums:
                 sums[key] += float(losses[key])
             if self.global_step % settings.train.log_period == 0:
@@ -261,7 +266,9 @@ class Trainer:
         if size is not None:
             batch = resize_batch(batch, size)
         with autocast(world.device, amp_dtype(settings)):
-            losses = self.ddp(batch.images, batch.tokens, targets=batch.targets, masks=batch.masks)
+            losses = self.ddp(
+                batch.images, batch.tokens, targets=batch.targets, masks=batch.masks, image_index=batch.image_index
+            )
         loss = losses["loss"]
         self._stop_if_not_finite(loss, where)
         self.optimizer.zero_grad(set_to_none=True)
@@ -286,9 +293,9 @@ class Trainer:
                 "lower train.base_lr, keep train.clip_grad_norm > 0, or turn off train.amp",
             )
 
-    def _log_step(self, losses: dict[str, torch.Tensor], lr: float, images_per_second: float) -> None:
+    def _log_step(self, losses: dict[str, torch.Tensor], lr: float, samples_per_second: float) -> None:
         reduced = {key: float(all_reduce_mean(self.world, value.detach().float())) for key, value in losses.items()}
-        self.reporter.status(f"loss {reduced['loss']:.4f} lr {lr:.2e} {images_per_second:.1f} img/s")
+        self.reporter.status(f"loss {reduced['loss']:.4f} lr {lr:.2e} {samples_per_second:.1f} samples/s")
         if self.writer is not None:
             for key, value in reduced.items():
                 self.writer.add_scalar(f"{key}/train", value, self.global_step)

@@ -35,9 +35,11 @@ class MCN(GroundingModel):
         self.seg_garan = seg_garan
         self.head = head
 
-    def _attended(self, images: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _attended(
+        self, images: torch.Tensor, tokens: torch.Tensor, image_index: torch.Tensor | None
+    ) -> tuple[torch.Tensor, ...]:
         """(top, bot, det_attn, seg_attn)."""
-        feats = self.visual_encoder(images)
+        feats = self.visual_features(images, image_index)
         language = self.lang_encoder(tokens)["flat_lang_feat"]
         feats[-1] = self.fusion_manner(feats[-1], language)
         bot, _, top = self.multi_scale_manner(feats, with_mid=False)
@@ -45,14 +47,21 @@ class MCN(GroundingModel):
         top, det_attn = self.det_garan(language, top)
         return top, bot, det_attn, seg_attn
 
-    def infer(self, images: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
-        top, bot, _, _ = self._attended(images, tokens)
+    def infer(
+        self, images: torch.Tensor, tokens: torch.Tensor, image_index: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        top, bot, _, _ = self._attended(images, tokens, image_index)
         boxes, masks = self.head.predict(top, bot)
         return {"boxes": boxes, "masks": masks}
 
     def losses(
-        self, images: torch.Tensor, tokens: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None
+        self,
+        images: torch.Tensor,
+        tokens: torch.Tensor,
+        targets: torch.Tensor,
+        masks: torch.Tensor | None,
+        image_index: torch.Tensor | None,
     ) -> dict[str, torch.Tensor]:
-        top, bot, det_attn, seg_attn = self._attended(images, tokens)
+        top, bot, det_attn, seg_attn = self._attended(images, tokens, image_index)
         loss, loss_det, loss_seg = self.head.loss(top, bot, targets, masks, det_attn, seg_attn)
         return {"loss": loss, "loss_det": loss_det.detach(), "loss_seg": loss_seg.detach()}

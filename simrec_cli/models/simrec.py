@@ -36,19 +36,26 @@ class SimREC(GroundingModel):
         self.attention_manner = attention_manner
         self.head = head
 
-    def _top(self, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        feats = self.visual_encoder(images)
+    def _top(self, images: torch.Tensor, tokens: torch.Tensor, image_index: torch.Tensor | None) -> torch.Tensor:
+        feats = self.visual_features(images, image_index)
         language = self.lang_encoder(tokens)["flat_lang_feat"]
         feats = [fusion(feat, language) for fusion, feat in zip(self.fusion_manner, feats, strict=True)]
         _, _, top = self.multi_scale_manner(feats, with_bot=False, with_mid=False)
         top, _ = self.attention_manner(language, top)
         return top
 
-    def infer(self, images: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"boxes": self.head.predict(self._top(images, tokens))}
+    def infer(
+        self, images: torch.Tensor, tokens: torch.Tensor, image_index: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        return {"boxes": self.head.predict(self._top(images, tokens, image_index))}
 
     def losses(
-        self, images: torch.Tensor, tokens: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None
+        self,
+        images: torch.Tensor,
+        tokens: torch.Tensor,
+        targets: torch.Tensor,
+        masks: torch.Tensor | None,
+        image_index: torch.Tensor | None,
     ) -> dict[str, torch.Tensor]:
-        loss = self.head.loss(self._top(images, tokens), targets)
+        loss = self.head.loss(self._top(images, tokens, image_index), targets)
         return {"loss": loss, "loss_det": loss.detach(), "loss_seg": torch.zeros((), device=loss.device)}

@@ -3,8 +3,8 @@
 The checkpoint alone suffices: it holds the settings (input size, normalization), the vocabulary and the
 weights. Each image is decoded once, letterboxed, and then only the small letterboxed canvas and the
 picture-sized copy are kept, so a batch of huge photos does not hold their full decodes in memory. All the
-expressions of one image go through one batched forward pass (rows of several images share a pass when they
-fit in `batch_size`). Boxes come back in original image pixels, clipped to the image.
+expressions of one image go through one batched forward pass that encodes the image once (rows of several
+images share a pass when they fit in `batch_size`). Boxes come back in original image pixels, clipped to the image.
 """
 
 from __future__ import annotations
@@ -156,10 +156,10 @@ class Predictor:
         """
         stacked = torch.from_numpy(np.stack(canvases)).to(self.device, non_blocking=True)
         images = (stacked.permute(0, 3, 1, 2).float() - self._mean) / self._std
-        images = images[torch.as_tensor(rows, device=self.device)]
         token_ids = torch.from_numpy(tokens).to(self.device)
+        image_index = torch.as_tensor(rows, device=self.device)
         with bf16_autocast(self.device, enabled=self.half):
-            outputs = self.model(images, token_ids)
+            outputs = self.model(images, token_ids, image_index=image_index)
         result = {"boxes": outputs["boxes"].float().cpu().numpy()}
         if outputs.get("masks") is not None:
             result["masks"] = outputs["masks"].float().cpu().numpy()

@@ -23,6 +23,9 @@ class DataLoaderSettings(StrictModel):
     num_workers: int = Field(8, ge=0)
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # One training item per image with all its objects: the backbone runs once for them all (its features are
+    # shared by the 3-5 expressions of a scene), and train.batch_size then counts images, not objects.
+    group_by_image: bool = False
 
     @field_validator("std")
     @classmethod

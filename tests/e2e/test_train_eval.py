@@ -111,7 +111,8 @@ def test_every_training_feature_runs(synthetic_root: Path, tmp_path: Path) -> No
          "train.amp.dtype=bfloat16", "train.ema.enabled=true", "train.multi_scale_training.enabled=true",
          "train.multi_scale_training.img_scales=[[32,32],[64,64]]", "train.log_image=true", "dataset.flip_lr=true"],
         ["optim.name=sgd", "train.amp.enabled=true", "train.amp.dtype=float16", "train.ema.enabled=false",
-         "train.clip_grad_norm=0", "train.save_period=2", "train.epochs=1", "train.warmup_epochs=0"],
+         "train.clip_grad_norm=0", "train.save_period=2", "train.epochs=1", "train.warmup_epochs=0",
+         "train.data.group_by_image=true", "train.batch_size=2"],
     ]  # fmt: skip
     for number, extra in enumerate(variants):
         run_dir = tmp_path / f"variant{number}"

@@ -85,6 +85,61 @@ def test_flip_mirrors_image_box_mask_and_words(synthetic_root: Path) -> None:
     assert 0 < flipped < len(plain)
 
 
+def _grouped(root: Path, **extra) -> RefDataset:
+    settings = _settings(root, **extra)
+    return RefDataset(settings, "train", load_vocabulary(settings), training=True, load_masks=True, group_by_image=True)
+
+
+def test_grouped_training_items_hold_every_object_of_one_image(synthetic_root: Path) -> None:
+    plain, grouped = _dataset(synthetic_root, "train", training=True), _grouped(synthetic_root)
+    assert len(grouped) == grouped.num_images and sum(len(group) for group in grouped.groups) == len(plain)
+    for number in range(len(grouped)):
+        samples = grouped[number]
+        assert [sample.index for sample in samples] == grouped.groups[number]
+        assert len({sample.image_id for sample in samples}) == 1
+        assert all(sample.image is samples[0].image for sample in samples)  # one letterboxed image, shared
+        for sample in samples:
+            alone = plain[sample.index]
+            assert torch.equal(sample.image, alone.image) and torch.equal(sample.target, alone.target)
+            assert torch.equal(sample.mask, alone.mask)
+            assert sample.sentence in plain.entries[plain.items[sample.index][0]]["refs"]
+
+
+def test_grouped_flip_mirrors_all_objects_of_the_image_together(synthetic_root: Path) -> None:
+    plain, flipping = _grouped(synthetic_root), _grouped(synthetic_root, flip_lr=True)
+    flipped = 0
+    for number in range(len(plain)):
+        a, b = plain[number], flipping[number]
+        if torch.equal(a[0].image, b[0].image):
+            continue
+        flipped += 1
+        assert torch.allclose(b[0].image, a[0].image.flip(-1), atol=2 / 255)
+        for before, after in zip(a, b, strict=True):
+            assert after.target[0].item() == pytest.approx(1 - before.target[0].item(), abs=1 / 96)
+            assert torch.equal(after.mask, before.mask.flip(-1))
+    assert 0 < flipped < len(plain)
+
+
+def test_grouped_batches_stack_each_image_once(synthetic_root: Path) -> None:
+    grouped = _grouped(synthetic_root)
+    first, second = grouped[0], grouped[1]
+    batch = grouped.collate([first, second])
+    assert batch.images.shape[0] == 2 and len(batch) == len(first) + len(second)
+    assert batch.image_index.tolist() == [0] * len(first) + [1] * len(second)
+    assert batch.tokens.shape[0] == batch.targets.shape[0] == len(batch)
+    assert torch.equal(batch.images[1], second[0].image)
+
+
+def test_eval_batches_stack_each_image_once(synthetic_root: Path) -> None:
+    dataset = _dataset(synthetic_root)
+    samples = [dataset[i] for i in range(len(dataset))]
+    batch = dataset.collate(samples)
+    assert batch.images.shape[0] == dataset.num_images < len(samples)
+    for row, sample in enumerate(samples):
+        assert torch.equal(batch.images[batch.image_index[row]], sample.image)
+    assert dataset.collate(samples[:1]).image_index is None  # nothing shared: one image per row
+
+
 def test_candidate_augmentations_keep_the_box_on_the_object(synthetic_root: Path) -> None:
     dataset = _dataset(
         synthetic_root,

@@ -95,6 +95,24 @@ def test_eval_returns_boxes_only_and_training_returns_losses() -> None:
     assert set(outputs) == {"boxes"} and outputs["boxes"].shape == (4, 5)
 
 
+@pytest.mark.parametrize("overrides", [(), ("model.name=mcn", "model.visual_backbone.name=darknet53")])
+def test_shared_image_pass_matches_repeating_the_image(overrides: tuple[str, ...]) -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_model_settings(*overrides), VOCAB).eval()
+    images, tokens, targets, masks = coloured_box_batch()
+    image_index = torch.tensor([1, 0, 1, 1])
+    with torch.no_grad():
+        shared = model(images[:2], tokens, image_index=image_index)
+        repeated = model(images[image_index], tokens)
+    assert shared.keys() == repeated.keys()
+    assert all(torch.allclose(shared[key], repeated[key], atol=1e-5) for key in shared)
+    losses = model.train()(images[:2], tokens, targets=targets, masks=masks, image_index=image_index)
+    losses["loss"].backward()
+    assert all(p.grad is not None for p in model.visual_encoder.parameters() if p.requires_grad)
+    with pytest.raises(ValueError, match="one entry per expression"):
+        model(images[:2], tokens, targets=targets, masks=masks, image_index=image_index[:3])
+
+
 def test_channels_last_training_gives_the_same_loss() -> None:
     torch.manual_seed(0)
     model = build_model(tiny_model_settings(), VOCAB).train()

@@ -31,10 +31,10 @@ class FirstTokenModel(nn.Module):
     def __init__(self, has_mask_head: bool = False) -> None:
         super().__init__()
         self.has_mask_head = has_mask_head
-        self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.calls: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
-    def forward(self, images: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.calls.append((images.clone(), tokens.clone()))
+    def forward(self, images: torch.Tensor, tokens: torch.Tensor, image_index: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.calls.append((images.clone(), tokens.clone(), image_index.clone()))
         first = tokens[:, 0].float()
         boxes = torch.stack([first, first, first + 20, first + 10, first / 100], dim=1)
         outputs = {"boxes": boxes}
@@ -68,6 +68,7 @@ def test_expressions_of_one_image_share_one_forward_pass(tmp_path: Path) -> None
     reporter = NullReporter()
     results = list(predict_requests(_predictor(model), [request], None, reporter=reporter))
     assert len(model.calls) == 1 and model.calls[0][1].shape == (3, 15)
+    assert model.calls[0][0].shape[0] == 1 and model.calls[0][2].tolist() == [0, 0, 0]  # the image is encoded once
     assert [r.box for r in results] == [tuple(_expected_box(t)) for t in (4, 6, 1)]
     assert [r.score for r in results] == pytest.approx([0.04, 0.06, 0.01])
     assert results[2].oov_words == ("the", "zebra") and results[0].oov_words == ()
@@ -83,7 +84,8 @@ def test_batches_split_rows_and_keep_request_order(tmp_path: Path) -> None:
         ImageRequest(_image(tmp_path / "c.png"), ("left", "square")),
     ]
     results = list(predict_requests(_predictor(model), requests, None, batch_size=2))
-    assert [len(tokens) for _, tokens in model.calls] == [2, 2, 2]
+    assert [len(tokens) for _, tokens, _ in model.calls] == [2, 2, 2]
+    assert [index.tolist() for *_, index in model.calls] == [[0, 0], [0, 1], [0, 0]]
     assert [(r.image.name, r.expression) for r in results] == [
         ("a.png", "red"), ("a.png", "blue"), ("a.png", "green"), ("b.png", "circle"),
         ("c.png", "left"), ("c.png", "square"),
@@ -143,7 +145,7 @@ def test_images_are_normalized_with_the_checkpoint_mean_and_std(tmp_path: Path) 
     model = FirstTokenModel()
     predictor = _predictor(model, "train.data.mean=[0.5,0.5,0.5]", "train.data.std=[0.25,0.25,0.25]")
     list(predict_requests(predictor, [ImageRequest(_image(tmp_path / "a.png", value=200), ("red",))], None))
-    images, _ = model.calls[0]
+    images, *_ = model.calls[0]
     assert images[0, :, 32, 32].tolist() == pytest.approx([(200 / 255 - 0.5) / 0.25] * 3, abs=1e-5)
     assert images[0, :, 2, 32].tolist() == pytest.approx([(127 / 255 - 0.5) / 0.25] * 3, abs=1e-5)
 
