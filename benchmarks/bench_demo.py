@@ -1,11 +1,12 @@
 """Time to accuracy of the README's main job on this machine; prints JSON.
 
-    python benchmarks/bench_demo.py [--preset synthetic-tiny] [KEY=VALUE ...]
+    python benchmarks/bench_demo.py [--preset synthetic-tiny] [--keep-run DIR] [KEY=VALUE ...]
 
 Runs the commands a user runs, as subprocesses in a temporary folder: `simrec prepare-data --dataset synthetic`,
 `simrec train --preset synthetic-tiny` and `simrec eval` of its best.pth on val and test. Reports the wall time
 of each, the time and val Acc@0.5 of every epoch (from metrics.csv), and the minutes the run took to first reach
 80, 90 and 95 % val Acc@0.5 (null when it never did). Overrides go to `simrec train`, e.g. `train.epochs=12`.
+`--keep-run DIR` copies the run directory (best.pth included) there before the temporary folder goes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +48,7 @@ def _minutes_to(target: float, epochs: list[dict]) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="synthetic-tiny")
+    parser.add_argument("--keep-run", type=Path, help="copy the run directory here at the end")
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE settings passed to `simrec train`")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -64,6 +67,8 @@ def main() -> None:
                 for row in csv.DictReader(handle)
             ]
         splits = {entry["split"]: entry for entry in json.loads((root / "m.json").read_text())["splits"]}
+        if args.keep_run:
+            shutil.copytree(run, args.keep_run, dirs_exist_ok=True)
     print(
         json.dumps(
             {

@@ -19,8 +19,8 @@ def test_resume_takes_safe_keys_and_refuses_the_rest(tmp_path: Path) -> None:
     requested = load_settings("synthetic-tiny", ["train.output_dir=runs/a", "train.epochs=30", "dataset.data_root=/x"])
     merged = merge_for_resume(stored, requested, tmp_path / "last.pth")
     assert merged.train.epochs == 30 and merged.dataset.data_root == Path("/x")
-    changed = load_settings("synthetic-tiny", ["train.output_dir=runs/a", "train.batch_size=8"])
-    with pytest.raises(SimrecError, match=r"train.batch_size is 32 in .*last.pth but 8 now"):
+    changed = load_settings("synthetic-tiny", ["train.output_dir=runs/a", "train.batch_size=16"])
+    with pytest.raises(SimrecError, match=r"train.batch_size is 8 in .*last.pth but 16 now"):
         merge_for_resume(stored, changed, tmp_path / "last.pth")
 
 
