@@ -112,7 +112,7 @@ def test_every_training_feature_runs(synthetic_root: Path, tmp_path: Path) -> No
          "train.multi_scale_training.img_scales=[[32,32],[64,64]]", "train.log_image=true", "dataset.flip_lr=true"],
         ["optim.name=sgd", "train.amp.enabled=true", "train.amp.dtype=float16", "train.ema.enabled=false",
          "train.clip_grad_norm=0", "train.save_period=2", "train.epochs=1", "train.warmup_epochs=0",
-         "train.data.group_by_image=true", "train.batch_size=2"],
+         "train.data.group_by_image=false"],  # the preset groups by image: cover one item per object too
     ]  # fmt: skip
     for number, extra in enumerate(variants):
         run_dir = tmp_path / f"variant{number}"
@@ -122,6 +122,8 @@ def test_every_training_feature_runs(synthetic_root: Path, tmp_path: Path) -> No
         checkpoint = torch.load(run_dir / "last.pth", weights_only=True)
         assert (checkpoint["ema"] is not None) == (number == 0)
         assert (checkpoint["scaler"] is not None) == (number == 1)
+        assert checkpoint["settings"]["train"]["data"]["group_by_image"] == (number == 0)
+        assert f"training {'images' if number == 0 else 'objects'}" in (run_dir / "log.txt").read_text()
     events = EventAccumulator(str(tmp_path / "variant0")).Reload()
     assert "val/prediction_0" in events.Tags()["images"]
     assert {"loss/train", "lr", "Acc/BoxIoU@0.5"} <= set(events.Tags()["scalars"])
