@@ -15,19 +15,24 @@ def cell_grid(height: int, width: int, device: torch.device) -> torch.Tensor:
     return torch.stack((xs, ys), dim=-1).view(-1, 2)
 
 
-def _corners(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+Corners = tuple[torch.Tensor, torch.Tensor]
+
+
+def _corners(boxes: torch.Tensor) -> Corners:
     return boxes[..., :2] - boxes[..., 2:] / 2, boxes[..., :2] + boxes[..., 2:] / 2
 
 
-def _overlap_and_union(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    (a_min, a_max), (b_min, b_max) = _corners(a), _corners(b)
+def _overlap_and_union(
+    a: torch.Tensor, b: torch.Tensor, a_corners: Corners, b_corners: Corners
+) -> tuple[torch.Tensor, torch.Tensor]:
+    (a_min, a_max), (b_min, b_max) = a_corners, b_corners
     overlap = (torch.minimum(a_max, b_max) - torch.maximum(a_min, b_min)).clamp(min=0).prod(dim=-1)
     return overlap, a[..., 2:].prod(dim=-1) + b[..., 2:].prod(dim=-1) - overlap
 
 
 def iou_cxcywh(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-16) -> torch.Tensor:
     """Element-wise IoU of (cx, cy, w, h) boxes, broadcasting over leading dimensions."""
-    overlap, union = _overlap_and_union(a, b)
+    overlap, union = _overlap_and_union(a, b, _corners(a), _corners(b))
     return overlap / (union + eps)
 
 
@@ -36,9 +41,9 @@ def giou_cxcywh(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-16) -> torch.T
 
     Unlike IoU it still has a gradient when the boxes do not overlap, so a far-off prediction is pulled in.
     """
-    overlap, union = _overlap_and_union(a, b)
-    (a_min, a_max), (b_min, b_max) = _corners(a), _corners(b)
-    enclosing = (torch.maximum(a_max, b_max) - torch.minimum(a_min, b_min)).prod(dim=-1)
+    a_corners, b_corners = _corners(a), _corners(b)
+    overlap, union = _overlap_and_union(a, b, a_corners, b_corners)
+    enclosing = (torch.maximum(a_corners[1], b_corners[1]) - torch.minimum(a_corners[0], b_corners[0])).prod(dim=-1)
     return overlap / (union + eps) - (enclosing - union) / (enclosing + eps)
 
 
