@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export NO_ALBUMENTATIONS_UPDATE := 1
+# torch's CUDA wheels are several GB; caching a second copy of them can fill a small disk.
+export PIP_NO_CACHE_DIR := 1
 DEMO_DATA ?= data-demo
 DEMO_RUN ?= runs/demo
 
