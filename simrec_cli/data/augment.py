@@ -1,9 +1,10 @@
-"""Training augmentations that keep image, box, mask and expression consistent.
+"""Training augmentations that keep image, boxes, masks and expressions consistent.
 
 SimREC flipped the image vertically while flipping the box horizontally, never flipped the mask and never
 swapped "left"/"right"; its RandAugment/elastic/grid candidates moved the image but not the box. Here the
 flip is horizontal for all three plus the words, and the geometric candidates move box and mask with the
-image (albumentations with box parameters). As in SimREC, one candidate is drawn per sample.
+image (albumentations with box parameters). As in SimREC, one candidate is drawn per training item: per
+object, or with grouping per image, shared by all its objects.
 """
 
 from __future__ import annotations
@@ -23,24 +24,30 @@ RANDAUGMENT_MAGNITUDE = 9 / 30  # SimREC's RandAugment(2, 9): each op at 9/30 of
 
 
 @dataclass
-class Example:
-    """One training example on its way through the augmentations (original pixel space, box xywh)."""
+class Scene:
+    """One image and the objects drawn from it, on their way through the augmentations.
+
+    Original pixel space; boxes are xywh [K, 4], one row, mask and sentence per object. Training one
+    object at a time is the K = 1 case; grouped training passes all objects of the image, so one draw
+    moves them together and the backbone still sees the image once.
+    """
 
     image: np.ndarray
-    box: np.ndarray
-    mask: np.ndarray | None
-    sentence: str
+    boxes: np.ndarray
+    masks: list[np.ndarray] | None
+    sentences: list[str]
 
 
-def flip_horizontal(example: Example) -> Example:
-    """Mirror image, box and mask, and swap left/right in the expression so it stays true."""
-    width = example.image.shape[1]
-    x, y, w, h = example.box
-    return Example(
-        image=np.ascontiguousarray(example.image[:, ::-1]),
-        box=np.array([width - x - w, y, w, h], dtype=np.float64),
-        mask=None if example.mask is None else np.ascontiguousarray(example.mask[:, ::-1]),
-        sentence=swap_left_right(example.sentence),
+def flip_horizontal(scene: Scene) -> Scene:
+    """Mirror image, boxes and masks, and swap left/right in the expressions so they stay true."""
+    width = scene.image.shape[1]
+    boxes = scene.boxes.astype(np.float64, copy=True)
+    boxes[:, 0] = width - scene.boxes[:, 0] - scene.boxes[:, 2]
+    return Scene(
+        image=np.ascontiguousarray(scene.image[:, ::-1]),
+        boxes=boxes,
+        masks=None if scene.masks is None else [np.ascontiguousarray(mask[:, ::-1]) for mask in scene.masks],
+        sentences=[swap_left_right(sentence) for sentence in scene.sentences],
     )
 
 
@@ -79,25 +86,29 @@ class CandidateAugmenter:
         self.names = list(names)
         self.pipelines = {name: A.Compose([CANDIDATES[name]()], bbox_params=bbox_params) for name in self.names}
 
-    def __call__(self, example: Example, rng: np.random.Generator) -> Example:
+    def __call__(self, scene: Scene, rng: np.random.Generator) -> Scene:
         if not self.names:
-            return example
+            return scene
         pipeline = self.pipelines[self.names[int(rng.integers(len(self.names)))]]
         pipeline.set_random_seed(int(rng.integers(2**31)))
-        height, width = example.image.shape[:2]
-        box = _clip_box(example.box, width, height)
-        inputs = {"image": example.image, "bboxes": [box], "labels": [0]}
-        if example.mask is not None:
-            inputs["mask"] = example.mask.astype(np.uint8)
+        height, width = scene.image.shape[:2]
+        count = len(scene.boxes)
+        inputs = {
+            "image": scene.image,
+            "bboxes": [_clip_box(box, width, height) for box in scene.boxes],
+            "labels": list(range(count)),
+        }
+        if scene.masks is not None:
+            inputs["masks"] = [mask.astype(np.uint8) for mask in scene.masks]
         result = pipeline(**inputs)
-        if len(result["bboxes"]) != 1:
-            return example  # the object left the picture: keep the sample un-augmented rather than lie
-        mask = result.get("mask")
-        return Example(
+        if len(result["bboxes"]) != count:
+            return scene  # an object left the picture: keep the scene un-augmented rather than lie about it
+        order = np.argsort(np.asarray(result["labels"]))
+        return Scene(
             image=result["image"],
-            box=np.asarray(result["bboxes"][0], dtype=np.float64),
-            mask=None if mask is None else mask.astype(bool),
-            sentence=example.sentence,
+            boxes=np.asarray(result["bboxes"], dtype=np.float64).reshape(count, 4)[order],
+            masks=None if scene.masks is None else [np.asarray(result["masks"][k]).astype(bool) for k in order],
+            sentences=scene.sentences,
         )
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from simrec_cli.data.annotations import count_split, load_annotations
-from simrec_cli.data.augment import CandidateAugmenter, Example, flip_horizontal
+from simrec_cli.data.augment import CandidateAugmenter, Scene, flip_horizontal
 from simrec_cli.data.images import image_file, read_image
 from simrec_cli.data.letterbox import LetterboxInfo, letterbox_image, letterbox_mask, xywh_to_target
 from simrec_cli.data.masks import MaskStore
@@ -221,36 +221,33 @@ class RefDataset(torch.utils.data.Dataset):
             self.masks = MaskStore(self.settings.resolved_mask_path(), self.settings.legacy_mask_dir())
         return self.masks.get(self.entries[self.items[index][0]]["mask_id"])
 
-    def _example(self, index: int, rng: np.random.Generator | None, image: np.ndarray) -> Example:
+    def _sentence(self, index: int, rng: np.random.Generator | None) -> str:
+        """Evaluation reads item `index`'s own sentence; training draws one of its object's sentences."""
         position, sentence_index = self.items[index]
-        entry = self.entries[position]
-        refs = entry["refs"]
-        sentence = refs[int(rng.integers(len(refs)))] if rng is not None else refs[sentence_index]
-        mask = self.original_mask(index) if self.load_masks else None
-        return Example(image=image, box=np.asarray(entry["bbox"], dtype=np.float64), mask=mask, sentence=sentence)
+        refs = self.entries[position]["refs"]
+        return refs[int(rng.integers(len(refs)))] if rng is not None else refs[sentence_index]
 
     def __getitem__(self, index: int) -> Sample | list[Sample]:
         """Sample `index`; with `group_by_image`, the samples of every object of image group `index`."""
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.training else None
         if self.groups is not None:
-            return self._group(self.groups[index], rng)
-        example = self._example(index, rng, read_image(self.image_path(index)))
-        if rng is not None:
-            example = self.augmenter(example, rng)
-            if self.flip_lr and rng.random() < 0.5:
-                example = flip_horizontal(example)
-        image, info = self._letterboxed(example.image)
-        return self._sample(index, example, image, info)
+            return self._samples(self.groups[index], rng)
+        return self._samples([index], rng)[0]
 
-    def _group(self, indices: list[int], rng: np.random.Generator) -> list[Sample]:
-        """All objects of one image under one draw of the flip (grouping refuses the other augmentations)."""
-        flip = self.flip_lr and rng.random() < 0.5
-        picture = read_image(self.image_path(indices[0]))
-        examples = [self._example(index, rng, picture) for index in indices]
-        if flip:
-            examples = [flip_horizontal(example) for example in examples]
-        image, info = self._letterboxed(examples[0].image)
-        return [self._sample(index, example, image, info) for index, example in zip(indices, examples, strict=True)]
+    def _samples(self, indices: list[int], rng: np.random.Generator | None) -> list[Sample]:
+        """Items `indices`, all of one image, under one draw of the flip and the augmentations."""
+        scene = Scene(
+            image=read_image(self.image_path(indices[0])),
+            boxes=np.array([self.entries[self.items[index][0]]["bbox"] for index in indices], dtype=np.float64),
+            masks=[self.original_mask(index) for index in indices] if self.load_masks else None,
+            sentences=[self._sentence(index, rng) for index in indices],
+        )
+        if rng is not None:
+            scene = self.augmenter(scene, rng)
+            if self.flip_lr and rng.random() < 0.5:
+                scene = flip_horizontal(scene)
+        image, info = self._letterboxed(scene.image)
+        return [self._sample(index, scene, k, image, info) for k, index in enumerate(indices)]
 
     def _letterboxed(self, picture: np.ndarray) -> tuple[torch.Tensor, LetterboxInfo]:
         canvas, info = letterbox_image(picture, self.size)
@@ -259,23 +256,24 @@ class RefDataset(torch.utils.data.Dataset):
             image = (image - self._mean) / self._std
         return image, info
 
-    def _sample(self, index: int, example: Example, image: torch.Tensor, info: LetterboxInfo) -> Sample:
+    def _sample(self, index: int, scene: Scene, k: int, image: torch.Tensor, info: LetterboxInfo) -> Sample:
+        """Item `index`, object `k` of `scene`, on the letterboxed `image`."""
         mask = None
-        if example.mask is not None:
-            mask = torch.from_numpy((letterbox_mask(example.mask, info) > 0.5).astype(np.float32))[None]
-        tokens, _ = self.vocab.encode(example.sentence, self.settings.max_token_length)
+        if scene.masks is not None:
+            mask = torch.from_numpy((letterbox_mask(scene.masks[k], info) > 0.5).astype(np.float32))[None]
+        tokens, _ = self.vocab.encode(scene.sentences[k], self.settings.max_token_length)
         entry = self.entries[self.items[index][0]]
         return Sample(
             image=image,
             tokens=torch.from_numpy(tokens),
-            target=torch.from_numpy(xywh_to_target(example.box, info).astype(np.float32)),
+            target=torch.from_numpy(xywh_to_target(scene.boxes[k], info).astype(np.float32)),
             mask=mask,
-            gt_box=torch.from_numpy(example.box.astype(np.float64)),
+            gt_box=torch.from_numpy(scene.boxes[k].copy()),
             info=torch.from_numpy(info.to_array()),
             index=index,
             image_id=entry["iid"],
             mask_id=entry.get("mask_id", -1),
-            sentence=example.sentence,
+            sentence=scene.sentences[k],
         )
 
     def collate(self, items: Sequence[Sample] | Sequence[list[Sample]]) -> Batch:

@@ -33,11 +33,6 @@ class Settings(StrictModel):
             raise ValueError(f"train.min_lr ({train.min_lr}) must not exceed train.base_lr ({train.base_lr})")
         if self.model.name == "mcn" and self.dataset.name in ("flickr", "vg", "merge"):
             raise ValueError(f"model mcn needs masks, and dataset {self.dataset.name} has none")
-        if train.data.group_by_image and self.dataset.augmentations:
-            raise ValueError(
-                "train.data.group_by_image draws one transform for all objects of an image and cannot apply "
-                f"dataset.augmentations {self.dataset.augmentations}; set dataset.augmentations=[] or turn grouping off"
-            )
         return self
 
     def check_world_size(self, world_size: int) -> None:

@@ -24,7 +24,8 @@ class DataLoaderSettings(StrictModel):
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     # One training item per image with all its objects: the backbone runs once for them all (its features are
-    # shared by the 3-5 expressions of a scene), and train.batch_size then counts images, not objects.
+    # shared by the 3-5 expressions of a scene), and train.batch_size then counts images, not objects. The flip
+    # and dataset.augmentations are drawn once per image and move all its boxes and masks together.
     group_by_image: bool = False
 
     @field_validator("std")

@@ -109,9 +109,11 @@ def test_every_training_feature_runs(synthetic_root: Path, tmp_path: Path) -> No
     variants = [
         ["optim.name=adamw", "train.scheduler.name=step", "train.scheduler.decay_epochs=[1]", "train.amp.enabled=true",
          "train.amp.dtype=bfloat16", "train.ema.enabled=true", "train.multi_scale_training.enabled=true",
-         "train.multi_scale_training.img_scales=[[32,32],[64,64]]", "train.log_image=true", "dataset.flip_lr=true"],
+         "train.multi_scale_training.img_scales=[[32,32],[64,64]]", "train.log_image=true", "dataset.flip_lr=true",
+         "dataset.augmentations=[randaugment,elastic]"],
         ["optim.name=sgd", "train.amp.enabled=true", "train.amp.dtype=float16", "train.ema.enabled=false",
          "train.clip_grad_norm=0", "train.save_period=2", "train.epochs=1", "train.warmup_epochs=0",
+         "dataset.augmentations=[grid_distortion,random_erasing]",
          "train.data.group_by_image=false"],  # the preset groups by image: cover one item per object too
     ]  # fmt: skip
     for number, extra in enumerate(variants):

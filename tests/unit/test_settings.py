@@ -97,7 +97,6 @@ def test_override_value_types(override: str, getter, expected) -> None:
         (["dataset.name=refcocog", "dataset.val_split=testA"], "split 'testA'"),
         (["model.language_encoder.num_heads=7"], "divisible by num_heads"),
         (["noequals"], "is not KEY=VALUE"),
-        (["train.data.group_by_image=true", "dataset.augmentations=[elastic]"], "dataset.augmentations=[]"),
     ],
 )
 def test_bad_settings_raise_one_clear_error(overrides: list[str], fragment: str) -> None:

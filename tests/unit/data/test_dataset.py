@@ -140,21 +140,37 @@ def test_eval_batches_stack_each_image_once(synthetic_root: Path) -> None:
     assert dataset.collate(samples[:1]).image_index is None  # nothing shared: one image per row
 
 
+ALL_CANDIDATES = ["randaugment", "elastic", "grid_distortion", "random_erasing"]
+
+
+def _assert_box_on_its_mask(sample) -> None:
+    """The target box, in letterbox pixels, holds at least 90 % of the sample's (moved) mask."""
+    cx, cy, w, h = sample.target.tolist()
+    assert 0 <= cx <= 0.99 and w > 0 and h > 0
+    x0, y0 = int((cx - w / 2) * 96), int((cy - h / 2) * 96)
+    x1, y1 = int((cx + w / 2) * 96) + 1, int((cy + h / 2) * 96) + 1
+    inside = sample.mask[0, y0:y1, x0:x1].sum()
+    assert inside >= 0.9 * sample.mask.sum()
+
+
 def test_candidate_augmentations_keep_the_box_on_the_object(synthetic_root: Path) -> None:
-    dataset = _dataset(
-        synthetic_root,
-        "train",
-        training=True,
-        augmentations=["randaugment", "elastic", "grid_distortion", "random_erasing"],
-    )
+    dataset = _dataset(synthetic_root, "train", training=True, augmentations=ALL_CANDIDATES)
     for index in range(12):
-        sample = dataset[index]
-        cx, cy, w, h = sample.target.tolist()
-        assert 0 <= cx <= 0.99 and w > 0 and h > 0
-        x0, y0 = int((cx - w / 2) * 96), int((cy - h / 2) * 96)
-        x1, y1 = int((cx + w / 2) * 96) + 1, int((cy + h / 2) * 96) + 1
-        inside = sample.mask[0, y0:y1, x0:x1].sum()
-        assert inside >= 0.9 * sample.mask.sum()
+        _assert_box_on_its_mask(dataset[index])
+
+
+def test_grouped_augmentation_moves_every_object_of_the_image_together(synthetic_root: Path) -> None:
+    plain, augmented = _grouped(synthetic_root), _grouped(synthetic_root, augmentations=ALL_CANDIDATES)
+    moved = 0
+    for number in range(len(plain)):
+        before, after = plain[number], augmented[number]
+        assert [sample.index for sample in after] == [sample.index for sample in before]
+        assert all(sample.image is after[0].image for sample in after)  # still one image for the backbone
+        for sample in after:
+            _assert_box_on_its_mask(sample)
+        if any(not torch.equal(a.target, b.target) for a, b in zip(before, after, strict=True)):
+            moved += 1
+    assert moved > 0  # the geometric candidates did move boxes
 
 
 def test_collate_and_resize_batch(synthetic_root: Path) -> None:
