@@ -7,12 +7,14 @@ Command modules import the heavy core (torch, the models, the data pipeline) ins
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 from rich.markup import escape
 
+from simrec_cli.commands.signals import sigterm_as_interrupt
 from simrec_cli.console import error_console, state
 from simrec_cli.errors import SimrecError
 
@@ -45,7 +47,8 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return command(*args, **kwargs)
+            with sigterm_as_interrupt():
+                return command(*args, **kwargs)
         except SimrecError as error:
             if state.debug:
                 raise
@@ -54,7 +57,8 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             if state.debug:
                 raise
-            error_console.print("[bold red]interrupted[/]")
+            if os.environ.get("RANK", "0") == "0":  # under torchrun, one line for all ranks
+                error_console.print("[bold red]interrupted[/]")
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper

@@ -72,7 +72,7 @@ def command(
       simrec eval runs/train/best.pth --data-root /data --split testA --split testB --json metrics.json
     """
     from simrec_cli.data.files import atomic_write_json
-    from simrec_cli.engine.distributed import init_world, launched_by_torchrun, shutdown_world
+    from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
     from simrec_cli.engine.evaluator import evaluate_checkpoint
     from simrec_cli.engine.launcher import plan_processes
 
@@ -92,14 +92,11 @@ def command(
         for item in split or []:
             args += ["--split", item]  # fmt: skip
         run_under_torchrun(plan, args)
-    world = init_world(device)
-    try:
+    with joined_world(device) as world:
         metrics, predictions, settings = evaluate_checkpoint(
             checkpoint, world=world, reporter=RichReporter() if world.is_main else NullReporter(), data_root=data_root,
             dataset=dataset, splits=split, batch_size=batch_size, num_workers=workers,
         )  # fmt: skip
-    finally:
-        shutdown_world(world)
     if not world.is_main:
         return
     console.print(_results_table(metrics, checkpoint))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from simrec_cli.commands.common import run_under_torchrun
 from simrec_cli.console import RichReporter, console, state
-from simrec_cli.engine.distributed import init_world, launched_by_torchrun, shutdown_world
+from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
 from simrec_cli.engine.launcher import LaunchPlan
 from simrec_cli.engine.trainer import BEST, Trainer, TrainResult
 from simrec_cli.settings import Settings
@@ -24,11 +24,8 @@ def train_here_or_relaunch(
 
 def train_in_this_process(settings: Settings, resume: Path | None = None) -> TrainResult | None:
     """Join the process group (if any), train, leave cleanly; returns the result on rank 0 only."""
-    world = init_world(settings.train.device, settings.train.ddp.backend)
-    try:
+    with joined_world(settings.train.device, settings.train.ddp.backend) as world:
         result = Trainer(settings, world, RichReporter(), resume=resume).run()
-    finally:
-        shutdown_world(world)
     return result if world.is_main else None
 
 

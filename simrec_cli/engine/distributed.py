@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,12 +73,30 @@ def init_world(requested_device: str, backend: str = "auto") -> World:
     return World(rank=rank, local_rank=local_rank, size=size, device=device)
 
 
-def shutdown_world(world: World) -> None:
-    """Leave the process group cleanly (collecting first avoids gloo aborting at exit)."""
+def shutdown_world(world: World, wait_for_peers: bool = True) -> None:
+    """Leave the process group cleanly (collecting first avoids gloo aborting at exit).
+
+    After a finished run every rank meets at a barrier first. A rank that is stopping early (Ctrl-C, SIGTERM, an
+    error) must not wait: its peers may sit in another collective that will never complete, and the barrier would
+    hang until the backend's timeout. Leaving closes its connections, which ends those collectives instead.
+    """
     gc.collect()
     if world.distributed and dist.is_initialized():
-        dist.barrier()
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
+
+
+@contextmanager
+def joined_world(requested_device: str, backend: str = "auto") -> Iterator[World]:
+    """`init_world` for the length of a block, left with `shutdown_world` however the block ends."""
+    world = init_world(requested_device, backend)
+    try:
+        yield world
+    except BaseException:
+        shutdown_world(world, wait_for_peers=False)
+        raise
+    shutdown_world(world)
 
 
 def all_gather_objects(world: World, obj: Any) -> list[Any]:

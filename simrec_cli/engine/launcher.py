@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import FrameType
 
 import torch
 
@@ -48,8 +50,8 @@ def plan_processes(gpus: int | None, nproc: int | None, device: str, nnodes: int
 
 
 def relaunch(plan: LaunchPlan, cli_args: Sequence[str]) -> int:
-    """Run `python -m simrec_cli <cli_args>` under torchrun and return its exit code."""
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={plan.nproc_per_node}"]
+    """Run `python -m simrec_cli <cli_args>` under torchrun and return its exit code (130 when it was stopped)."""
+    command = [sys.executable, "-m", "simrec_cli.engine.torchrun_main", f"--nproc-per-node={plan.nproc_per_node}"]
     if plan.nnodes == 1:
         command += ["--standalone"]
     else:
@@ -61,4 +63,16 @@ def relaunch(plan: LaunchPlan, cli_args: Sequence[str]) -> int:
         ]
     command += ["-m", "simrec_cli", *cli_args]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    return subprocess.run(command, env=env, check=False).returncode
+    # torchrun gets its own session, so Ctrl-C and `kill` reach it once, through this process: torchrun then stops
+    # its workers with SIGTERM and waits for them, and no worker outlives this command.
+    process = subprocess.Popen(command, env=env, start_new_session=True)
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        process.send_signal(signum)
+
+    previous = {number: signal.signal(number, forward) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return process.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -197,6 +197,7 @@ class Trainer:
             )
         self.schedule = LrSchedule(self.optimizer, settings.train, len(self.loader))
         self.start_epoch, self.global_step, self.best_acc50, self.best_epoch = 0, 0, -1.0, 0
+        self.saved_epoch: int | None = None  # the epoch this run directory's last.pth holds
         if self.state is not None:
             self._restore(model)
         if settings.train.sync_bn.enabled and world.distributed:
@@ -232,6 +233,8 @@ class Trainer:
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.start_epoch = int(state["epoch"])
+        if self.resume_path.resolve() == (self.run_dir / LAST).resolve():
+            self.saved_epoch = self.start_epoch
         self.global_step = int(state["global_step"])
         self.best_acc50 = float(state["best_acc50"])
         self.best_epoch = int(state["best_epoch"])
@@ -343,6 +346,7 @@ class Trainer:
         final = epoch == self.settings.train.epochs
         if improved or final or epoch % self.settings.train.save_period == 0:
             atomic_save(self._checkpoint(epoch, metrics), last)
+            self.saved_epoch = epoch
         if improved:
             temporary = self.run_dir / f".{BEST}.tmp"
             shutil.copyfile(last, temporary)
@@ -368,6 +372,18 @@ class Trainer:
         values = [epoch, losses["loss"], metrics.acc50, metrics.acc75, self.best_acc50, seconds]
         self.reporter.table(f"epoch {epoch}/{self.settings.train.epochs}", columns, [values])
 
+    def _report_stop(self, epoch: int) -> None:
+        """After Ctrl-C or SIGTERM: where the run stopped, what last.pth holds, how to go on."""
+        if self.saved_epoch is None:
+            self.reporter.warning(
+                f"stopped in epoch {epoch + 1} before any checkpoint was saved; run the same command to start again"
+            )
+            return
+        self.reporter.warning(
+            f"stopped in epoch {epoch + 1}; {self.run_dir / LAST} holds epoch {self.saved_epoch}: continue with "
+            f"`simrec resume {self.run_dir}`"
+        )
+
     def run(self) -> TrainResult:
         settings, world = self.settings, self.world
         self.writer = None
@@ -380,6 +396,7 @@ class Trainer:
         if self.state is not None:
             restore_rng(self.state["rng"])
         metrics: SplitMetrics | None = None
+        epoch = self.start_epoch
         try:
             for epoch in range(self.start_epoch, settings.train.epochs):
                 started = time.perf_counter()
@@ -391,6 +408,9 @@ class Trainer:
                 if world.is_main:
                     self._save(epoch + 1, metrics, improved)
                     self._report_epoch(epoch + 1, losses, metrics, time.perf_counter() - started)
+        except KeyboardInterrupt:
+            self._report_stop(epoch)
+            raise
         finally:
             if self.writer is not None:
                 self.writer.close()

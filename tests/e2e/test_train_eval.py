@@ -181,3 +181,41 @@ def test_distributed_training_with_two_gloo_processes(synthetic_root: Path, tmp_
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert torch.load(run_dir / "last.pth", weights_only=True)["epoch"] == 1
     assert "2 process(es)" in (run_dir / "log.txt").read_text()
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Live process ids whose command line contains `text` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:
+            continue  # the process ended while we looked
+    return found
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigterm_stops_training_cleanly_and_says_how_to_resume(
+    synthetic_root: Path, tmp_path: Path, processes: int
+) -> None:
+    run_dir = tmp_path / f"stopped{processes}"
+    extra = ["train.epochs=50", "train.warmup_epochs=0", *(["--nproc", "2"] if processes > 1 else [])]
+    command = [sys.executable, "-m", "simrec_cli", *train_args(synthetic_root, run_dir, *extra)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 240
+    while not (run_dir / "last.pth").is_file() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the next epoch
+    process.send_signal(signal.SIGTERM)  # what a cluster scheduler or `kill` sends
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stdout + stderr
+    assert "simrec resume" in stdout + stderr and "interrupted" in stderr
+    log = (run_dir / "log.txt").read_text()
+    epoch = torch.load(run_dir / "last.pth", weights_only=True)["epoch"]
+    assert 1 <= epoch < 50
+    assert f"holds epoch {epoch}: continue with `simrec resume {run_dir}`" in log
+    time.sleep(1)
+    assert _processes_mentioning(str(run_dir)) == []  # no worker outlives the command
