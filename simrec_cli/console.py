@@ -18,6 +18,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from simrec_cli.reporting import format_cell
+
 T = TypeVar("T")
 
 
@@ -82,9 +84,5 @@ class RichReporter:
         for column in columns:
             table.add_column(column, justify="right" if column != columns[0] else "left")
         for row in rows:
-            table.add_row(*(_cell(value) for value in row))
+            table.add_row(*(format_cell(value) for value in row))
         console.print(table)
-
-
-def _cell(value: object) -> str:
-    return f"{value:.2f}" if isinstance(value, float) else str(value)

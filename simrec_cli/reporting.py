@@ -28,6 +28,11 @@ class Reporter(Protocol):
         """A small result table (the CLI draws it with rich)."""
 
 
+def format_cell(value: object) -> str:
+    """A table cell as people read it: floats to two decimals (metrics are percentages, losses a few units)."""
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
 class NullReporter:
     """Reporter that drops messages; warnings are kept so tests can inspect them."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from simrec_cli.data.files import atomic_write
-from simrec_cli.reporting import Reporter
+from simrec_cli.reporting import Reporter, format_cell
 
 T = TypeVar("T")
 
@@ -91,7 +91,8 @@ class LoggingReporter:
         self.inner.status(text)
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-        self._write("INFO", title + "\n" + "\n".join(" | ".join(str(v) for v in row) for row in [columns, *rows]))
+        lines = [" | ".join(format_cell(value) for value in row) for row in [columns, *rows]]
+        self._write("INFO", "\n".join([title, *lines]))
         self.inner.table(title, columns, rows)
 
     def close(self) -> None:
