@@ -25,16 +25,23 @@ class ModelEMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        """Average the floating-point weights (and buffers with `buffer_ema`); copy the rest.
+
+        One foreach call for all averaged tensors: a loop of per-tensor ops cost more than the fused optimizer step.
+        """
         decay = self.decay()
         self.updates += 1
         source = model.state_dict()
+        averages, values = [], []
         for name, average in self.module.state_dict().items():
             value = source[name].detach()
             is_buffer = name not in self._parameter_names
             if not average.dtype.is_floating_point or (is_buffer and not self.buffer_ema):
                 average.copy_(value)
             else:
-                average.mul_(decay).add_(value, alpha=1 - decay)
+                averages.append(average)
+                values.append(value)
+        torch._foreach_lerp_(averages, values, 1 - decay)
 
     def state_dict(self) -> dict:
         return {"weights": self.module.state_dict(), "updates": self.updates}

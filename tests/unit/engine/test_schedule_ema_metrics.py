@@ -17,6 +17,7 @@ from simrec_cli.engine.ema import ModelEMA
 from simrec_cli.engine.metrics import SampleResult, box_iou_xyxy, summarize, xywh_to_xyxy
 from simrec_cli.engine.rundir import MetricsCsv, next_run_dir
 from simrec_cli.engine.schedule import LrSchedule
+from simrec_cli.engine.trainer import build_optimizer
 from simrec_cli.settings import load_settings
 
 
@@ -73,6 +74,45 @@ def test_ema_without_buffer_averaging_copies_buffers() -> None:
         model.running_mean.fill_(5.0)
     ema.update(model)
     assert torch.equal(ema.module.running_mean, model.running_mean)
+
+
+def _leave_nan_in_freed_memory(model: nn.Module) -> None:
+    """Free NaN-filled blocks of the parameters' sizes, so a state buffer an optimizer forgets to initialise
+    shows up as NaN instead of happening to be zero."""
+    blocks = [torch.full_like(parameter, float("nan")) for parameter in model.parameters() for _ in range(16)]
+    del blocks
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+@pytest.mark.parametrize("amp", ["off", "bfloat16", "float16"])
+def test_optimizers_match_the_reference_loop_and_survive_a_skipped_step(name: str, amp: str) -> None:
+    """The trainer's (fused) optimizers step like torch's per-tensor loop, also after GradScaler skips a step."""
+    overrides = [f"optim.name={name}", "train.base_lr=0.1", "optim.weight_decay=0.01"]
+    if amp != "off":
+        overrides += ["train.amp.enabled=true", f"train.amp.dtype={amp}"]
+    settings = load_settings(None, overrides)
+    ours, reference = nn.Linear(3, 2), nn.Linear(3, 2)
+    reference.load_state_dict(ours.state_dict())
+    optimizer = build_optimizer(settings, ours)
+    assert optimizer.defaults["fused"] == (amp != "float16")  # fused SGD garbles momentum on steps fp16 skips
+    defaults = {key: value for key, value in optimizer.defaults.items() if key != "decoupled_weight_decay"}
+    loop = type(optimizer)(reference.parameters(), **{**defaults, "fused": False, "foreach": False})
+    scalers = [torch.amp.GradScaler("cpu", init_scale=4.0, enabled=amp == "float16") for _ in range(2)]
+    for gradients in ("overflow", "normal", "normal"):  # under fp16 the scaler skips the first step
+        for model, opt, scaler in zip((ours, reference), (optimizer, loop), scalers, strict=True):
+            opt.zero_grad()
+            loss = model(torch.ones(1, 3)).sum()
+            if gradients == "overflow":
+                if not scaler.is_enabled():
+                    continue  # without a scaler an inf loss never reaches the optimizer: the trainer stops first
+                loss = loss * float("inf")
+            scaler.scale(loss).backward()
+            _leave_nan_in_freed_memory(model)
+            scaler.step(opt)
+            scaler.update()
+    for a, b in zip(ours.parameters(), reference.parameters(), strict=True):
+        assert torch.isfinite(a).all()
+        assert torch.allclose(a, b, atol=1e-6)
 
 
 def test_box_iou_and_accuracy_thresholds() -> None:
