@@ -244,7 +244,7 @@ def test_wrong_checkpoints_are_refused(tmp_path: Path) -> None:
         assert result.exit_code == 2 and message in result.stderr
 
 
-BRIEF_EPOCHS = 7  # of the preset's 10: about 7 CPU minutes; measured: 352 of 376 boxes (93.6 %) hit
+BRIEF_EPOCHS = 7  # of the preset's 10: about 6.5 CPU minutes; measured: 349 of 376 boxes hit (92.8 %; 8 epochs: 93.6 %)
 
 
 def _simrec_with_all_cores(*args: object) -> None:
