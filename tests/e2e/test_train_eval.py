@@ -153,14 +153,19 @@ def test_finetune_from_a_checkpoint(trained_run: Path, synthetic_root: Path, tmp
     assert str(trained_run / "best.pth") in log
 
 
+def _wait_for_first_checkpoint(process: subprocess.Popen, run_dir: Path) -> None:
+    """Return once the training `process` has written last.pth (or ended, or 240 s passed)."""
+    deadline = time.time() + 240
+    while not (run_dir / "last.pth").is_file() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+
+
 def test_auto_resume_after_sigkill(synthetic_root: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "killed"
     command = [sys.executable, "-m", "simrec_cli", *train_args(synthetic_root, run_dir, "train.epochs=4")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    deadline = time.time() + 240
-    while not (run_dir / "last.pth").is_file() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
+    _wait_for_first_checkpoint(process, run_dir)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert (run_dir / "last.pth").is_file()
@@ -208,9 +213,7 @@ def test_sigterm_stops_training_cleanly_and_says_how_to_resume(
     command = [sys.executable, "-m", "simrec_cli", *train_args(synthetic_root, run_dir, *extra)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 240
-    while not (run_dir / "last.pth").is_file() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
+    _wait_for_first_checkpoint(process, run_dir)
     time.sleep(0.5)  # into the next epoch
     process.send_signal(signal.SIGTERM)  # what a cluster scheduler or `kill` sends
     stdout, stderr = process.communicate(timeout=120)
