@@ -11,10 +11,10 @@ import sys
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.run import main
 
-EXIT_STOPPED = 130
+from simrec_cli.commands.common import EXIT_INTERRUPTED
 
 if __name__ == "__main__":
     try:
         main()
     except SignalException:
-        sys.exit(EXIT_STOPPED)
+        sys.exit(EXIT_INTERRUPTED)
