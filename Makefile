@@ -8,7 +8,7 @@ export PIP_NO_CACHE_DIR := 1
 DEMO_DATA ?= data-demo
 DEMO_RUN ?= runs/demo
 
-.PHONY: install demo test lint clean
+.PHONY: install browser demo test lint clean
 
 $(BIN)/simrec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,15 @@ demo: install
 	$(BIN)/simrec eval $(DEMO_RUN)/best.pth --data-root $(DEMO_DATA)
 	$(BIN)/simrec predict $(DEMO_DATA)/images/synthetic/demo.jpg "the big red circle" --checkpoint $(DEMO_RUN)/best.pth --output-dir $(DEMO_RUN)/predict
 
-test: install
+# Headless Chromium for the page tests (eval reports, the served page); they are skipped where it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || \
+	  echo "Chromium is not installed and could not be: the browser tests will be skipped."
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 lint: install
