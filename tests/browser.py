@@ -49,7 +49,8 @@ def browser_page(width: int = 1280, height: int = 900) -> Iterator[tuple[object,
     binary = chromium_path()
     if binary is None:
         pytest.skip("no Chromium on this machine (make test installs Debian's chromium package)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+    reason = "playwright is not installed (pip install -e '.[dev]')"
+    sync_api = pytest.importorskip("playwright.sync_api", reason=reason)
     problems = PageProblems()
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
@@ -60,8 +61,9 @@ def browser_page(width: int = 1280, height: int = 900) -> Iterator[tuple[object,
             page.on("requestfailed", lambda request: problems.failed_requests.append(f"failed: {request.url}"))
             page.on(
                 "response",
-                lambda response: response.status >= 400
-                and problems.failed_requests.append(f"{response.status}: {response.url}"),
+                lambda response: (
+                    response.status >= 400 and problems.failed_requests.append(f"{response.status}: {response.url}")
+                ),
             )
             yield page, problems
         finally:
