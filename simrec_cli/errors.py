@@ -1,10 +1,16 @@
-"""The single exception type for user mistakes.
+"""The single exception type for user mistakes, and the exit statuses of every `simrec` process.
 
 The CLI turns a `SimrecError` into one red line (the message and the fix) and exit code 2; any other
-exception is a bug and keeps its traceback.
+exception is a bug and keeps its traceback. The exit statuses live here, in the lowest layer, so the
+commands, the engine's torchrun entry and scripts that call simrec all read the same numbers.
 """
 
 from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1  # the command ran, but some of its items (e.g. pictures to predict on) failed
+EXIT_USER_ERROR = 2  # bad input or settings: one line says what and how to fix it
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 
 
 class SimrecError(Exception):

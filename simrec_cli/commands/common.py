@@ -16,16 +16,13 @@ from rich.markup import escape
 
 from simrec_cli.commands.signals import sigterm_as_interrupt
 from simrec_cli.console import error_console, state
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, SimrecError
 
 if TYPE_CHECKING:
     from simrec_cli.engine.launcher import LaunchPlan
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
 
 PRESET_OPTION = typer.Option(
     None, "--preset", "-p", help="Packaged preset name (see `simrec presets`) or path to a YAML file."

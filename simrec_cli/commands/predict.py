@@ -14,7 +14,7 @@ from rich.table import Table
 
 from simrec_cli.commands.common import DEVICE_OPTION, guarded
 from simrec_cli.console import RichReporter, console, error_console, state
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError
 from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
 from simrec_cli.predict.sources import ImageRequest, requests_from_pairs, requests_from_source
 from simrec_cli.reporting import Reporter
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from simrec_cli.predict.predictor import PredictionResult
 
 T = TypeVar("T")
-EXIT_SOME_FAILED = 1
 
 
 class JsonModeReporter(RichReporter):

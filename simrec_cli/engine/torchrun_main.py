@@ -11,7 +11,7 @@ import sys
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.run import main
 
-from simrec_cli.commands.common import EXIT_INTERRUPTED
+from simrec_cli.errors import EXIT_INTERRUPTED
 
 if __name__ == "__main__":
     try:
