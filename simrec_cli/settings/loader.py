@@ -18,9 +18,22 @@ PRESET_SUFFIX = ".yaml"
 META_KEYS = ("base", "description")
 
 
+def presets_folder() -> Path:
+    """Where the packaged presets are: inside an installed package, else at the top of a source checkout.
+
+    The repository keeps them in its top-level `presets/`; the wheel ships them as `simrec_cli/presets`.
+    """
+    installed = resources.files("simrec_cli") / "presets"
+    if installed.is_dir():
+        return Path(str(installed))
+    return Path(__file__).resolve().parents[2] / "presets"
+
+
 def packaged_presets() -> dict[str, Path]:
-    """Names and files of the presets shipped inside the package (works from an installed wheel)."""
-    folder = resources.files("simrec_cli") / "presets"
+    """Names and files of the packaged presets (works from an installed wheel, in any working folder)."""
+    folder = presets_folder()
+    if not folder.is_dir():
+        return {}
     return {
         Path(entry.name).stem: Path(str(entry))
         for entry in sorted(folder.iterdir(), key=lambda e: e.name)

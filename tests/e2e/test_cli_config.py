@@ -104,8 +104,10 @@ def test_wheel_ships_presets_usable_from_any_directory(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         archive.extractall(tmp_path / "site")
-    assert "simrec_cli/presets/refcoco-scratch.yaml" in names
-    assert sum(name.startswith("simrec_cli/presets/") for name in names) == 8
+    # the repository keeps the presets at its top; the wheel ships every one of them inside the package
+    in_repository = sorted(path.name for path in (REPO / "presets").glob("*.yaml"))
+    assert len(in_repository) == 8 and not (REPO / "simrec_cli" / "presets").exists()
+    assert sorted(name.removeprefix("simrec_cli/presets/") for name in names if "/presets/" in name) == in_repository
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "COLUMNS": "200"}
@@ -117,3 +119,10 @@ def test_wheel_ships_presets_usable_from_any_directory(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert str(tmp_path / "site") in result.stdout.splitlines()[0]
     assert "synthetic-tiny" in result.stdout
+    shown = subprocess.run(
+        [sys.executable, "-c", "import sys; from simrec_cli.cli import main; "
+         "sys.argv=['simrec','config','show','--preset','refcoco-finetune']; main()"],
+        cwd=elsewhere, capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "vl_pretrain_weight" in shown.stdout  # a preset with `base:` resolved from the installed package
