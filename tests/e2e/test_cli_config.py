@@ -111,18 +111,20 @@ def test_wheel_ships_presets_usable_from_any_directory(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "COLUMNS": "200"}
-    result = subprocess.run(
-        [sys.executable, "-c", "import simrec_cli, sys; print(simrec_cli.__file__); "
-         "from simrec_cli.cli import main; sys.argv=['simrec','presets']; main()"],
-        cwd=elsewhere, capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+
+    def installed_simrec(*argv: str) -> subprocess.CompletedProcess:
+        """`simrec ARGV` from the unpacked wheel, in a folder that holds no presets; prints the package's path."""
+        script = (
+            "import simrec_cli, sys; print(simrec_cli.__file__); from simrec_cli.cli import main; "
+            f"sys.argv={['simrec', *argv]!r}; main()"
+        )
+        command = [sys.executable, "-c", script]
+        return subprocess.run(command, cwd=elsewhere, capture_output=True, text=True, env=env, check=False)
+
+    result = installed_simrec("presets")
     assert result.returncode == 0, result.stderr
     assert str(tmp_path / "site") in result.stdout.splitlines()[0]
     assert "synthetic-tiny" in result.stdout
-    shown = subprocess.run(
-        [sys.executable, "-c", "import sys; from simrec_cli.cli import main; "
-         "sys.argv=['simrec','config','show','--preset','refcoco-finetune']; main()"],
-        cwd=elsewhere, capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+    shown = installed_simrec("config", "show", "--preset", "refcoco-finetune")
     assert shown.returncode == 0, shown.stderr
     assert "vl_pretrain_weight" in shown.stdout  # a preset with `base:` resolved from the installed package
