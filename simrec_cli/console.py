@@ -17,6 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from simrec_cli.reporting import format_cell
 
@@ -34,6 +35,62 @@ class CliState:
 state = CliState()
 console = Console(highlight=False)
 error_console = Console(stderr=True, highlight=False)
+
+
+ELLIPSIS = "…"
+MIN_CUT_WIDTH = 8  # a text column is never cut narrower than this
+
+
+def middle_cut(text: str, width: int) -> str:
+    """`text` cut in the middle to at most `width` characters, so both a path's start and its file name stay."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return ELLIPSIS[:width]
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + ELLIPSIS + (text[-tail:] if tail else "")
+
+
+def fitted_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str | Text]],
+    *,
+    cut: Sequence[str] = (),
+    left: Sequence[str] = (),
+    width: int | None = None,
+) -> Table:
+    """A table that fits `width` (default: the terminal's) by cutting the cells of the `cut` columns (paths,
+    expressions) in the middle; every other column keeps its full width, so a number is never shortened.
+
+    Columns in `cut` and `left` are left-aligned, the others right-aligned. Cells are plain text (no markup);
+    cells given as rich `Text` are not measured (an error message in a number column) and are cut at the end.
+    """
+    width = width or console.width
+    natural = [
+        max([len(column), *(len(row[index]) for row in rows if isinstance(row[index], str))])
+        for index, column in enumerate(columns)
+    ]
+    elastic = [index for index, column in enumerate(columns) if column in cut]
+    frame = 3 * len(columns) + 1  # rich's default box: a border and a space either side of every cell
+    fixed = sum(size for index, size in enumerate(natural) if index not in elastic)
+    room = max(width - frame - fixed, 0)
+    share = {index: natural[index] for index in elastic}
+    while elastic and sum(share.values()) > room and max(share.values()) > MIN_CUT_WIDTH:
+        widest = max(share, key=lambda index: share[index])
+        share[widest] -= 1
+    table = Table(title=middle_cut(title, width) if title else None)
+    for index, column in enumerate(columns):
+        if index in share:
+            table.add_column(column, no_wrap=True, max_width=share[index])
+        else:
+            justify = "left" if column in left else "right"
+            table.add_column(column, justify=justify, no_wrap=True, min_width=natural[index],
+                             max_width=natural[index], overflow="ellipsis")  # fmt: skip
+    for row in rows:
+        table.add_row(*(Text(middle_cut(cell, share.get(i, len(cell)))) if isinstance(cell, str) else cell
+                        for i, cell in enumerate(row)))  # fmt: skip
+    return table
 
 
 class RichReporter:

@@ -17,6 +17,9 @@ from PIL import Image, ImageDraw, ImageFont
 PICTURE_MAX_SIDE = 4096
 PICTURE_MIN_SIDE = 320
 MASK_OPACITY = 0.45
+TARGET_COLOUR = (60, 180, 75)  # evaluation pictures: the true object
+PREDICTION_COLOUR = (230, 25, 75)  # the model's answer
+OTHER_COLOUR = (170, 170, 170)  # the image's other objects
 # Distinct, saturated colours; expression k gets PALETTE[k % len(PALETTE)].
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (230, 25, 75),
@@ -50,20 +53,23 @@ class PictureBase:
     scale: float
 
 
-def picture_scale(height: int, width: int) -> float:
-    """Factor from original pixels to picture pixels (1.0 for ordinary sizes)."""
+def picture_scale(height: int, width: int, max_width: int | None = None) -> float:
+    """Factor from original pixels to picture pixels (1.0 for ordinary sizes; at most `max_width` wide)."""
     longest = max(height, width)
+    scale = 1.0
     if longest > PICTURE_MAX_SIDE:
-        return PICTURE_MAX_SIDE / longest
-    if longest < PICTURE_MIN_SIDE:
-        return PICTURE_MIN_SIDE / longest
-    return 1.0
+        scale = PICTURE_MAX_SIDE / longest
+    elif longest < PICTURE_MIN_SIDE:
+        scale = PICTURE_MIN_SIDE / longest
+    if max_width is not None and width * scale > max_width:
+        scale = max_width / width
+    return scale
 
 
-def picture_base(image: np.ndarray) -> PictureBase:
+def picture_base(image: np.ndarray, max_width: int | None = None) -> PictureBase:
     """A copy of `image` (H x W x 3 uint8 RGB) at the size its picture will be drawn."""
     height, width = image.shape[:2]
-    scale = picture_scale(height, width)
+    scale = picture_scale(height, width, max_width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return PictureBase(_resized(image, size), scale)
 
@@ -80,15 +86,48 @@ def draw_annotations(base: PictureBase, annotations: Sequence[Annotation]) -> Im
     line_width = max(2, round(max(size) / 300))
     font = ImageFont.load_default(size=max(12, round(max(size) / 45)))
     for index, annotation in enumerate(annotations):
-        left, top, right, bottom = (coordinate * base.scale for coordinate in annotation.box)
         outline = PALETTE[index % len(PALETTE)]
-        pen.rectangle((left, top, max(left, right), max(top, bottom)), outline=outline, width=line_width)
+        pen.rectangle(_scaled_box(annotation.box, base.scale), outline=outline, width=line_width)
     placed: list[tuple[float, float, float, float]] = []
     for index, annotation in enumerate(annotations):
         label = f"{index + 1}. {annotation.expression} {annotation.score:.2f}"
         corner = (annotation.box[0] * base.scale, annotation.box[1] * base.scale)
         placed.append(_draw_label(pen, label, corner, PALETTE[index % len(PALETTE)], font, size, placed))
     return canvas
+
+
+def draw_outcome(
+    base: PictureBase,
+    target: Sequence[float],
+    prediction: Sequence[float],
+    others: Sequence[Sequence[float]] = (),
+    target_mask: np.ndarray | None = None,
+    predicted_mask: np.ndarray | None = None,
+) -> Image.Image:
+    """One evaluated expression: the true object in green, the answer in red, the image's other objects thin
+    and grey (boxes x1, y1, x2, y2 in original pixels), and the masks tinted in the same colours."""
+    picture = base.pixels.copy()
+    size = (picture.shape[1], picture.shape[0])
+    for mask, colour in ((target_mask, TARGET_COLOUR), (predicted_mask, PREDICTION_COLOUR)):
+        if mask is not None:
+            _blend_mask(picture, _resized_mask(mask, size), colour)
+    canvas = Image.fromarray(picture)
+    pen = ImageDraw.Draw(canvas)
+    line_width = max(2, round(max(size) / 300))
+    for box in others:
+        pen.rectangle(_scaled_box(box, base.scale), outline=OTHER_COLOUR, width=1)
+    font = ImageFont.load_default(size=max(11, round(max(size) / 40)))
+    placed: list[tuple[float, float, float, float]] = []
+    for box, colour, label in ((target, TARGET_COLOUR, "target"), (prediction, PREDICTION_COLOUR, "answer")):
+        scaled = _scaled_box(box, base.scale)
+        pen.rectangle(scaled, outline=colour, width=line_width)
+        placed.append(_draw_label(pen, label, scaled[:2], colour, font, size, placed))
+    return canvas
+
+
+def _scaled_box(box: Sequence[float], scale: float) -> tuple[float, float, float, float]:
+    left, top, right, bottom = (coordinate * scale for coordinate in box)
+    return left, top, max(left, right), max(top, bottom)
 
 
 def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -97,6 +97,25 @@ def _share(total: int, parts: int, index: int) -> int:
     return total // parts + int(index < total % parts)
 
 
+def _rectangle(rng: np.random.Generator, height: int, width: int) -> tuple[int, int, int, int]:
+    """Integer corners x0, y0, x1, y1 of a box at least 4 px wide and high inside the image."""
+    x0, y0 = int(rng.integers(0, width // 2)), int(rng.integers(0, height // 2))
+    return x0, y0, int(rng.integers(x0 + 4, width)), int(rng.integers(y0 + 4, height))
+
+
+def _annotation(ann_id: int, image_id: int, category: int, corners: tuple[int, int, int, int]) -> dict:
+    """An instances.json annotation of a rectangle, with its polygon as the segmentation."""
+    x0, y0, x1, y1 = corners
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": category,
+        "segmentation": [[x0, y0, x1, y0, x1, y1, x0, y1]],
+        "area": float((x1 - x0) * (y1 - y0)),
+        "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+    }
+
+
 def _image_name(dataset: str, image_id: int) -> str:
     return f"{image_id}.jpg" if dataset == "refclef" else coco_name(image_id)
 
@@ -115,17 +134,21 @@ def write_refer_fixture(
     image_scale: int = 1,
     keep_true_masks: bool = True,
     seed: int = 0,
+    unreferred_per_image: int = 0,
+    split_cycle: tuple[str, ...] | None = None,
 ) -> ReferFixture:
     """Write a small (or, with placeholder JPEGs, a large) REFER dataset; returns what it wrote.
 
     Objects (default 2 per image) are spread evenly over the images, sentences (default 2 per object) over
     the objects. Images are 40-96 px times `image_scale`; `keep_true_masks=False` saves memory at scale.
+    `unreferred_per_image` adds objects no ref mentions (instances.json lists them, as COCO's do);
+    `split_cycle` overrides the splits the images cycle through (e.g. ("val",) for a val-only fixture).
     """
     rng = np.random.default_rng(seed)
     num_objects = num_objects or 2 * num_images
     num_sentences = num_sentences or 2 * num_objects
     fixture = ReferFixture(root, dataset, split_by)
-    split_cycle = SPLITS_BY[(dataset, split_by)]
+    split_cycle = split_cycle or SPLITS_BY[(dataset, split_by)]
     fixture.refer_dir.mkdir(parents=True, exist_ok=True)
     if write_images:
         fixture.image_dir.mkdir(parents=True, exist_ok=True)
@@ -140,8 +163,7 @@ def write_refer_fixture(
         )
         split = split_cycle[image_index % len(split_cycle)]
         for object_index in range(_share(num_objects, num_images, image_index)):
-            x0, y0 = int(rng.integers(0, width // 2)), int(rng.integers(0, height // 2))
-            x1, y1 = int(rng.integers(x0 + 4, width)), int(rng.integers(y0 + 4, height))
+            x0, y0, x1, y1 = _rectangle(rng, height, width)
             kind = ("polygon", "crowd", "compressed")[object_index % 3] if crowd else "polygon"
             truth = None
             if keep_true_masks or kind != "polygon":
@@ -156,16 +178,9 @@ def write_refer_fixture(
                 segmentation = {"size": encoded["size"], "counts": encoded["counts"].decode()}
             category = categories[object_index % len(categories)]["id"]
             fixture.annotations.append(
-                {
-                    "id": ann_id,
-                    "image_id": image_id,
-                    "category_id": category,
-                    "segmentation": segmentation,
-                    "area": float((x1 - x0) * (y1 - y0)),
-                    "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                    "iscrowd": int(kind == "crowd"),
-                }
-            )
+                {**_annotation(ann_id, image_id, category, (x0, y0, x1, y1)), "segmentation": segmentation,
+                 "iscrowd": int(kind == "crowd")}
+            )  # fmt: skip
             if keep_true_masks:
                 fixture.true_masks[ann_id] = truth
             sentences = []
@@ -189,6 +204,11 @@ def write_refer_fixture(
             )
             ann_id += 1
             ref_id += 1
+        for _ in range(unreferred_per_image):
+            corners = _rectangle(rng, height, width)
+            category = categories[ann_id % len(categories)]["id"]
+            fixture.annotations.append({**_annotation(ann_id, image_id, category, corners), "iscrowd": 0})
+            ann_id += 1
         if write_images:
             path = fixture.image_dir / _image_name(dataset, image_id)
             if placeholder_jpeg:

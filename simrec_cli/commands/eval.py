@@ -11,29 +11,32 @@ import typer
 from rich.table import Table
 
 from simrec_cli.commands.common import DEVICE_OPTION, GPUS_OPTION, NPROC_OPTION, guarded, run_under_torchrun
-from simrec_cli.console import RichReporter, console
+from simrec_cli.console import RichReporter, console, fitted_table
 from simrec_cli.reporting import NullReporter
 
 if TYPE_CHECKING:
     from simrec_cli.engine.metrics import SampleResult, SplitMetrics
 
 
-def _results_table(metrics: list[SplitMetrics], checkpoint: Path) -> Table:
-    masks = metrics and metrics[0].mask_miou is not None
-    table = Table(title=f"{checkpoint} (box IoU >= 0.5 in original image pixels)")
-    columns = ["split", "expressions", "Acc@0.5", "Acc@0.75", "mean IoU"]
-    if masks:
-        columns += ["mask mIoU", "mask oIoU", *(f"P@{t}" for t in metrics[0].mask_precision), "IE"]
-    for column in columns:
-        table.add_column(column, justify="left" if column == "split" else "right")
-    for item in metrics:
-        row = [item.split, f"{item.count:,}", f"{item.acc50:.2f}", f"{item.acc75:.2f}", f"{item.mean_iou:.2f}"]
-        if masks:
-            row += [f"{item.mask_miou:.2f}", f"{item.mask_oiou:.2f}"]
-            row += [f"{value:.2f}" for value in item.mask_precision.values()]
-            row += [f"{item.inconsistency:.2f}"]
-        table.add_row(*row)
-    return table
+def _results_table(metrics: list[SplitMetrics]) -> Table:
+    """One row per metric and one column per split: as narrow as the number of splits, whatever the metrics."""
+    rows = [
+        ["expressions", *(f"{m.count:,}" for m in metrics)],
+        ["Acc@0.5", *(f"{m.acc50:.2f}" for m in metrics)],
+        ["Acc@0.75", *(f"{m.acc75:.2f}" for m in metrics)],
+        ["mean IoU", *(f"{m.mean_iou:.2f}" for m in metrics)],
+    ]
+    if metrics and metrics[0].mask_miou is not None:
+        rows += [
+            ["mask mIoU", *(f"{m.mask_miou:.2f}" for m in metrics)],
+            ["mask oIoU", *(f"{m.mask_oiou:.2f}" for m in metrics)],
+            *(
+                [f"mask P@{key}", *(f"{m.mask_precision[key]:.2f}" for m in metrics)]
+                for key in metrics[0].mask_precision
+            ),
+            ["IE (box/mask)", *(f"{m.inconsistency:.2f}" for m in metrics)],
+        ]
+    return fitted_table("", ["metric", *(m.split for m in metrics)], rows, left=["metric"])
 
 
 def _write_predictions(path: Path, predictions: dict[str, list[SampleResult]]) -> None:
@@ -59,6 +62,11 @@ def command(
     save_predictions: Path | None = typer.Option(
         None, "--save-predictions", help="Write one JSON line per expression (box, score, IoU)."
     ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Also write an error analysis here: index.html (pictures in images/) and report.json."
+    ),
+    gallery_misses: int = typer.Option(24, "--gallery-misses", min=0, help="--report: worst misses drawn per split."),
+    gallery_hits: int = typer.Option(12, "--gallery-hits", min=0, help="--report: typical hits drawn per split."),
     device: str = DEVICE_OPTION,
     gpus: int | None = GPUS_OPTION,
     nproc: int | None = NPROC_OPTION,
@@ -70,12 +78,18 @@ def command(
       simrec eval runs/train/best.pth
 
       simrec eval runs/train/best.pth --data-root /data --split testA --split testB --json metrics.json
+
+      simrec eval runs/train/best.pth --report runs/train/report
     """
     from simrec_cli.data.files import atomic_write_json
     from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
     from simrec_cli.engine.evaluator import evaluate_checkpoint
     from simrec_cli.engine.launcher import plan_processes
 
+    if report is not None:
+        from simrec_cli.report.writer import check_report_dir
+
+        check_report_dir(report)
     plan = plan_processes(gpus, nproc, device, 1, 0, "127.0.0.1", 29500)
     if plan.needs_launcher and not launched_by_torchrun():
         args = ["eval", str(checkpoint), "--device", device]
@@ -86,6 +100,9 @@ def command(
             ("--workers", workers),
             ("--json", json_file),
             ("--save-predictions", save_predictions),
+            ("--report", report),
+            ("--gallery-misses", gallery_misses if report is not None else None),
+            ("--gallery-hits", gallery_hits if report is not None else None),
         ]:
             if value is not None:
                 args += [name, str(value)]
@@ -95,11 +112,12 @@ def command(
     with joined_world(device) as world:
         metrics, predictions, settings = evaluate_checkpoint(
             checkpoint, world=world, reporter=RichReporter() if world.is_main else NullReporter(), data_root=data_root,
-            dataset=dataset, splits=split, batch_size=batch_size, num_workers=workers,
+            dataset=dataset, splits=split, batch_size=batch_size, num_workers=workers, keep_masks=report is not None,
         )  # fmt: skip
     if not world.is_main:
         return
-    console.print(_results_table(metrics, checkpoint))
+    console.print(f"{checkpoint}: IoU of boxes (and masks) in original image pixels", markup=False)
+    console.print(_results_table(metrics))
     timing = metrics[-1].timing_ms
     console.print(
         f"speed per image: preprocess {timing['preprocess']:.1f} ms, inference {timing['inference']:.1f} ms, "
@@ -110,3 +128,8 @@ def command(
         atomic_write_json(json_file, {"checkpoint": str(checkpoint), "splits": [m.as_dict() for m in metrics]})
     if save_predictions is not None:
         _write_predictions(save_predictions, predictions)
+    if report is not None:
+        from simrec_cli.report.writer import write_report
+
+        write_report(checkpoint, metrics, predictions, settings, report, misses=gallery_misses, hits=gallery_hits,
+                     reporter=RichReporter())  # fmt: skip

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from simrec_cli.data.annotations import count_split, load_annotations
+from simrec_cli.data.annotations import Annotations, count_split, load_annotations
 from simrec_cli.data.augment import CandidateAugmenter, Scene, flip_horizontal
 from simrec_cli.data.images import image_file, read_image
 from simrec_cli.data.letterbox import LetterboxInfo, letterbox_image, letterbox_mask, xywh_to_target
@@ -131,6 +131,24 @@ def resize_batch(batch: Batch, size: tuple[int, int], mode: str = "nearest") -> 
     return replace(batch, images=images, masks=masks, infos=infos)
 
 
+def split_entries(anns: Annotations, split: str, settings: DatasetSettings) -> list[dict]:
+    """The entries of `split` ('train+val' joins several) in file order, refusing a split the file lacks."""
+    entries: list[dict] = []
+    for part in split.split("+"):
+        if part not in anns:
+            raise SimrecError(
+                f"split '{part}' is not in {settings.resolved_ann_path()} (it has {', '.join(anns)})",
+                f"choose one of those, or re-run `{prepare_command(settings)}`",
+            )
+        entries.extend(anns[part])
+    return entries
+
+
+def evaluation_items(entries: list[dict]) -> list[tuple[int, int]]:
+    """(entry position, sentence index) of each evaluation sample: one per sentence, in file order."""
+    return [(position, k) for position, entry in enumerate(entries) for k in range(len(entry["refs"]))]
+
+
 class RefDataset(torch.utils.data.Dataset):
     """Samples of one or more splits ('train+val') of a prepared dataset."""
 
@@ -159,23 +177,13 @@ class RefDataset(torch.utils.data.Dataset):
         self._mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
         self._std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
         self._normalize = tuple(mean) != (0.0, 0.0, 0.0) or tuple(std) != (1.0, 1.0, 1.0)
-        anns = load_annotations(settings.resolved_ann_path(), settings.name)
-        self.entries: list[dict] = []
-        for part in split.split("+"):
-            if part not in anns:
-                raise SimrecError(
-                    f"split '{part}' is not in {settings.resolved_ann_path()} (it has {', '.join(anns)})",
-                    f"choose one of those, or re-run `{prepare_command(settings)}`",
-                )
-            self.entries.extend(anns[part])
+        self.entries = split_entries(load_annotations(settings.resolved_ann_path(), settings.name), split, settings)
         self.image_root = settings.resolved_image_path()
         if not self.image_root.is_dir():
             raise SimrecError(f"image folder {self.image_root} does not exist", f"run `{prepare_command(settings)}`")
         # Training: one item per entry (object). Evaluation: one per sentence, whatever the split holds.
         self.items = (
-            [(position, None) for position in range(len(self.entries))]
-            if training
-            else [(p, k) for p, entry in enumerate(self.entries) for k in range(len(entry["refs"]))]
+            [(position, None) for position in range(len(self.entries))] if training else evaluation_items(self.entries)
         )
         # Grouped training: one item per image, listing its objects' item indices in file order.
         self.groups = self._image_groups() if training and group_by_image else None

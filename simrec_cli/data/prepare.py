@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from simrec_cli.data.annotations import Annotations, load_annotations
+from simrec_cli.data.categories import COCO_CATEGORY_IDS
 from simrec_cli.data.images import REFCLEF_BROKEN_IMAGES, image_file
 from simrec_cli.data.masks import segmentation_to_rle
 from simrec_cli.data.merge import build_merge
-from simrec_cli.data.prepared import PrepareSummary, write_prepared
+from simrec_cli.data.prepared import PreparedObjects, PrepareSummary, write_prepared
 from simrec_cli.data.refer import ReferData, in_split, load_refer, refer_name, resolve_split_by, splits_for
 from simrec_cli.data.synthetic import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_IMAGES, generate_synthetic
 from simrec_cli.errors import SimrecError
@@ -22,8 +23,6 @@ from simrec_cli.settings import DatasetSettings
 
 REFER_DATASETS = ("refcoco", "refcoco+", "refcocog", "referit")
 JSON_DATASETS = ("flickr", "vg")
-# COCO's 80 category ids; SimREC maps them to 0-79 in this order.
-COCO_CATEGORY_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 
 
 def canonical_dataset(name: str) -> str:
@@ -34,6 +33,18 @@ def canonical_dataset(name: str) -> str:
 def _category_index(refer: ReferData, dataset: str) -> dict[int, int]:
     ids = COCO_CATEGORY_IDS if dataset != "referit" and set(refer.categories) <= set(COCO_CATEGORY_IDS) else None
     return {category: index for index, category in enumerate(ids or refer.categories)}
+
+
+def _refer_objects(refer: ReferData, refs: list[dict], categories: dict[int, int]) -> PreparedObjects:
+    """Every annotation of every image a kept ref lies in, with category indices as in the entries."""
+    images = {ref["image_id"] for ref in refs}
+    rows: dict[str, list[list[float]]] = {}
+    for ann in refer.annotations.values():
+        if ann["image_id"] in images:
+            box = [float(value) for value in ann["bbox"]]
+            rows.setdefault(str(ann["image_id"]), []).append([*box, categories.get(ann["category_id"], -1)])
+    names = {index: refer.category_names[c] for c, index in categories.items() if c in refer.category_names}
+    return PreparedObjects(rows, names)
 
 
 def _problem(count: int, what: str, example: str, skip_missing: bool) -> str:
@@ -132,6 +143,7 @@ def _prepare_refer(
             "put the images there (COCO train2014 for refcoco/+/g, saiapr_tc-12 for refclef)",
         )
     anns, kept, warnings = _refer_entries(refer, dataset, split_by, image_root, skip_missing)
+    objects = _refer_objects(refer, kept, _category_index(refer, dataset))
     masks = _refer_masks(refer, kept, reporter) if generate_mask else None
     skipped = len({ref["ref_id"] for ref in refer.refs}) - len({ref["ref_id"] for ref in kept})
     summary = write_prepared(
@@ -143,6 +155,7 @@ def _prepare_refer(
         reporter=reporter,
         split_by=split_by,
         skipped=skipped,
+        objects=objects,
     )
     summary.warnings[:0] = warnings
     return summary

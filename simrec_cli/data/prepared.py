@@ -14,6 +14,7 @@ from pathlib import Path
 from simrec_cli.data.annotations import Annotations, SplitCounts, count_split
 from simrec_cli.data.files import atomic_save_npy, atomic_write_json, ensure_writable_dir
 from simrec_cli.data.masks import write_mask_store
+from simrec_cli.data.objects import write_objects
 from simrec_cli.data.text import Vocabulary, tokenize
 from simrec_cli.data.vectors import load_word_vectors
 from simrec_cli.reporting import Reporter
@@ -38,6 +39,7 @@ class PrepareSummary:
     vocab_size: int
     split_by: str | None = None
     mask_path: Path | None = None
+    objects_path: Path | None = None
     vectors_path: Path | None = None
     vector_coverage: int | None = None
     skipped: int = 0
@@ -50,6 +52,7 @@ class PrepareSummary:
             "split_by": self.split_by,
             "annotations": str(self.ann_path),
             "masks": str(self.mask_path) if self.mask_path else None,
+            "objects": str(self.objects_path) if self.objects_path else None,
             "vectors": str(self.vectors_path) if self.vectors_path else None,
             "vector_coverage": self.vector_coverage,
             "vocab_size": self.vocab_size,
@@ -58,6 +61,14 @@ class PrepareSummary:
             "splits": {split: counts.to_dict() for split, counts in self.splits.items()},
             "warnings": self.warnings,
         }
+
+
+@dataclass(frozen=True)
+class PreparedObjects:
+    """Every object of each image (referred or not) as `{image key: [[x, y, w, h, category], ...]}`."""
+
+    rows: dict[str, list[list[float]]]
+    category_names: dict[int, str]
 
 
 def output_settings(dataset: str, output_root: Path) -> DatasetSettings:
@@ -84,6 +95,7 @@ def write_prepared(
     split_by: str | None = None,
     skipped: int = 0,
     removed_images: int = 0,
+    objects: PreparedObjects | None = None,
 ) -> PrepareSummary:
     """Write annotations, masks, vocabulary, vectors and summary for `dataset` under `output_root`."""
     settings = output_settings(dataset, output_root)
@@ -118,6 +130,13 @@ def write_prepared(
     if masks is not None:
         summary.mask_path = settings.resolved_mask_path()
         write_mask_store(summary.mask_path, masks)
+    objects_path = settings.resolved_objects_path()
+    if objects is not None:
+        summary.objects_path = objects_path
+        write_objects(objects_path, objects.rows, objects.category_names)
+    elif objects_path.exists():
+        with contextlib.suppress(OSError):
+            os.unlink(objects_path)  # objects of an earlier preparation would describe other images
     vocab_path = settings.resolved_vocab_path()
     vectors_path = settings.resolved_vectors_path()
     if vectors is not None:

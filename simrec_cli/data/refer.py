@@ -124,6 +124,7 @@ class ReferData:
     annotations: dict[int, dict]
     categories: list[int]
     refs: list[dict]
+    category_names: dict[int, str]
 
 
 def _require(path: Path, dataset: str) -> None:
@@ -156,4 +157,7 @@ def load_refer(refer_root: Path, dataset: str, split_by: str) -> ReferData:
         annotations={ann["id"]: ann for ann in instances["annotations"]},
         categories=sorted(category["id"] for category in instances["categories"]),
         refs=refs,
+        category_names={
+            category["id"]: str(category.get("name", category["id"])) for category in instances["categories"]
+        },
     )

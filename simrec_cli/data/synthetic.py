@@ -23,7 +23,7 @@ from pycocotools import mask as mask_utils
 from simrec_cli.data.annotations import Annotations
 from simrec_cli.data.files import atomic_write_json, ensure_writable_dir, replace_dir
 from simrec_cli.data.images import synthetic_file_name
-from simrec_cli.data.prepared import PrepareSummary, output_settings, write_prepared
+from simrec_cli.data.prepared import PreparedObjects, PrepareSummary, output_settings, write_prepared
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
 
@@ -91,6 +91,16 @@ def noun_phrase(description: dict[str, str]) -> str:
     """'the [size] [colour] shape-or-"shape"' for a partial description."""
     words = [description[key] for key in ("size", "colour") if key in description]
     return " ".join(["the", *words, description.get("shape", "shape")])
+
+
+def expression_kind(sentence: str) -> str:
+    """Which rule wrote a generated expression: 'relation', 'extreme' or 'attribute' (read from its words)."""
+    padded = f" {sentence} "
+    if any(f" {word} " in padded for word in RELATIONS):
+        return "relation"
+    if any(f" {word} " in padded for word in EXTREMES):
+        return "extreme"
+    return "attribute"
 
 
 def _matching(description: dict[str, str], objects: list[SceneObject]) -> list[int]:
@@ -273,6 +283,7 @@ def generate_synthetic(
     ensure_writable_dir(image_dir.parent, "images")
     anns: Annotations = {"train": [], "val": [], "test": []}
     masks: dict[int, dict] = {}
+    objects: dict[str, list[list[float]]] = {}
     staged = Path(tempfile.mkdtemp(dir=image_dir.parent, prefix=f".{image_dir.name}."))
     staged.chmod(0o755)  # mkdtemp makes it private; the image folder should read like any other
     try:
@@ -280,6 +291,7 @@ def generate_synthetic(
             scene = _scene_from(np.random.default_rng([seed, index]), image_size)
             _write_jpeg(staged / synthetic_file_name(index), scene.image)
             split = _split_of(index)
+            objects[str(index)] = [[*obj.box, SHAPES.index(obj.shape)] for obj in scene.objects]
             for number, obj in enumerate(scene.objects):
                 sentences = [sentence for sentence, target in scene.expressions if target == number]
                 if not sentences:
@@ -293,8 +305,9 @@ def generate_synthetic(
                     anns[split].extend({**base, "refs": [sentence]} for sentence in sentences)
         _write_demo(staged, image_size)
         summary = write_prepared(
-            "synthetic", data_root, anns, masks=masks, word_vectors=word_vectors, reporter=reporter
-        )
+            "synthetic", data_root, anns, masks=masks, word_vectors=word_vectors, reporter=reporter,
+            objects=PreparedObjects(objects, dict(enumerate(SHAPES))),
+        )  # fmt: skip
         replace_dir(staged, image_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)

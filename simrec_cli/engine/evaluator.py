@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pycocotools import mask as mask_utils
 from pydantic import ValidationError
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from simrec_cli.data.dataset import Batch, RefDataset
 from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, mask_to_original
+from simrec_cli.data.masks import rle_to_json
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import World, all_gather_objects
 from simrec_cli.engine.metrics import SampleResult, SplitMetrics, box_iou_xyxy, summarize, xywh_to_xyxy
@@ -46,7 +48,7 @@ def _timed_batches(loader: DataLoader, timing: dict[str, float]) -> Iterator[Bat
 
 
 def _sample_results(
-    batch: Batch, outputs: dict[str, torch.Tensor], dataset: RefDataset, mask_threshold: float
+    batch: Batch, outputs: dict[str, torch.Tensor], dataset: RefDataset, mask_threshold: float, keep_masks: bool
 ) -> list[SampleResult]:
     boxes = outputs["boxes"].float().cpu().numpy()
     infos = [LetterboxInfo.from_array(row) for row in batch.infos.cpu().numpy()]
@@ -71,6 +73,8 @@ def _sample_results(
             target = dataset.original_mask(index)
             result.mask_intersection = int(np.logical_and(original, target).sum())
             result.mask_union = int(np.logical_or(original, target).sum())
+            if keep_masks:
+                result.mask_rle = rle_to_json(mask_utils.encode(np.asfortranarray(original.astype(np.uint8))))
         results.append(result)
     return results
 
@@ -87,8 +91,12 @@ def evaluate_split(
     reporter: Reporter,
     amp_dtype: torch.dtype | None = None,
     mask_threshold: float = 0.35,
+    keep_masks: bool = False,
 ) -> tuple[SplitMetrics, list[SampleResult]]:
-    """Evaluate one split on this rank's shard and merge every rank's results (rank order irrelevant)."""
+    """Evaluate one split on this rank's shard and merge every rank's results (rank order irrelevant).
+
+    `keep_masks` keeps each predicted mask (as RLE) in its result, for pictures drawn afterwards.
+    """
     model.eval()
     device = world.device
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=False, drop_last=False)
@@ -109,7 +117,7 @@ def evaluate_split(
             outputs = model(batch.images, batch.tokens, image_index=batch.image_index)
         _synchronize(device)
         middle = time.perf_counter()
-        local.extend(_sample_results(batch, outputs, dataset, mask_threshold))
+        local.extend(_sample_results(batch, outputs, dataset, mask_threshold, keep_masks))
         timing["inference"] += middle - start
         timing["postprocess"] += time.perf_counter() - middle
     gathered = all_gather_objects(world, (local, timing))
@@ -133,8 +141,13 @@ def evaluate_checkpoint(
     splits: list[str] | None = None,
     batch_size: int | None = None,
     num_workers: int | None = None,
+    keep_masks: bool = False,
 ) -> tuple[list[SplitMetrics], dict[str, list[SampleResult]], Settings]:
-    """Evaluate a checkpoint on every requested split (default: all evaluation splits of its dataset)."""
+    """Evaluate a checkpoint on every requested split (default: all evaluation splits of its dataset).
+
+    The settings returned are the checkpoint's with the dataset that was evaluated (after --dataset,
+    --data-root and --split), so whatever reads the results finds the same files.
+    """
     model, settings, vocabulary = load_model_from_checkpoint(checkpoint, world.device, reporter=reporter)
     data = settings.dataset.model_dump()
     if dataset is not None and dataset != settings.dataset.name:
@@ -164,7 +177,8 @@ def evaluate_checkpoint(
             num_workers=loader.num_workers if num_workers is None else num_workers,
             reporter=reporter,
             mask_threshold=settings.model.head.mask_threshold,
+            keep_masks=keep_masks,
         )
         metrics.append(split_metrics)
         predictions[split] = results
-    return metrics, predictions, settings
+    return metrics, predictions, settings.model_copy(update={"dataset": dataset_settings})

@@ -41,6 +41,7 @@ class SampleResult:
     iou: float
     mask_intersection: int | None = None
     mask_union: int | None = None
+    mask_rle: dict | None = None  # the predicted mask in original pixels (COCO RLE), kept for pictures
 
 
 @dataclass

@@ -114,6 +114,10 @@ class DatasetSettings(StrictModel):
         """The word-vector matrix prepare-data saves when given `--word-vectors` (`anns/<stem>.vectors.npy`)."""
         return self._beside_annotations(".vectors.npy")
 
+    def resolved_objects_path(self) -> Path:
+        """Every object of each image, referred or not (`anns/<stem>.objects.json`), for error analysis."""
+        return self._beside_annotations(".objects.json")
+
     def resolved_summary_path(self) -> Path:
         """Per-split counts written by prepare-data (`anns/<stem>.summary.json`)."""
         return self._beside_annotations(".summary.json")

@@ -115,3 +115,22 @@ def test_generator_is_deterministic_and_complete(tmp_path: Path) -> None:
     x, y, w, h = (int(v) for v in demo["box_xywh"])
     b, g, r = picture[y + h // 2, x + w // 2].astype(int)
     assert r > 180 and g < 90 and b < 90
+
+
+def test_expression_kind_names_the_rule_that_wrote_each_expression() -> None:
+    from simrec_cli.data import synthetic
+
+    rules = {
+        "attribute": lambda target, objects, margin: synthetic._attribute_expressions(target, objects),
+        "extreme": synthetic._extreme_expressions,
+        "relation": synthetic._relation_expressions,
+    }
+    seen = set()
+    for seed in range(40):
+        scene = render_scene(seed)
+        for target in range(len(scene.objects)):
+            for kind, rule in rules.items():
+                for phrase in rule(target, scene.objects, MARGIN * 160):
+                    assert synthetic.expression_kind(phrase) == kind, phrase
+                    seen.add(kind)
+    assert seen == set(rules)

@@ -1,0 +1,219 @@
+"""`write_report`: an evaluation's per-expression results as `report.json` and a self-contained `index.html`.
+
+The page is rendered from the very dictionary saved as report.json, so every number on it is in the file.
+Everything is written into a hidden folder beside the target and swapped in at the end: an interrupted report
+leaves the previous one (or nothing), never half a page.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from simrec_cli.data.annotations import Annotations, load_annotations
+from simrec_cli.data.categories import known_category_names
+from simrec_cli.data.dataset import evaluation_items, split_entries
+from simrec_cli.data.files import ensure_writable_dir, replace_dir
+from simrec_cli.data.masks import MaskStore
+from simrec_cli.data.objects import ImageObjects, image_objects
+from simrec_cli.engine.metrics import SampleResult, SplitMetrics
+from simrec_cli.errors import SimrecError
+from simrec_cli.report import analysis
+from simrec_cli.report.gallery import GallerySource, draw_gallery
+from simrec_cli.report.page import render_page
+from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.settings import DatasetSettings, Settings
+
+REPORT_FORMAT = "simrec-report-v1"
+DEFAULT_MISSES = 24
+DEFAULT_HITS = 12
+
+
+def check_report_dir(folder: Path) -> None:
+    """Refuse a report folder that cannot be written, or that holds anything but an earlier report (which is
+    replaced), before any evaluation work is done."""
+    if folder.exists() and not folder.is_dir():
+        raise SimrecError(f"report folder {folder} is a file", "give a new folder, or one an earlier report wrote")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "report.json").is_file():
+        raise SimrecError(
+            f"report folder {folder} holds other files, and the report replaces the whole folder",
+            "give a new or empty folder, or one an earlier report wrote",
+        )
+    ensure_writable_dir(folder.resolve().parent, "report")
+
+
+def _file_stem(split: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", split)
+
+
+def _pictures(
+    rows: list[int], files: list[str], samples: analysis.SplitSamples, results: list[SampleResult], classes: list
+) -> list[dict]:
+    return [
+        {
+            "file": f"images/{name}",
+            "expression": samples.expressions[row],
+            "iou": samples.ious[row].item(),
+            "score": samples.scores[row].item(),
+            "image_id": results[row].image_id,
+            "class": classes[row] or "hit",
+        }
+        for row, name in zip(rows, files, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class _Data:
+    """What every split's analysis reads: the evaluated dataset's settings, annotations, objects and masks."""
+
+    dataset: DatasetSettings
+    anns: Annotations
+    objects: ImageObjects
+    category_names: dict[int, str]
+    masks: MaskStore | None
+
+
+def _split_report(
+    metrics: SplitMetrics, results: list[SampleResult], data: _Data, images: Path, gallery: tuple[int, int]
+) -> dict:
+    """Everything the report says about one split, with its pictures drawn into `images`."""
+    dataset = data.dataset
+    entries = split_entries(data.anns, metrics.split, dataset)
+    items = evaluation_items(entries)
+    if len(items) != len(results):
+        raise SimrecError(
+            f"{dataset.resolved_ann_path()} holds {len(items)} expressions in {metrics.split}, the evaluation "
+            f"had {len(results)}",
+            "the annotations changed during the evaluation; run it again",
+        )
+    row_entries = [entries[items[result.index][0]] for result in results]
+    samples = analysis.SplitSamples.from_results(results, row_entries)
+    scenes = analysis.Scenes(samples, data.objects)
+    classes = analysis.classify_misses(scenes)
+    taxonomy = analysis.taxonomy(classes)
+    edges, counts = analysis.iou_histogram(samples.ious)
+    source = GallerySource(dataset, row_entries, results, scenes, data.masks)
+    stem = _file_stem(metrics.split)
+    miss_rows = analysis.worst_misses(samples, gallery[0])
+    hit_rows = analysis.typical_hits(samples, gallery[1])
+    miss_files = draw_gallery(source, miss_rows, images, f"{stem}-miss")
+    hit_files = draw_gallery(source, hit_rows, images, f"{stem}-hit")
+    synthetic = dataset.name == "synthetic"
+    return {
+        "split": metrics.split,
+        "metrics": metrics.as_dict(),
+        "iou_histogram": {"edges": edges, "counts": counts},
+        "taxonomy": {
+            "misses": taxonomy.misses,
+            "classes": [
+                {"name": name, "count": taxonomy.counts[name], "share": taxonomy.share(name)}
+                for name in analysis.MISS_CLASSES
+            ],
+        },
+        "breakdowns": [asdict(item) for item in analysis.breakdowns(samples, scenes, data.category_names, synthetic)],
+        "gallery": {
+            "misses": _pictures(miss_rows, miss_files, samples, results, classes),
+            "hits": _pictures(hit_rows, hit_files, samples, results, classes),
+        },
+    }
+
+
+def training_curves(run_dir: Path) -> dict | None:
+    """The run's metrics.csv as series per column (val metrics and losses), or None without one."""
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        return None
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "epoch" not in rows[0]:
+        return None
+    columns = [key for key in rows[0] if key.startswith(("val_", "loss"))]
+
+    def number(text: str | None) -> float | None:
+        try:
+            return float(text) if text not in (None, "") else None
+        except ValueError:
+            return None
+
+    return {
+        "metrics_csv": str(path),
+        "epochs": [int(row["epoch"]) for row in rows],
+        "series": {column: [number(row.get(column)) for row in rows] for column in columns},
+    }
+
+
+def _objects_note(objects: ImageObjects, path: Path) -> str:
+    if objects.complete:
+        return f"Every object of each image comes from {path}."
+    return (
+        f"{path} is missing (the data was prepared by another tool or an older simrec), so the miss taxonomy and "
+        "the same-category counts use the other referred objects of each image: an answer on an object no "
+        "expression mentions counts as background. Run simrec prepare-data again to write it."
+    )
+
+
+def write_report(
+    checkpoint: Path,
+    metrics: list[SplitMetrics],
+    predictions: dict[str, list[SampleResult]],
+    settings: Settings,
+    folder: Path,
+    *,
+    misses: int = DEFAULT_MISSES,
+    hits: int = DEFAULT_HITS,
+    reporter: Reporter | None = None,
+) -> dict:
+    """Write `folder/index.html`, `folder/report.json` and `folder/images/` for an evaluation; returns the report.
+
+    `settings` are those of the evaluation (its dataset is the one evaluated); `predictions` hold every
+    expression's result per split, in dataset order, as `evaluate_checkpoint` returns them.
+    """
+    reporter = reporter or NullReporter()
+    check_report_dir(folder)
+    dataset = settings.dataset
+    anns = load_annotations(dataset.resolved_ann_path(), dataset.name)
+    objects_path = dataset.resolved_objects_path()
+    objects = image_objects(objects_path, anns)
+    category_names = {**known_category_names(dataset.name), **objects.category_names}
+    with_masks = any(result.mask_rle is not None for results in predictions.values() for result in results[:1])
+    masks = MaskStore(dataset.resolved_mask_path(), dataset.legacy_mask_dir()) if with_masks else None
+    run_dir = Path(checkpoint).resolve().parent
+    staged = Path(tempfile.mkdtemp(dir=folder.resolve().parent, prefix=f".{folder.name}."))
+    try:
+        staged.chmod(0o755)  # mkdtemp makes it private; a report is meant to be shared
+        (staged / "images").mkdir()
+        data = _Data(dataset, anns, objects, category_names, masks)
+        splits = [
+            _split_report(item, predictions[item.split], data, staged / "images", (misses, hits)) for item in metrics
+        ]
+        report = {
+            "format": REPORT_FORMAT,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "checkpoint": str(checkpoint),
+            "model": settings.model.name,
+            "input_shape": list(dataset.input_shape),
+            "dataset": dataset.name,
+            "annotations": str(dataset.resolved_ann_path()),
+            "masks": with_masks,
+            "objects": {
+                "path": str(objects_path),
+                "complete": objects.complete,
+                "note": _objects_note(objects, objects_path),
+            },
+            "splits": splits,
+            "training": training_curves(run_dir),
+        }
+        (staged / "report.json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+        (staged / "index.html").write_text(render_page(report), encoding="utf-8")
+        replace_dir(staged, folder)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    reporter.info(f"report written to {folder / 'index.html'}")
+    return report
