@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from simrec_cli import __version__
-from simrec_cli.commands import config, eval, export, predict, prepare_data, resume, train
+from simrec_cli.commands import compare, config, eval, export, predict, prepare_data, resume, train
 from simrec_cli.console import state
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.command("resume")(resume.command)
 app.command("eval")(eval.command)
 app.command("predict")(predict.command)
 app.command("export")(export.command)
+app.command("compare")(compare.command)
 app.add_typer(config.config_app, name="config")
 app.command("presets")(config.presets)
 

@@ -82,7 +82,7 @@ def fitted_table(
     table = Table(title=middle_cut(title, width) if title else None)
     for index, column in enumerate(columns):
         if index in share:
-            table.add_column(column, no_wrap=True, max_width=share[index])
+            table.add_column(middle_cut(column, share[index]), no_wrap=True, max_width=share[index])
         else:
             justify = "left" if column in left else "right"
             table.add_column(column, justify=justify, no_wrap=True, min_width=natural[index],

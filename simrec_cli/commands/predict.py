@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from simrec_cli.commands.common import DEVICE_OPTION, guarded
-from simrec_cli.console import RichReporter, console, error_console, state
+from simrec_cli.console import RichReporter, console, error_console, fitted_table, state
 from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError
 from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
 from simrec_cli.predict.sources import ImageRequest, requests_from_pairs, requests_from_source
@@ -50,17 +50,17 @@ def _requests(source: str | None, expressions: list[str] | None, pairs: Path | N
 
 
 def _print_table(results: list[PredictionResult], with_masks: bool) -> None:
-    table = Table(title="predictions")
-    for column in ["image", "expression", "box (x1, y1, x2, y2)", "score", *(["mask area"] if with_masks else [])]:
-        table.add_column(column, justify="left" if column in ("image", "expression") else "right")
+    """The answers, with long paths and expressions cut in the middle so the numbers always show in full."""
+    columns = ["image", "expression", "box (x1, y1, x2, y2)", "score", *(["mask area"] if with_masks else [])]
+    rows: list[list[str | Text]] = []
     for result in results:
         if result.ok and result.box is not None and result.score is not None:
-            cells = [", ".join(f"{value:.1f}" for value in result.box), f"{result.score:.3f}"]
+            cells: list[str | Text] = [", ".join(f"{value:.1f}" for value in result.box), f"{result.score:.3f}"]
             cells += [str(result.mask_area)] if with_masks else []
         else:
-            cells = [f"[red]{result.error}[/]", "", *([""] if with_masks else [])]
-        table.add_row(str(result.image), result.expression, *cells)
-    console.print(table)
+            cells = [Text(str(result.error), style="red"), "", *([""] if with_masks else [])]
+        rows.append([str(result.image), result.expression, *cells])
+    console.print(fitted_table("predictions", columns, rows, cut=["image", "expression"]))
 
 
 @guarded

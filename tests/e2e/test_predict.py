@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -163,6 +164,26 @@ def test_unreadable_images_are_listed_and_the_rest_answered(
     table = run("predict", folder, "the red circle", "-c", checkpoint, "--no-save")
     assert table.exit_code == 1 and "mixed/cut.jpg" in table.stdout and "mixed/good.jpg" in table.stdout
     assert "1 of 3 images answered" in table.stdout
+
+
+def test_long_paths_and_expressions_are_cut_in_the_middle_never_the_numbers(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    folder = tmp_path / ("a folder with a rather long name " * 2).strip() / "and another level of folders"
+    folder.mkdir(parents=True)
+    image = photo(folder / "the_photo_of_the_kitchen.jpg")
+    expression = "the big red circle on the left of the small blue square near the top of the picture"
+    result = run("predict", image, expression, "-c", checkpoint, "--json")
+    box = json_lines(result)[0]["box"]
+    table = run("predict", image, expression, "-c", checkpoint, "--no-save")
+    assert table.exit_code == 0, table.output
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    (row,) = [line for line in table.stdout.splitlines() if line.startswith("│")]
+    image_cell, expression_cell, box_cell, score_cell = (cell.strip() for cell in row.split("│")[1:5])
+    assert image_cell.startswith(str(tmp_path)[:4]) and image_cell.endswith(".jpg") and "…" in image_cell
+    assert expression_cell.startswith("the big") and expression_cell.endswith("picture") and "…" in expression_cell
+    assert box_cell == ", ".join(f"{value:.1f}" for value in box) and re.fullmatch(r"\d\.\d{3}", score_cell)
 
 
 def test_mask_model_writes_masks_and_their_areas(mcn_checkpoint: Path, tmp_path: Path) -> None:
