@@ -98,7 +98,7 @@ def _report_accuracies(run_dir: Path, checkpoint: Path) -> dict[str, float]:
     for report_file in sorted(run_dir.glob("*/report.json")):
         try:
             report = json.loads(report_file.read_text(encoding="utf-8"))
-            if Path(report["checkpoint"]).resolve() != checkpoint.resolve():
+            if Path(report["checkpoint_resolved"]) != checkpoint.resolve():
                 continue
             for split in report["splits"]:
                 found.setdefault(split["split"], float(split["metrics"]["acc50"]))

@@ -196,6 +196,7 @@ def write_report(
             "format": REPORT_FORMAT,
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             "checkpoint": str(checkpoint),
+            "checkpoint_resolved": str(Path(checkpoint).resolve()),
             "model": settings.model.name,
             "input_shape": list(dataset.input_shape),
             "dataset": dataset.name,
