@@ -1,8 +1,10 @@
 """The cost of `simrec eval --report` next to the evaluation itself, at RefCOCO val scale, printed as JSON.
 
-The fixture is a REFER dataset shaped like RefCOCO's val split (1,500 images of 320-760 pixels, 3,811 referred
-objects with 10,834 expressions, 7 unreferred objects per image as in COCO's annotations), prepared as
-prepare-data does (objects.json included). Writing it is not timed. The model is the small `synthetic-tiny`
+The fixture is a REFER dataset shaped like RefCOCO: a val split like RefCOCO's (1,500 images of 320-760 pixels,
+3,811 referred objects with 10,834 expressions) beside a training split eleven times its size (placeholder
+images, never read), so the annotation and objects files the report loads are RefCOCO's size; 7 unreferred objects
+per image, as in COCO's annotations. It is prepared as prepare-data does (objects.json included); writing and
+preparing it is not timed. The model is the small `synthetic-tiny`
 architecture at its 192-pixel input with random weights: the evaluation of a full-size model costs far more,
 while the report costs the same, so this is the harder case for the bound report <= 20 % of the evaluation.
 
@@ -10,7 +12,7 @@ Two reports are timed: one of the evaluation's own results (random weights: near
 one of simulated answers of a model at about 80 % Acc@0.5 (hits, wrong objects, loose boxes and background), whose
 gallery holds the full 24 misses and 12 hits per split.
 
-Usage: python benchmarks/bench_report.py [--images 1500] [--keep DIR]
+Usage: python benchmarks/bench_report.py [--images 1500] [--keep DIR]   (--images: val images)
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for bench_model
 
 import cv2
 import numpy as np
-
 from bench_model import cpu_description
+
 from simrec_cli.data.prepare import prepare_dataset
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.distributed import World
@@ -44,6 +46,7 @@ from tests.refer_fixture import write_refer_fixture
 from tests.unit.predict.checkpoints import write_checkpoint
 
 REFCOCO_VAL = {"num_images": 1_500, "num_objects": 3_811, "num_sentences": 10_834}
+TRAIN_PER_VAL = 11  # images: RefCOCO has 16,994 training images to 1,500 val images
 UNREFERRED_PER_IMAGE = 7
 
 
@@ -55,15 +58,16 @@ def _natural_jpeg(path: Path, height: int, width: int, rng: np.random.Generator)
     cv2.imwrite(str(path), np.clip(image, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 
-def write_val_fixture(root: Path, images: int) -> None:
-    scale = images / REFCOCO_VAL["num_images"]
+def write_fixture(root: Path, val_images: int) -> None:
+    """Every (1 + TRAIN_PER_VAL)-th image is a val image with a real picture; the others are training images."""
+    scale = val_images * (1 + TRAIN_PER_VAL) / REFCOCO_VAL["num_images"]
     counts = {key: max(1, round(value * scale)) for key, value in REFCOCO_VAL.items()}
     fixture = write_refer_fixture(
         root, **counts, crowd=False, placeholder_jpeg=True, image_scale=8, keep_true_masks=False,
-        unreferred_per_image=UNREFERRED_PER_IMAGE, split_cycle=("val",),
+        unreferred_per_image=UNREFERRED_PER_IMAGE, split_cycle=("val",) + ("train",) * TRAIN_PER_VAL,
     )  # fmt: skip
     rng = np.random.default_rng(0)
-    for image in fixture.images:
+    for image in fixture.images[:: 1 + TRAIN_PER_VAL]:
         _natural_jpeg(fixture.image_dir / image["file_name"], image["height"], image["width"], rng)
     prepare_dataset("refcoco", root)
 
@@ -90,14 +94,14 @@ def simulated_answers(results: list[SampleResult], seed: int = 0) -> list[Sample
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=REFCOCO_VAL["num_images"], help="images of the val fixture")
+    parser.add_argument("--images", type=int, default=REFCOCO_VAL["num_images"], help="val images of the fixture")
     parser.add_argument("--keep", type=Path, help="keep the fixture and reports in this folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         folder = args.keep or Path(temporary)
         root = folder / "data"
         started = time.perf_counter()
-        write_val_fixture(root, args.images)
+        write_fixture(root, args.images)
         fixture_seconds = time.perf_counter() - started
         settings = load_settings("synthetic-tiny", ["dataset.name=refcoco", f"dataset.data_root={root}"])
         words = Vocabulary.load(root / "anns" / "refcoco.vocab.json").words
@@ -121,8 +125,11 @@ def main() -> None:
         simulated_split = report["splits"][0]
         result = {
             "expressions": metrics[0].count,
-            "images": args.images,
+            "val_images": args.images,
+            "annotation_file_mb": round((root / "anns" / "refcoco.json").stat().st_size / 2**20, 1),
+            "objects_file_mb": round((root / "anns" / "refcoco.objects.json").stat().st_size / 2**20, 1),
             "model": "synthetic-tiny architecture (random weights), input 192, fp32, batch 64, no loader workers",
+            "eval_ms_per_image": {key: round(value, 2) for key, value in metrics[0].timing_ms.items()},
             "fixture_seconds_untimed": round(fixture_seconds, 1),
             "eval_seconds": round(eval_seconds, 2),
             "report_seconds": round(report_seconds, 2),
