@@ -1,4 +1,5 @@
-# Two entry points for a fresh machine: `make demo` (the main job on built-in synthetic data) and `make test`.
+# Entry points for a fresh machine: `make demo` (the main job on built-in synthetic data), `make test` (the fast
+# suite, the developer's loop) and `make test-all` (every test, the slow accuracy checks included; CI runs it).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ export PIP_NO_CACHE_DIR := 1
 DEMO_DATA ?= data-demo
 DEMO_RUN ?= runs/demo
 
-.PHONY: install browser demo test lint clean
+.PHONY: install browser demo test test-all lint clean
 
 $(BIN)/simrec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +34,11 @@ browser:
 	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || \
 	  echo "Chromium is not installed and could not be: the browser tests will be skipped."
 
+# Tests marked `slow` (a model trained for minutes, then held to an accuracy) run only in test-all.
 test: install browser
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install browser
 	$(BIN)/python -m pytest -q
 
 lint: install

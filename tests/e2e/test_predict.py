@@ -8,8 +8,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -263,31 +261,6 @@ def test_wrong_checkpoints_are_refused(tmp_path: Path) -> None:
     for path, message in [(bare, "bare model weights"), (text, "not a readable checkpoint")]:
         result = run("predict", image, "the dog", "-c", path)
         assert result.exit_code == 2 and message in result.stderr
-
-
-BRIEF_EPOCHS = 7  # of the preset's 10: about 6.5 CPU minutes; measured: 349 of 376 boxes hit (92.8 %; 8 epochs: 93.6 %)
-
-
-def _simrec_with_all_cores(*args: object) -> None:
-    """Run `simrec` as a user does, in its own process with every core (the suite keeps itself to one thread)."""
-    env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
-    command = [sys.executable, "-m", "simrec_cli", "-q", *(str(arg) for arg in args)]
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.fixture(scope="module")
-def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A synthetic-tiny checkpoint trained briefly as the README's main job does, or the one
-    SIMREC_TRAINED_CHECKPOINT names (the demo's runs/demo/best.pth, say)."""
-    given = os.environ.get("SIMREC_TRAINED_CHECKPOINT")
-    if given:
-        return Path(given)
-    root = tmp_path_factory.mktemp("accuracy")
-    _simrec_with_all_cores("prepare-data", "--dataset", "synthetic", "--data-root", root / "data")
-    _simrec_with_all_cores("train", "--preset", "synthetic-tiny", f"dataset.data_root={root / 'data'}",
-                           f"train.output_dir={root / 'run'}", f"train.epochs={BRIEF_EPOCHS}")  # fmt: skip
-    return root / "run" / "best.pth"
 
 
 @pytest.mark.slow
