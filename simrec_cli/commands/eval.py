@@ -12,6 +12,7 @@ from rich.table import Table
 
 from simrec_cli.commands.common import DEVICE_OPTION, GPUS_OPTION, NPROC_OPTION, guarded, run_under_torchrun
 from simrec_cli.console import RichReporter, console, fitted_table
+from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
 from simrec_cli.reporting import NullReporter
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ def command(
 
       simrec eval runs/train/best.pth --report runs/train/report
     """
+    require_checkpoint_file(checkpoint)  # before the seconds of importing torch
+
     from simrec_cli.data.files import atomic_write_json
     from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
     from simrec_cli.engine.evaluator import evaluate_checkpoint

@@ -8,6 +8,7 @@ import typer
 
 from simrec_cli.commands.common import guarded
 from simrec_cli.console import RichReporter
+from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
 from simrec_cli.errors import SimrecError
 from simrec_cli.predict.defaults import DEFAULT_OPSET
 
@@ -31,10 +32,12 @@ def command(
     Inputs: `image` float32 [B, 3, H, W] (letterboxed RGB / 255) and `tokens` int64 [B, L]. Outputs: `boxes`
     [B, 5] (x1, y1, x2, y2, score in letterbox pixels) and, for mask models, `masks` [B, H, W].
     """
-    from simrec_cli.predict.export import MIN_BOX_IOU, export_onnx
-
     if export_format != "onnx":
         raise SimrecError(f"unknown export format '{export_format}'", "use --format onnx")
+    require_checkpoint_file(checkpoint)  # before the seconds of importing torch
+
+    from simrec_cli.predict.export import MIN_BOX_IOU, export_onnx
+
     reporter = RichReporter()
     result = export_onnx(
         checkpoint, output, opset=opset, dynamic_batch=dynamic_batch, half=half, device=device, reporter=reporter

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from simrec_cli.commands.common import DEVICE_OPTION, guarded
 from simrec_cli.console import RichReporter, console, error_console, fitted_table, state
+from simrec_cli.engine.checkpoint_paths import newest_checkpoint, require_checkpoint_file
 from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError
 from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
 from simrec_cli.predict.sources import ImageRequest, requests_from_pairs, requests_from_source
@@ -96,14 +97,17 @@ def command(
 
     Exit status 0 when every image was answered, 1 when some could not be read, 2 for a usage error.
     """
-    from simrec_cli.predict.output import default_output_dir
-    from simrec_cli.predict.predictor import Predictor, newest_checkpoint, predict_requests
-
     reporter: Reporter = JsonModeReporter() if json_lines else RichReporter()
     requests = _requests(source, expressions, pairs)
     if checkpoint is None:
         checkpoint = newest_checkpoint()
         reporter.info(f"using checkpoint {checkpoint} (the newest best.pth under runs/)")
+    require_checkpoint_file(checkpoint)
+
+    # The model code (torch) is imported only now that the inputs are known to exist.
+    from simrec_cli.predict.output import default_output_dir
+    from simrec_cli.predict.predictor import Predictor, predict_requests
+
     predictor = Predictor.from_checkpoint(checkpoint, device=device, half=half, reporter=reporter)
     target = None if no_save else (output_dir or default_output_dir())
     started = time.perf_counter()

@@ -17,6 +17,7 @@ from torch import nn
 
 from simrec_cli.data.files import atomic_write
 from simrec_cli.data.text import Vocabulary
+from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
 from simrec_cli.errors import SimrecError
 from simrec_cli.models import build_model
 from simrec_cli.reporting import NullReporter, Reporter
@@ -65,9 +66,7 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load and check a simrec checkpoint; anything else is refused with a line that says what it is."""
-    path = Path(path)
-    if not path.is_file():
-        raise SimrecError(f"checkpoint {path} does not exist", "give the path of a last.pth or best.pth")
+    path = require_checkpoint_file(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files

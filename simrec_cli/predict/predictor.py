@@ -200,17 +200,6 @@ def _row_batches(requests: Sequence[ImageRequest], batch_size: int) -> Iterator[
         yield batch
 
 
-def newest_checkpoint(runs_root: Path = Path("runs")) -> Path:
-    """The most recently written `best.pth` under `runs_root`, for `simrec predict` without --checkpoint."""
-    candidates = [path for path in runs_root.glob("**/best.pth") if path.is_file()]
-    if not candidates:
-        raise SimrecError(
-            f"no --checkpoint given and no best.pth found under {runs_root}/",
-            "train one (simrec train --preset synthetic-tiny) or pass --checkpoint PATH",
-        )
-    return max(candidates, key=lambda path: path.stat().st_mtime)
-
-
 def predict_requests(
     predictor: Predictor,
     requests: Sequence[ImageRequest],

@@ -6,8 +6,7 @@ from simrec_cli.errors import SimrecError
 from simrec_cli.models.backbones.base import StagedBackbone
 from simrec_cli.models.backbones.cspdarknet import CspDarkNet
 from simrec_cli.models.backbones.darknet import DarkNet53
-from simrec_cli.models.backbones.resnet import CONSTRUCTORS as RESNETS
-from simrec_cli.models.backbones.resnet import ResNet
+from simrec_cli.models.backbones.resnet import RESNET_NAMES, ResNet
 from simrec_cli.models.backbones.vgg import VGG16
 from simrec_cli.settings.model import VisualBackboneSettings
 
@@ -23,7 +22,7 @@ def build_backbone(settings: VisualBackboneSettings) -> StagedBackbone:
         if depth != 1.0:
             raise SimrecError("model.visual_backbone.depth_multiplier has no meaning for vgg16", "leave it at 1.0")
         backbone = VGG16(width)
-    elif settings.name in RESNETS:
+    elif settings.name in RESNET_NAMES:
         if (width, depth) != (1.0, 1.0):
             raise SimrecError(
                 f"model.visual_backbone width/depth multipliers are not available for {settings.name}",

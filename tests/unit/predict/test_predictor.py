@@ -14,8 +14,9 @@ from PIL import Image
 from torch import nn
 
 from simrec_cli.data.text import Vocabulary
+from simrec_cli.engine.checkpoint_paths import newest_checkpoint
 from simrec_cli.errors import SimrecError
-from simrec_cli.predict.predictor import JSON_FIELDS, Predictor, newest_checkpoint, predict_requests
+from simrec_cli.predict.predictor import JSON_FIELDS, Predictor, predict_requests
 from simrec_cli.predict.sources import ImageRequest
 from simrec_cli.reporting import NullReporter
 from simrec_cli.settings import load_settings

@@ -1,0 +1,30 @@
+"""Finding and checking checkpoint files without importing torch.
+
+Commands call these before they import the model code, so a wrong path is reported at once instead of after
+the seconds that importing torch takes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simrec_cli.errors import SimrecError
+
+
+def require_checkpoint_file(path: Path) -> Path:
+    """`path` if it is a file; otherwise the error that names it."""
+    path = Path(path)
+    if not path.is_file():
+        raise SimrecError(f"checkpoint {path} does not exist", "give the path of a last.pth or best.pth")
+    return path
+
+
+def newest_checkpoint(runs_root: Path = Path("runs")) -> Path:
+    """The most recently written `best.pth` under `runs_root`, for `simrec predict` without --checkpoint."""
+    candidates = [path for path in runs_root.glob("**/best.pth") if path.is_file()]
+    if not candidates:
+        raise SimrecError(
+            f"no --checkpoint given and no best.pth found under {runs_root}/",
+            "train one (simrec train --preset synthetic-tiny) or pass --checkpoint PATH",
+        )
+    return max(candidates, key=lambda path: path.stat().st_mtime)
