@@ -171,7 +171,7 @@ def main() -> None:
         photos = _photos(folder, args.images)
         end_to_end, stages = {}, {}
         for precision in ("fp32", "bf16"):
-            predictor = Predictor(prepared, settings, vocabulary, torch.device(args.device), half=precision == "bf16")
+            predictor = Predictor(prepared, settings, vocabulary, torch.device(args.device), precision=precision)
             ms = _end_to_end(predictor, photos, folder / f"out-{precision}", args.repeats)
             end_to_end[precision] = {"ms_per_image": round(ms, 2), "images_per_s": round(1000 / ms, 2)}
             stages[precision] = _stages(predictor, photos[0], folder / "stages", args.repeats)

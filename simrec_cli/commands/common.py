@@ -62,12 +62,28 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
 
 
 DEVICE_OPTION = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda.")
+PRECISION_OPTION = typer.Option(
+    "auto",
+    "--precision",
+    help="auto, fp32, bf16 or int8. auto: bf16 where the CPU has avx512_bf16/AMX or the GPU supports it, else fp32. "
+    "int8 needs a model file written by `simrec export CKPT --format int8`.",
+)
+HALF_OPTION = typer.Option(False, "--half", help="Same as --precision bf16 (kept for old scripts).", hidden=True)
 GPUS_OPTION = typer.Option(None, "--gpus", help="Number of GPUs on this node; N > 1 relaunches under torchrun.")
 NPROC_OPTION = typer.Option(None, "--nproc", help="Number of CPU processes (gloo), e.g. --device cpu --nproc 2.")
 NNODES_OPTION = typer.Option(1, "--nnodes", help="Number of nodes for multi-node training.")
 NODE_RANK_OPTION = typer.Option(0, "--node-rank", help="Rank of this node (0 .. nnodes-1).")
 MASTER_ADDR_OPTION = typer.Option("127.0.0.1", "--master-addr", help="Address of node 0.")
 MASTER_PORT_OPTION = typer.Option(29500, "--master-port", help="Free TCP port on node 0.")
+
+
+def chosen_precision(precision: str, half: bool) -> str:
+    """--half is the old spelling of --precision bf16; both at once must agree."""
+    if not half:
+        return precision
+    if precision not in ("auto", "bf16"):
+        raise SimrecError(f"--half and --precision {precision} contradict each other", "give only --precision")
+    return "bf16"
 
 
 def global_flags() -> list[str]:

@@ -10,7 +10,16 @@ from typing import IO, TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from simrec_cli.commands.common import DEVICE_OPTION, GPUS_OPTION, NPROC_OPTION, guarded, run_under_torchrun
+from simrec_cli.commands.common import (
+    DEVICE_OPTION,
+    GPUS_OPTION,
+    HALF_OPTION,
+    NPROC_OPTION,
+    PRECISION_OPTION,
+    chosen_precision,
+    guarded,
+    run_under_torchrun,
+)
 from simrec_cli.console import RichReporter, console, fitted_table
 from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
 from simrec_cli.reporting import NullReporter
@@ -69,6 +78,11 @@ def command(
     gallery_misses: int = typer.Option(24, "--gallery-misses", min=0, help="--report: worst misses drawn per split."),
     gallery_hits: int = typer.Option(12, "--gallery-hits", min=0, help="--report: typical hits drawn per split."),
     device: str = DEVICE_OPTION,
+    precision: str = PRECISION_OPTION,
+    half: bool = HALF_OPTION,
+    compile_forward: bool = typer.Option(
+        False, "--compile/--no-compile", help="Compile the forward for the batch size first (pays on large splits)."
+    ),
     gpus: int | None = GPUS_OPTION,
     nproc: int | None = NPROC_OPTION,
 ) -> None:
@@ -89,13 +103,15 @@ def command(
     from simrec_cli.engine.evaluator import evaluate_checkpoint
     from simrec_cli.engine.launcher import plan_processes
 
+    precision = chosen_precision(precision, half)
     if report is not None:
         from simrec_cli.report.writer import check_report_dir
 
         check_report_dir(report)
     plan = plan_processes(gpus, nproc, device, 1, 0, "127.0.0.1", 29500)
     if plan.needs_launcher and not launched_by_torchrun():
-        args = ["eval", str(checkpoint), "--device", device]
+        args = ["eval", str(checkpoint), "--device", device, "--precision", precision]
+        args += ["--compile"] if compile_forward else []
         for name, value in [
             ("--data-root", data_root),
             ("--dataset", dataset),
@@ -113,9 +129,10 @@ def command(
             args += ["--split", item]  # fmt: skip
         run_under_torchrun(plan, args)
     with joined_world(device) as world:
-        metrics, predictions, settings = evaluate_checkpoint(
+        metrics, predictions, settings, model = evaluate_checkpoint(
             checkpoint, world=world, reporter=RichReporter() if world.is_main else NullReporter(), data_root=data_root,
             dataset=dataset, splits=split, batch_size=batch_size, num_workers=workers, keep_masks=report is not None,
+            precision=precision, compile_forward=compile_forward,
         )  # fmt: skip
     if not world.is_main:
         return
@@ -125,8 +142,10 @@ def command(
     console.print(
         f"speed per image: preprocess {timing['preprocess']:.1f} ms, inference {timing['inference']:.1f} ms, "
         f"postprocess {timing['postprocess']:.1f} ms on {world.device} x{world.size}, "
-        f"batch {batch_size or settings.train.evaluation.eval_batch_size}, fp32"
+        f"batch {batch_size or settings.train.evaluation.eval_batch_size}"
     )
+    compiled = ", compiled forward" if model.compiled else ""
+    console.print(f"precision {model.precision.describe()}{compiled}")
     if json_file is not None:
         atomic_write_json(json_file, {"checkpoint": str(checkpoint), "splits": [m.as_dict() for m in metrics]})
     if save_predictions is not None:

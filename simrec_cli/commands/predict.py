@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 from rich.text import Text
 
-from simrec_cli.commands.common import DEVICE_OPTION, guarded
+from simrec_cli.commands.common import DEVICE_OPTION, HALF_OPTION, PRECISION_OPTION, chosen_precision, guarded
 from simrec_cli.console import RichReporter, console, error_console, fitted_table, state
 from simrec_cli.engine.checkpoint_paths import newest_checkpoint, require_checkpoint_file
 from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError
@@ -83,11 +83,8 @@ def command(
     ),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON object per answer instead of a table."),
     device: str = DEVICE_OPTION,
-    half: bool = typer.Option(
-        False,
-        "--half",
-        help="bfloat16 mixed precision (pays off on CPUs with AMX/AVX512-BF16 and on GPUs at larger batches).",
-    ),
+    precision: str = PRECISION_OPTION,
+    half: bool = HALF_OPTION,
     no_save: bool = typer.Option(False, "--no-save", help="Write no pictures or masks; only print the answers."),
     batch_size: int = typer.Option(
         DEFAULT_BATCH_SIZE, "--batch-size", "-b", min=1, help="Expressions per forward pass."
@@ -103,12 +100,14 @@ def command(
         checkpoint = newest_checkpoint()
         reporter.info(f"using checkpoint {checkpoint} (the newest best.pth under runs/)")
     require_checkpoint_file(checkpoint)
+    precision = chosen_precision(precision, half)
 
     # The model code (torch) is imported only now that the inputs are known to exist.
     from simrec_cli.predict.output import default_output_dir
     from simrec_cli.predict.predictor import Predictor, predict_requests
 
-    predictor = Predictor.from_checkpoint(checkpoint, device=device, half=half, reporter=reporter)
+    predictor = Predictor.from_checkpoint(checkpoint, device=device, precision=precision, reporter=reporter)
+    reporter.info(f"precision {predictor.precision.describe()} on {predictor.device}")
     target = None if no_save else (output_dir or default_output_dir())
     started = time.perf_counter()
     results: list[PredictionResult] = []

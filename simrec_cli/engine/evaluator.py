@@ -20,10 +20,10 @@ from torch.utils.data import DataLoader, DistributedSampler
 from simrec_cli.data.dataset import Batch, RefDataset
 from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, mask_to_original
 from simrec_cli.data.masks import rle_to_json
-from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import World, all_gather_objects
+from simrec_cli.engine.loading import load_for_inference
 from simrec_cli.engine.metrics import SampleResult, SplitMetrics, box_iou_xyxy, summarize, xywh_to_xyxy
-from simrec_cli.models.inference import autocast
+from simrec_cli.models.inference import InferenceModel, autocast
 from simrec_cli.reporting import Reporter
 from simrec_cli.settings import DatasetSettings, Settings
 from simrec_cli.settings.loader import validation_error
@@ -81,7 +81,7 @@ def _sample_results(
 
 @torch.inference_mode()
 def evaluate_split(
-    model: nn.Module,
+    model: nn.Module | InferenceModel,
     dataset: RefDataset,
     *,
     split: str,
@@ -95,9 +95,11 @@ def evaluate_split(
 ) -> tuple[SplitMetrics, list[SampleResult]]:
     """Evaluate one split on this rank's shard and merge every rank's results (rank order irrelevant).
 
-    `keep_masks` keeps each predicted mask (as RLE) in its result, for pictures drawn afterwards.
+    `keep_masks` keeps each predicted mask (as RLE) in its result, for pictures drawn afterwards. `model` is a
+    training model (run in `amp_dtype`) or an `InferenceModel`, which brings its own precision.
     """
-    model.eval()
+    if isinstance(model, nn.Module):
+        model.eval()
     device = world.device
     sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=False, drop_last=False)
     loader = DataLoader(
@@ -142,13 +144,17 @@ def evaluate_checkpoint(
     batch_size: int | None = None,
     num_workers: int | None = None,
     keep_masks: bool = False,
-) -> tuple[list[SplitMetrics], dict[str, list[SampleResult]], Settings]:
+    precision: str = "auto",
+    compile_forward: bool = False,
+) -> tuple[list[SplitMetrics], dict[str, list[SampleResult]], Settings, InferenceModel]:
     """Evaluate a checkpoint on every requested split (default: all evaluation splits of its dataset).
 
     The settings returned are the checkpoint's with the dataset that was evaluated (after --dataset,
-    --data-root and --split), so whatever reads the results finds the same files.
+    --data-root and --split), so whatever reads the results finds the same files. The model runs in `precision`
+    (see `resolve_precision`); with `compile_forward` its forward is compiled once for the evaluation batch size
+    (the last, smaller batch is padded up to it).
     """
-    model, settings, vocabulary = load_model_from_checkpoint(checkpoint, world.device, reporter=reporter)
+    model, settings, vocabulary = load_for_inference(checkpoint, world.device, precision, reporter=reporter)
     data = settings.dataset.model_dump()
     if dataset is not None and dataset != settings.dataset.name:
         data.update(name=dataset, ann_path=None, image_path=None, mask_path=None, eval_splits=None)
@@ -161,7 +167,10 @@ def evaluate_checkpoint(
     except ValidationError as exc:
         raise validation_error(exc, "eval options") from exc
     loader = settings.train.data
-    masks = bool(getattr(model, "has_mask_head", False))
+    masks = model.has_mask_head
+    batch_size = batch_size or settings.train.evaluation.eval_batch_size
+    if compile_forward:
+        model.compile((batch_size,), dataset_settings.input_shape, dataset_settings.max_token_length)
     metrics, predictions = [], {}
     for split in dataset_settings.resolved_eval_splits():
         split_set = RefDataset(
@@ -173,7 +182,7 @@ def evaluate_checkpoint(
             split_set,
             split=split,
             world=world,
-            batch_size=batch_size or settings.train.evaluation.eval_batch_size,
+            batch_size=batch_size,
             num_workers=loader.num_workers if num_workers is None else num_workers,
             reporter=reporter,
             mask_threshold=settings.model.head.mask_threshold,
@@ -181,4 +190,4 @@ def evaluate_checkpoint(
         )
         metrics.append(split_metrics)
         predictions[split] = results
-    return metrics, predictions, settings.model_copy(update={"dataset": dataset_settings})
+    return metrics, predictions, settings.model_copy(update={"dataset": dataset_settings}), model

@@ -1,13 +1,18 @@
-"""Faster inference that keeps the boxes: BatchNorm folding, channels_last, bf16 autocast.
+"""Faster inference that keeps the boxes: BatchNorm folding, channels_last, bf16 autocast, compiled forwards.
 
-Each option is checked by the tests to keep fp32's boxes (IoU >= 0.99). Boxes are decoded in float32 inside
-the heads, so bf16 only affects the features, not the coordinate arithmetic.
+Each option is checked by the tests to keep fp32's boxes (IoU >= 0.99 on trained weights). Boxes are decoded in
+float32 inside the heads, so bf16 only affects the features, not the coordinate arithmetic.
+
+`InferenceModel` is what eval, predict and serving call: a prepared model, the precision it runs in, and
+optionally a compiled forward for a few fixed batch sizes. torch.compile (and inductor) is imported only when
+`compile()` is called, so one-shot prediction does not pay for it.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
 import torch
@@ -15,6 +20,7 @@ from torch import nn
 
 from simrec_cli.models.base import GroundingModel
 from simrec_cli.models.layers import ConvBnAct
+from simrec_cli.models.precision import PrecisionChoice
 
 
 def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
@@ -71,3 +77,88 @@ def autocast(device: torch.device | str, dtype: torch.dtype | None) -> AbstractC
 def bf16_autocast(device: torch.device | str, enabled: bool = True) -> AbstractContextManager:
     """Autocast to bfloat16 on CPU or CUDA (a no-op context when `enabled` is False)."""
     return autocast(device, torch.bfloat16 if enabled else None)
+
+
+Forward = Callable[..., dict[str, torch.Tensor]]
+
+
+class InferenceModel:
+    """A model ready to answer: call it like the eval model, `(images, tokens, image_index=None) -> outputs`.
+
+    It runs under the autocast its precision asks for. After `compile(batch_sizes)`, batches go through a
+    forward compiled for those row counts (rows padded up to the next one, larger batches cut into chunks of
+    the largest); each image is then repeated once per expression, since a compiled graph has fixed shapes.
+    """
+
+    def __init__(
+        self, module: nn.Module, device: torch.device, precision: PrecisionChoice, *, image_per_row: bool = False
+    ) -> None:
+        self.module = module
+        self.device = torch.device(device)
+        self.precision = precision
+        # True for graphs that take one image per expression and no image_index (the int8 graph).
+        self.image_per_row = image_per_row
+        self.batch_sizes: tuple[int, ...] = ()
+        self._compiled: Forward | None = None
+
+    @property
+    def has_mask_head(self) -> bool:
+        return bool(getattr(self.module, "has_mask_head", False))
+
+    @property
+    def compiled(self) -> bool:
+        return self._compiled is not None
+
+    def compile(self, batch_sizes: Sequence[int], input_shape: Sequence[int], token_length: int) -> None:
+        """Compile the forward for each of `batch_sizes` now (inductor with freezing on CPU, CUDA graphs on GPU),
+        for images of `input_shape` (height, width) and `token_length` tokens per expression.
+
+        Compiling costs seconds to minutes per size on a CPU, so callers compile once and reuse this object.
+        """
+        sizes = tuple(sorted({int(size) for size in batch_sizes}))
+        if not sizes or sizes[0] < 1:
+            raise ValueError(f"batch sizes {batch_sizes} must be positive")
+        self._compiled = compile_module(self.module, self.device, len(sizes))
+        self.batch_sizes = sizes
+        height, width = input_shape
+        for size in sizes:
+            images = torch.zeros(size, 3, height, width, device=self.device)
+            self(images, torch.ones(size, token_length, dtype=torch.int64, device=self.device))
+
+    @torch.inference_mode()
+    def __call__(
+        self, images: torch.Tensor, tokens: torch.Tensor, image_index: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        with autocast(self.device, self.precision.autocast_dtype):
+            if self._compiled is None and not self.image_per_row:
+                return self.module(images, tokens, image_index=image_index)
+            if image_index is not None:
+                images = images.index_select(0, image_index)
+            if self._compiled is None:
+                return self.module(images, tokens)
+            return self._bucketed(images, tokens)
+
+    def _bucketed(self, images: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        assert self._compiled is not None
+        rows, largest = tokens.shape[0], self.batch_sizes[-1]
+        if rows > largest:
+            parts = [self._bucketed(images[start : start + largest], tokens[start : start + largest])
+                     for start in range(0, rows, largest)]  # fmt: skip
+            return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+        size = next(size for size in self.batch_sizes if size >= rows)
+        if size > rows:
+            images = torch.cat([images, images[-1:].expand(size - rows, *images.shape[1:])])
+            tokens = torch.cat([tokens, tokens[-1:].expand(size - rows, *tokens.shape[1:])])
+        outputs = self._compiled(images, tokens)
+        return {key: value[:rows].clone() for key, value in outputs.items()}
+
+
+def compile_module(module: nn.Module, device: torch.device, shapes: int) -> Forward:
+    """torch.compile for fixed shapes: inductor with constant folding of the frozen weights on CPU, CUDA graphs
+    (`reduce-overhead`) on GPU. `shapes` is how many input shapes it will see, so none falls back to eager."""
+    import torch._dynamo
+
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, shapes)
+    if device.type == "cuda":
+        return torch.compile(module, dynamic=False, mode="reduce-overhead")
+    return torch.compile(module, dynamic=False, options={"freezing": True})

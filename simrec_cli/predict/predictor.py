@@ -21,10 +21,11 @@ from torch import nn
 from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, letterbox_image, mask_to_original
 from simrec_cli.data.text import Vocabulary, tokenize
 from simrec_cli.drawing import Annotation, PictureBase, draw_annotations, picture_base
-from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import resolve_device
+from simrec_cli.engine.loading import load_for_inference
 from simrec_cli.errors import SimrecError
-from simrec_cli.models.inference import bf16_autocast, prepare_for_inference
+from simrec_cli.models.inference import InferenceModel
+from simrec_cli.models.precision import PrecisionChoice, resolve_precision
 from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
 from simrec_cli.predict.images import read_image
 from simrec_cli.predict.output import OutputFolder
@@ -106,29 +107,52 @@ class _LoadedImage:
 
 
 class Predictor:
-    """A model ready for inference plus what it needs to read inputs: settings and vocabulary."""
+    """A model ready for inference plus what it needs to read inputs: settings and vocabulary.
+
+    `precision` is one of auto, fp32, bf16, int8 (see `simrec_cli.models.precision`); `predictor.precision`
+    says which one runs. `compile(batch_sizes)` compiles the forward for a few fixed batch sizes (a server's
+    buckets); without it the model runs eagerly, which is faster for one-shot prediction.
+    """
 
     def __init__(
-        self, model: nn.Module, settings: Settings, vocabulary: Vocabulary, device: torch.device, half: bool = False
+        self,
+        model: nn.Module | InferenceModel,
+        settings: Settings,
+        vocabulary: Vocabulary,
+        device: torch.device,
+        precision: str = "fp32",
     ) -> None:
-        self.model = model.eval()
+        if not isinstance(model, InferenceModel):
+            model = InferenceModel(model.eval(), device, resolve_precision(precision, torch.device(device)))
+        self.inference = model
         self.settings = settings
         self.vocabulary = vocabulary
         self.device = device
-        self.half = half
         data = settings.train.data
         self._mean = torch.tensor(data.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(data.std, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
 
     @classmethod
     def from_checkpoint(
-        cls, checkpoint: Path, device: str = "auto", half: bool = False, reporter: Reporter | None = None
+        cls, checkpoint: Path, device: str = "auto", precision: str = "auto", reporter: Reporter | None = None
     ) -> Predictor:
-        """Load a checkpoint and prepare its model for fast inference (BatchNorm folded, channels_last)."""
+        """Load a checkpoint (or an int8 model file) prepared for fast inference in `precision`."""
         torch_device = resolve_device(device)
-        model, settings, vocabulary = load_model_from_checkpoint(checkpoint, torch_device, reporter=reporter)
-        model = prepare_for_inference(model, fold_bn=True, channels_last=True)
-        return cls(model, settings, vocabulary, torch_device, half)
+        model, settings, vocabulary = load_for_inference(checkpoint, torch_device, precision, reporter=reporter)
+        return cls(model, settings, vocabulary, torch_device)
+
+    @property
+    def model(self) -> nn.Module:
+        return self.inference.module
+
+    @property
+    def precision(self) -> PrecisionChoice:
+        return self.inference.precision
+
+    def compile(self, batch_sizes: Sequence[int] = (1,)) -> None:
+        """Compile the forward for these numbers of expressions per pass; other counts are padded up to the next
+        one (or cut into chunks of the largest). Each size costs seconds to a minute to compile on a CPU."""
+        self.inference.compile(batch_sizes, self.input_shape, self.settings.dataset.max_token_length)
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -136,7 +160,7 @@ class Predictor:
 
     @property
     def has_mask(self) -> bool:
-        return bool(getattr(self.model, "has_mask_head", False))
+        return self.inference.has_mask_head
 
     def encode(self, expression: str) -> EncodedExpression:
         """Token ids of the expression; an expression with no words left after tokenizing is an error."""
@@ -158,8 +182,7 @@ class Predictor:
         images = (stacked.permute(0, 3, 1, 2).float() - self._mean) / self._std
         token_ids = torch.from_numpy(tokens).to(self.device)
         image_index = torch.as_tensor(rows, device=self.device)
-        with bf16_autocast(self.device, enabled=self.half):
-            outputs = self.model(images, token_ids, image_index=image_index)
+        outputs = self.inference(images, token_ids, image_index=image_index)
         result = {"boxes": outputs["boxes"].float().cpu().numpy()}
         if outputs.get("masks") is not None:
             result["masks"] = outputs["masks"].float().cpu().numpy()

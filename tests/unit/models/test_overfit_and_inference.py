@@ -1,4 +1,5 @@
-"""A tiny SimREC overfits one batch of synthetic scenes; BN folding, channels_last and bf16 keep its boxes."""
+"""A tiny SimREC overfits one batch of synthetic scenes; BN folding, channels_last, bf16 and the compiled forward
+keep its boxes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
-from simrec_cli.models.inference import bf16_autocast, fold_batchnorm, prepare_for_inference
+from simrec_cli.models import inference
+from simrec_cli.models.inference import InferenceModel, bf16_autocast, fold_batchnorm, prepare_for_inference
+from simrec_cli.models.precision import PrecisionChoice
 
 from .conftest import SceneBatch
 
@@ -69,3 +72,54 @@ def test_folding_removes_foldable_batchnorms_and_keeps_outputs(trained_tiny_simr
     images, tokens = evaluation_inputs(batch)
     with torch.inference_mode():
         assert torch.allclose(folded(images, tokens)["boxes"], model(images, tokens)["boxes"], atol=1e-3)
+
+
+def _inference_model(model: torch.nn.Module, batch_sizes: tuple[int, ...] | None) -> InferenceModel:
+    prepared = InferenceModel(
+        prepare_for_inference(model, fold_bn=True, channels_last=True), torch.device("cpu"), PrecisionChoice("fp32", "")
+    )
+    if batch_sizes is not None:
+        prepared.compile(batch_sizes, (64, 64), 15)
+    return prepared
+
+
+def test_bucketed_forward_pads_cuts_and_repeats_images(
+    trained_tiny_simrec: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shape bookkeeping of the compiled path, with the eager module standing in for the compiled one:
+    3 rows padded to 4, 8 rows cut into 4 + 4, shared images repeated per expression."""
+    calls: list[int] = []
+
+    def eager_forward(module: torch.nn.Module, device: torch.device, shapes: int):
+        def forward(images: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+            calls.append(len(tokens))
+            return module(images, tokens)
+
+        return forward
+
+    monkeypatch.setattr(inference, "compile_module", eager_forward)
+    model, _, batch = trained_tiny_simrec
+    images, tokens = evaluation_inputs(batch)
+    eager, bucketed = _inference_model(model, None), _inference_model(model, (1, 4))
+    assert calls == [1, 4] and bucketed.compiled and bucketed.batch_sizes == (1, 4)
+    calls.clear()
+    for rows in (3, 8):
+        reference = eager(images[:rows], tokens[:rows])["boxes"]
+        assert torch.allclose(bucketed(images[:rows], tokens[:rows])["boxes"], reference, atol=1e-4)
+    assert calls == [4, 4, 4]
+    shared = torch.tensor([0, 0, 1, 1, 1, 2, 3, 2])
+    reference = eager(images[:4], tokens, image_index=shared)["boxes"]
+    calls.clear()
+    assert torch.allclose(bucketed(images[:4], tokens, image_index=shared)["boxes"], reference, atol=1e-4)
+    assert calls == [4, 4]
+
+
+@pytest.mark.slow
+def test_compiled_forward_keeps_the_boxes(trained_tiny_simrec: Trained) -> None:
+    """inductor with frozen weights computes what the eager model computes (the real compile: about a minute)."""
+    model, _, batch = trained_tiny_simrec
+    images, tokens = evaluation_inputs(batch)
+    eager, compiled = _inference_model(model, None), _inference_model(model, (8,))
+    reference = eager(images, tokens)["boxes"]
+    iou = box_iou(compiled(images, tokens)["boxes"][:, :4], reference[:, :4]).diag()
+    assert iou.min() >= 0.99

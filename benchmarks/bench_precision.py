@@ -1,0 +1,186 @@
+"""Speed and agreement of each inference precision on a trained checkpoint; prints one JSON object.
+
+    python benchmarks/bench_precision.py CHECKPOINT --data-root DIR [--int8 FILE.int8.pt2] [--split val]
+
+For each precision (fp32, bf16, bf16 compiled, int8 compiled when an int8 file is given) it evaluates the split
+and reports Acc@0.5 and how many boxes agree with fp32's (IoU >= 0.99). Agreement means something only on
+trained weights: on random weights the objectness map is nearly flat and any rounding picks another cell.
+The accuracy gate is the one the tests assert: within 0.5 points of fp32's Acc@0.5; `auto_choice` says which
+precision `auto` picks on this machine and whether it passes.
+
+Speed: images per second of the forward pass at batch 1 and 8 (random images and tokens at the checkpoint's
+input size; the weights do not change the speed) for our plain fp32 NCHW model (the baseline every ratio is
+against, measured in the same run), fp32 with BatchNorm folded and channels_last, bf16, the compiled forwards,
+and int8. The CPU's flags are printed with the figures, since they decide bf16 and int8 speed. The goals: at
+batch 1 a ratio >= 4.5 against the baseline, and at batch 8 >= 25 images/s, both within the accuracy gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from simrec_cli.engine.checkpoint import load_model_from_checkpoint
+from simrec_cli.engine.distributed import joined_world
+from simrec_cli.engine.evaluator import evaluate_checkpoint
+from simrec_cli.engine.loading import load_for_inference
+from simrec_cli.engine.metrics import box_iou_xyxy
+from simrec_cli.models.inference import InferenceModel
+from simrec_cli.models.precision import PrecisionChoice, cpu_flags, resolve_precision
+from simrec_cli.reporting import NullReporter
+
+GATE_POINTS = 0.5
+GOAL_BATCH1_RATIO = 4.5
+GOAL_BATCH8_IMAGES_PER_S = 25.0
+
+
+def _evaluate(model_path: Path, args: argparse.Namespace, precision: str, compiled: bool) -> tuple[dict, np.ndarray]:
+    """Acc@0.5 of one precision on the split, and its boxes in sample order."""
+    started = time.perf_counter()
+    with joined_world("cpu") as world:
+        metrics, predictions, _, _ = evaluate_checkpoint(
+            model_path, world=world, reporter=NullReporter(), data_root=args.data_root, splits=[args.split],
+            batch_size=args.batch_size, num_workers=0, precision=precision, compile_forward=compiled,
+        )  # fmt: skip
+    boxes = np.array([result.box for result in predictions[args.split]], np.float64)
+    summary = {"acc50": round(metrics[0].acc50, 2), "count": metrics[0].count,
+               "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+    return summary, boxes
+
+
+def agreement(args: argparse.Namespace) -> dict:
+    runs = [("fp32", args.checkpoint, "fp32", False), ("bf16", args.checkpoint, "bf16", False),
+            ("bf16_compiled", args.checkpoint, "bf16", True)]  # fmt: skip
+    if args.int8 is not None:
+        runs.append(("int8_compiled", args.int8, "int8", True))
+    report: dict[str, dict] = {}
+    reference: np.ndarray | None = None
+    for name, path, precision, compiled in runs:
+        summary, boxes = _evaluate(path, args, precision, compiled)
+        if reference is None:
+            reference = boxes
+        iou = box_iou_xyxy(boxes, reference)
+        summary["share_of_boxes_iou_ge_0.99_vs_fp32"] = round(float((iou >= 0.99).mean()), 4)
+        summary["boxes_moved_vs_fp32"] = int((iou < 0.99).sum())
+        summary["acc50_points_vs_fp32"] = round(summary["acc50"] - report.get("fp32", summary)["acc50"], 2)
+        summary["within_gate"] = abs(summary["acc50_points_vs_fp32"]) <= GATE_POINTS
+        report[name] = summary
+    return report
+
+
+def _timed(run: Callable[[], object], warmup: int, repeats: int) -> float:
+    """Median seconds of `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _inputs(rows: int, size: tuple[int, int], vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(rows)
+    tokens = torch.randint(3, vocab, (rows, 15), generator=generator)
+    tokens[:, 8:] = 0
+    return torch.rand(rows, 3, *size, generator=generator), tokens
+
+
+def speed(args: argparse.Namespace) -> dict:
+    device = torch.device("cpu")
+    plain, settings, vocabulary = load_model_from_checkpoint(args.checkpoint, device)
+    size = tuple(settings.dataset.input_shape)
+    models: dict[str, Callable[[], InferenceModel]] = {
+        "fp32_nchw": lambda: InferenceModel(plain, device, PrecisionChoice("fp32", "baseline")),
+        "fp32": lambda: load_for_inference(args.checkpoint, device, "fp32")[0],
+        "bf16": lambda: load_for_inference(args.checkpoint, device, "bf16")[0],
+        "bf16_compiled": lambda: load_for_inference(args.checkpoint, device, "bf16")[0],
+    }
+    if args.int8 is not None:
+        models["int8_compiled"] = lambda: load_for_inference(args.int8, device, "int8")[0]
+    report: dict[str, dict] = {}
+    for name, make in models.items():
+        model = make()
+        entry: dict[str, float] = {}
+        if name.endswith("_compiled"):
+            started = time.perf_counter()
+            model.compile(args.batches, size, settings.dataset.max_token_length)
+            entry["compile_s"] = round(time.perf_counter() - started, 1)
+        for rows in args.batches:
+            images, tokens = _inputs(rows, size, len(vocabulary))
+            repeats = args.repeats * (3 if rows == 1 else 1)
+            seconds = _timed(lambda model=model, images=images, tokens=tokens: model(images, tokens), 2, repeats)
+            entry[f"batch{rows}_images_per_s"] = round(rows / seconds, 2)
+        report[name] = entry
+    for entry in report.values():
+        for rows in args.batches:
+            key = f"batch{rows}_images_per_s"
+            entry[f"batch{rows}_ratio_vs_fp32_nchw"] = round(entry[key] / report["fp32_nchw"][key], 2)
+    return report
+
+
+def goals(speeds: dict, accuracy: dict | None) -> dict:
+    """The fastest configuration that keeps the answers, at batch 1 and 8, against the goals."""
+
+    def keeps_answers(name: str) -> bool:
+        return accuracy is None or name.startswith("fp32") or accuracy.get(name, {}).get("within_gate", False)
+
+    allowed = [name for name in speeds if keeps_answers(name)]
+    result = {}
+    for rows, key, goal, measure in [
+        (1, "batch1_ratio_vs_fp32_nchw", GOAL_BATCH1_RATIO, "ratio"),
+        (8, "batch8_images_per_s", GOAL_BATCH8_IMAGES_PER_S, "images_per_s"),
+    ]:
+        candidates = [name for name in allowed if key in speeds[name]]
+        if not candidates:
+            continue
+        best = max(candidates, key=lambda name: speeds[name][key])
+        result[f"batch{rows}"] = {"best": best, measure: speeds[best][key], "goal": goal,
+                                  "met": speeds[best][key] >= goal}  # fmt: skip
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--data-root", type=Path, help="the checkpoint's data folder (default: the run's)")
+    parser.add_argument("--int8", type=Path, help="the checkpoint's int8 file (simrec export --format int8)")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], help="batch sizes timed")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes per batch size (batch 1: 3x)")
+    parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args()
+    auto = resolve_precision("auto", torch.device("cpu"))
+    report: dict[str, object] = {
+        "benchmark": "precision",
+        "checkpoint": str(args.checkpoint),
+        "int8": str(args.int8) if args.int8 else None,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_flags": sorted(cpu_flags()),
+        "auto_choice": auto.describe(),
+    }
+    accuracy = None if args.skip_accuracy else agreement(args)
+    if accuracy is not None:
+        report["split"] = args.split
+        report["accuracy"] = accuracy
+        report["auto_choice_within_gate"] = accuracy[auto.name]["within_gate"]
+    if not args.skip_speed:
+        speeds = speed(args)
+        report["speed"] = speeds
+        report["goals"] = goals(speeds, accuracy)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
