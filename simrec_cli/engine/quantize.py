@@ -92,6 +92,16 @@ def _export(model: nn.Module, example: tuple[torch.Tensor, torch.Tensor]) -> Any
     return torch.export.export(model, example, dynamic_shapes=({0: batch}, {0: batch}))
 
 
+def without_dtype_asserts(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Drop the dtype assertions export writes for no-op casts (`x.float()` on a float32 tensor), so the graph
+    also runs under bf16 autocast, where those tensors are bfloat16 (int8 convolutions with bf16 in between)."""
+    for node in list(graph.graph.nodes):
+        if node.target is torch.ops.aten._assert_tensor_metadata.default:
+            graph.graph.erase_node(node)
+    graph.recompile()
+    return graph
+
+
 def quantize_checkpoint(
     checkpoint: Path,
     output: Path | None = None,
@@ -118,7 +128,7 @@ def quantize_checkpoint(
     batches = _calibration_batches(_calibration_set(settings, vocabulary, data_root), samples, batch_size=8)
     quantizer = x86.X86InductorQuantizer().set_global(x86.get_default_x86_inductor_quantization_config())
     with torch.no_grad():
-        observed = prepare_pt2e(_export(prepared, batches[0]).module(), quantizer)
+        observed = prepare_pt2e(without_dtype_asserts(_export(prepared, batches[0]).module()), quantizer)
         for images, tokens in reporter.track(batches, len(batches), "calibrate"):
             observed(images, tokens)
         quantized = convert_pt2e(observed)
@@ -158,7 +168,7 @@ def load_quantized(path: Path, reporter: Reporter | None = None) -> tuple[nn.Mod
         raise SimrecError(f"{path} is not a simrec int8 model file", WRITE_ONE)
     settings = settings_from_dict(metadata["settings"], f"int8 model file {path}")
     vocabulary = Vocabulary.from_list(list(metadata["vocabulary"]))
-    module = program.module()
+    module = without_dtype_asserts(program.module())
     module.has_mask_head = bool(metadata["has_mask_head"])
     (reporter or NullReporter()).info(
         f"loaded {path} (int8, calibrated on {metadata['calibration_samples']} samples of {metadata['source']})"
