@@ -7,6 +7,9 @@ images are skipped. Problems are counted over the whole input and reported once,
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 from simrec_cli.data.annotations import Annotations, load_annotations
@@ -74,10 +77,10 @@ def _refer_entries(
         if ann is None or ref["image_id"] not in refer.images:
             unknown.append(f"ref {ref['ref_id']} -> annotation {ref['ann_id']}, image {ref['image_id']}")
             continue
-        path = image_file(dataset, {"iid": ref["image_id"]}, image_root)
         if ref["image_id"] not in image_present:
-            image_present[ref["image_id"]] = path.is_file()
+            image_present[ref["image_id"]] = image_file(dataset, {"iid": ref["image_id"]}, image_root).is_file()
         if not image_present[ref["image_id"]]:
+            path = image_file(dataset, {"iid": ref["image_id"]}, image_root)
             missing_images.setdefault(path, f"ref {ref['ref_id']}")
             continue
         kept.append(ref)
@@ -161,6 +164,24 @@ def _prepare_refer(
     return summary
 
 
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while the conversion builds millions of small objects.
+
+    The annotations, refs and entries hold no reference cycles, yet each allocation burst makes the collector
+    walk every object alive; at RefCOCO scale that was a third of prepare-data's time. Memory is unaffected:
+    reference counting still frees everything that is dropped.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@cyclic_gc_paused()
 def prepare_dataset(
     dataset: str,
     data_root: Path,

@@ -15,7 +15,7 @@ from simrec_cli.data.annotations import Annotations, SplitCounts, count_split
 from simrec_cli.data.files import atomic_save_npy, atomic_write_json, ensure_writable_dir
 from simrec_cli.data.masks import write_mask_store
 from simrec_cli.data.objects import write_objects
-from simrec_cli.data.text import Vocabulary, tokenize
+from simrec_cli.data.text import Vocabulary, distinct_sentences, tokenize
 from simrec_cli.data.vectors import load_word_vectors
 from simrec_cli.reporting import Reporter
 from simrec_cli.settings import DatasetSettings
@@ -76,8 +76,8 @@ def output_settings(dataset: str, output_root: Path) -> DatasetSettings:
     return DatasetSettings(name=dataset, data_root=output_root)
 
 
-def _empty_sentence_warning(anns: Annotations) -> str | None:
-    empty = [(split, s) for split, entries in anns.items() for e in entries for s in e["refs"] if not tokenize(s)]
+def _empty_sentence_warning(anns: Annotations, tokenized: dict[str, list[str]]) -> str | None:
+    empty = [(split, s) for split, entries in anns.items() for e in entries for s in e["refs"] if not tokenized[s]]
     if not empty:
         return None
     split, example = empty[0]
@@ -103,7 +103,8 @@ def write_prepared(
     ensure_writable_dir(ann_path.parent, "annotations")
     if masks is not None:
         ensure_writable_dir(settings.resolved_mask_path().parent, "masks")
-    vocab = Vocabulary.from_annotations(anns)
+    tokenized = {sentence: tokenize(sentence) for sentence in distinct_sentences(anns)}  # each sentence once
+    vocab = Vocabulary.from_tokenized(tokenized.values())
     vectors = load_word_vectors(word_vectors, vocab.words, reporter) if word_vectors else None
     expected = EXPECTED_EXPRESSIONS.get((settings.stem, split_by or ""), {})
     summary = PrepareSummary(
@@ -122,7 +123,7 @@ def write_prepared(
                 f"{split}: {counts.expressions} expressions, the published {dataset} ({split_by}) split has "
                 f"{counts.expected_expressions}; check that the REFER files are complete and the right version"
             )
-    empty_warning = _empty_sentence_warning(anns)
+    empty_warning = _empty_sentence_warning(anns, tokenized)
     if empty_warning:
         summary.warnings.append(empty_warning)
 

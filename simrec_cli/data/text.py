@@ -11,15 +11,24 @@ import numpy as np
 from simrec_cli.data.files import atomic_write_json, read_json
 from simrec_cli.errors import SimrecError
 
-_DELETED = str.maketrans("", "", ".,'!?\"()*#:;")
-_SPLITTERS = str.maketrans({"-": " ", "/": " "})
+# One table for SimREC's two steps (delete `. , ' ! ? " ( ) * # : ;`, then `-` and `/` to spaces): the character
+# sets are disjoint, so one pass gives the same words.
+_TOKEN_TABLE = str.maketrans("-/", "  ", ".,'!?\"()*#:;")
 _LEFT_RIGHT = re.compile(r"\b(left|right)(most|er|ward|wards)?\b", re.IGNORECASE)
 _SWAPPED = {"left": "right", "right": "left"}
 
 
 def tokenize(sentence: str) -> list[str]:
     """SimREC's rules, in its order: lowercase, delete `. , ' ! ? " ( ) * # : ;`, split `-` and `/`, whitespace."""
-    return sentence.lower().translate(_DELETED).translate(_SPLITTERS).split()
+    return sentence.lower().translate(_TOKEN_TABLE).split()
+
+
+def distinct_sentences(anns: dict[str, list[dict]]) -> list[str]:
+    """Every sentence of an annotation file once, in the order first met (splits, entries, sentences).
+
+    A sentence seen again adds no new word, so the vocabulary built from these is the one built from all.
+    """
+    return list(dict.fromkeys(sentence for entries in anns.values() for entry in entries for sentence in entry["refs"]))
 
 
 def swap_left_right(sentence: str) -> str:
@@ -74,15 +83,18 @@ class Vocabulary:
 
         Released SimREC checkpoints index their embedding rows in exactly this order, so it must not change.
         """
+        return cls.from_tokenized(tokenize(sentence) for sentence in distinct_sentences(anns))
+
+    @classmethod
+    def from_tokenized(cls, sentences: Iterable[list[str]]) -> Vocabulary:
+        """The reserved words, then every word in the order it first appears in `sentences` (lists of words)."""
         words = list(cls.RESERVED)
         seen = set(words)
-        for entries in anns.values():
-            for entry in entries:
-                for sentence in entry["refs"]:
-                    for word in tokenize(sentence):
-                        if word not in seen:
-                            seen.add(word)
-                            words.append(word)
+        for sentence in sentences:
+            for word in sentence:
+                if word not in seen:
+                    seen.add(word)
+                    words.append(word)
         return cls(words)
 
     def encode(self, sentence: str, max_length: int) -> tuple[np.ndarray, list[str]]:

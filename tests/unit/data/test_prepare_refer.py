@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 
 from simrec_cli.data.masks import MaskStore
 from simrec_cli.data.prepare import COCO_CATEGORY_IDS, prepare_dataset
@@ -63,6 +64,21 @@ def test_masks_match_polygons_and_rle_including_crowd(refer: ReferFixture) -> No
         assert mask.sum() == truth.sum() == ann["area"]
         assert (mask == truth).all()
     assert kinds == {"list", "crowd", "dict"}
+
+
+def test_written_files_are_byte_for_byte_the_compact_json_of_their_content(refer: ReferFixture) -> None:
+    """The exact bytes: compact separators, SimREC's key order, and each mask as the one canonical COCO RLE of its
+    pixels, whatever route the conversion takes to them."""
+    prepare_dataset("refcoco", refer.root, generate_mask=True)
+    anns = {split: _expected_entries(refer, split) for split in ("train", "val", "testA", "testB")}
+    expected_anns = json.dumps(anns, separators=(",", ":"))
+    assert (refer.root / "anns" / "refcoco.json").read_text() == expected_anns
+    masks = {}
+    for ref in refer.refs:
+        rle = mask_utils.encode(np.asfortranarray(refer.true_masks[ref["ann_id"]].astype(np.uint8)))
+        masks[str(ref["ref_id"])] = {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode()}
+    expected_masks = json.dumps({"format": "simrec-rle-v1", "masks": masks}, separators=(",", ":"))
+    assert (refer.root / "masks" / "refcoco.rle.json").read_text() == expected_masks
 
 
 def test_legacy_npy_masks_are_read(tmp_path: Path) -> None:
