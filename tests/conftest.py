@@ -24,6 +24,9 @@ os.environ["OMP_NUM_THREADS"] = "1"
 import torch
 
 torch.set_num_threads(1)
+# `simrec train` reads a SLURM job's environment: a suite run inside one must not turn every run multi-process.
+for _name in [name for name in os.environ if name.startswith("SLURM_")]:
+    del os.environ[_name]
 
 # Of the preset's epochs; enough for the held-out test's 90 % (measured in README's Development section).
 BRIEF_EPOCHS = 7

@@ -71,10 +71,21 @@ PRECISION_OPTION = typer.Option(
 HALF_OPTION = typer.Option(False, "--half", help="Same as --precision bf16 (kept for old scripts).", hidden=True)
 GPUS_OPTION = typer.Option(None, "--gpus", help="Number of GPUs on this node; N > 1 relaunches under torchrun.")
 NPROC_OPTION = typer.Option(None, "--nproc", help="Number of CPU processes (gloo), e.g. --device cpu --nproc 2.")
-NNODES_OPTION = typer.Option(1, "--nnodes", help="Number of nodes for multi-node training.")
-NODE_RANK_OPTION = typer.Option(0, "--node-rank", help="Rank of this node (0 .. nnodes-1).")
-MASTER_ADDR_OPTION = typer.Option("127.0.0.1", "--master-addr", help="Address of node 0.")
-MASTER_PORT_OPTION = typer.Option(29500, "--master-port", help="Free TCP port on node 0.")
+NNODES_OPTION = typer.Option(
+    None, "--nnodes", help="Number of nodes for multi-node training [default: 1, or the SLURM job's]."
+)
+NODE_RANK_OPTION = typer.Option(
+    None, "--node-rank", help="Rank of this node, 0 .. nnodes-1 [default: 0, or SLURM_NODEID]."
+)
+MASTER_ADDR_OPTION = typer.Option(
+    None, "--master-addr", help="Address of node 0 [default: 127.0.0.1, or the first host of the SLURM job]."
+)
+MASTER_PORT_OPTION = typer.Option(
+    None, "--master-port", help="Free TCP port on node 0 [default: 29500; under SLURM 20000 + job id mod 10000]."
+)
+MAX_RESTARTS_OPTION = typer.Option(
+    0, "--max-restarts", help="Times torchrun restarts the workers after one fails; they resume from last.pth."
+)
 
 
 def chosen_precision(precision: str, half: bool) -> str:

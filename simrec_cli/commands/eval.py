@@ -101,14 +101,14 @@ def command(
     from simrec_cli.data.files import atomic_write_json
     from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
     from simrec_cli.engine.evaluator import evaluate_checkpoint
-    from simrec_cli.engine.launcher import plan_processes
+    from simrec_cli.engine.launcher import LaunchRequest, plan_processes
 
     precision = chosen_precision(precision, half)
     if report is not None:
         from simrec_cli.report.writer import check_report_dir
 
         check_report_dir(report)
-    plan = plan_processes(gpus, nproc, device, 1, 0, "127.0.0.1", 29500)
+    plan = plan_processes(LaunchRequest(gpus=gpus, nproc=nproc), device)
     if plan.needs_launcher and not launched_by_torchrun():
         args = ["eval", str(checkpoint), "--device", device, "--precision", precision]
         args += ["--compile"] if compile_forward else []

@@ -11,6 +11,7 @@ from simrec_cli.commands.common import (
     GPUS_OPTION,
     MASTER_ADDR_OPTION,
     MASTER_PORT_OPTION,
+    MAX_RESTARTS_OPTION,
     NNODES_OPTION,
     NODE_RANK_OPTION,
     NPROC_OPTION,
@@ -27,10 +28,11 @@ def command(
     device: str = DEVICE_OPTION,
     gpus: int | None = GPUS_OPTION,
     nproc: int | None = NPROC_OPTION,
-    nnodes: int = NNODES_OPTION,
-    node_rank: int = NODE_RANK_OPTION,
-    master_addr: str = MASTER_ADDR_OPTION,
-    master_port: int = MASTER_PORT_OPTION,
+    nnodes: int | None = NNODES_OPTION,
+    node_rank: int | None = NODE_RANK_OPTION,
+    master_addr: str | None = MASTER_ADDR_OPTION,
+    master_port: int | None = MASTER_PORT_OPTION,
+    max_restarts: int = MAX_RESTARTS_OPTION,
 ) -> None:
     """Resume training where it stopped; only safe settings (e.g. train.epochs) may change.
 
@@ -42,7 +44,7 @@ def command(
     """
     from simrec_cli.commands.run_training import train_here_or_relaunch
     from simrec_cli.engine.checkpoint import checkpoint_settings, read_checkpoint
-    from simrec_cli.engine.launcher import plan_processes
+    from simrec_cli.engine.launcher import LaunchRequest
     from simrec_cli.engine.resume import checkpoint_in, merge_for_resume
 
     checkpoint = checkpoint_in(run)
@@ -54,5 +56,5 @@ def command(
         overrides.append(f"train.output_dir={checkpoint.parent}")
     requested = settings_from_dict(apply_overrides(settings_to_dict(stored), overrides), "resume overrides")
     settings = merge_for_resume(stored, requested, checkpoint)
-    plan = plan_processes(gpus, nproc, settings.train.device, nnodes, node_rank, master_addr, master_port)
-    train_here_or_relaunch(settings, plan, ["resume", str(checkpoint), *overrides], resume=checkpoint)
+    request = LaunchRequest(gpus, nproc, nnodes, node_rank, master_addr, master_port, max_restarts)
+    train_here_or_relaunch(settings, request, ["resume", str(checkpoint), *overrides], resume=checkpoint)

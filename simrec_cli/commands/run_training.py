@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from simrec_cli.commands.common import run_under_torchrun
 from simrec_cli.console import RichReporter, console, state
 from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
-from simrec_cli.engine.launcher import LaunchPlan
+from simrec_cli.engine.launcher import LaunchRequest, plan_processes
 from simrec_cli.engine.trainer import BEST, Trainer, TrainResult
 from simrec_cli.settings import Settings
 
 
 def train_here_or_relaunch(
-    settings: Settings, plan: LaunchPlan, verb_args: list[str], resume: Path | None = None
+    settings: Settings, request: LaunchRequest, verb_args: list[str], resume: Path | None = None
 ) -> None:
-    """Train in this process, or start `plan`'s processes running `simrec <verb_args>` when it needs several."""
-    if plan.needs_launcher and not launched_by_torchrun():
-        settings.check_world_size(plan.nproc_per_node * plan.nnodes)
-        run_under_torchrun(plan, verb_args)
+    """Train in this process, or start the processes `request` asks for, running `simrec <verb_args>`.
+
+    The plan fills what the flags leave out from SLURM's environment; under torchrun the process just trains.
+    """
+    if not launched_by_torchrun():
+        plan = plan_processes(request, settings.train.device, os.environ, settings.train.ddp.rendezvous_timeout)
+        if plan.needs_launcher:
+            settings.check_world_size(plan.world_size)
+            run_under_torchrun(plan, verb_args)
     print_training_summary(train_in_this_process(settings, resume=resume))
 
 

@@ -9,6 +9,7 @@ from simrec_cli.commands.common import (
     GPUS_OPTION,
     MASTER_ADDR_OPTION,
     MASTER_PORT_OPTION,
+    MAX_RESTARTS_OPTION,
     NNODES_OPTION,
     NODE_RANK_OPTION,
     NPROC_OPTION,
@@ -26,10 +27,11 @@ def command(
     device: str = DEVICE_OPTION,
     gpus: int | None = GPUS_OPTION,
     nproc: int | None = NPROC_OPTION,
-    nnodes: int = NNODES_OPTION,
-    node_rank: int = NODE_RANK_OPTION,
-    master_addr: str = MASTER_ADDR_OPTION,
-    master_port: int = MASTER_PORT_OPTION,
+    nnodes: int | None = NNODES_OPTION,
+    node_rank: int | None = NODE_RANK_OPTION,
+    master_addr: str | None = MASTER_ADDR_OPTION,
+    master_port: int | None = MASTER_PORT_OPTION,
+    max_restarts: int = MAX_RESTARTS_OPTION,
 ) -> None:
     """Train a model; the run directory gets config.yaml, log.txt, metrics.csv, last.pth, best.pth, plots.
 
@@ -40,7 +42,7 @@ def command(
       simrec train --preset refcoco-scratch --gpus 4 train.batch_size=64
     """
     from simrec_cli.commands.run_training import train_here_or_relaunch
-    from simrec_cli.engine.launcher import plan_processes
+    from simrec_cli.engine.launcher import LaunchRequest
     from simrec_cli.engine.rundir import next_run_dir
 
     overrides = list(overrides or [])
@@ -50,6 +52,6 @@ def command(
     if settings.train.output_dir is None:
         settings.train.output_dir = next_run_dir(Path("runs"), "train")
         overrides.append(f"train.output_dir={settings.train.output_dir}")
-    plan = plan_processes(gpus, nproc, settings.train.device, nnodes, node_rank, master_addr, master_port)
+    request = LaunchRequest(gpus, nproc, nnodes, node_rank, master_addr, master_port, max_restarts)
     preset_args = ["--preset", str(preset)] if preset is not None else []
-    train_here_or_relaunch(settings, plan, ["train", *preset_args, *overrides])
+    train_here_or_relaunch(settings, request, ["train", *preset_args, *overrides])

@@ -18,6 +18,9 @@ import torch.distributed as dist
 
 from simrec_cli.errors import SimrecError
 
+# Set by the launcher for the workers: the node count this node was started with (see `check_node_counts`).
+EXPECTED_NODES_VARIABLE = "SIMREC_EXPECTED_NNODES"
+
 
 @dataclass(frozen=True)
 class World:
@@ -70,7 +73,25 @@ def init_world(requested_device: str, backend: str = "auto") -> World:
     chosen = backend if backend != "auto" else ("nccl" if device.type == "cuda" else "gloo")
     if not dist.is_initialized():
         dist.init_process_group(backend=chosen, init_method="env://")
-    return World(rank=rank, local_rank=local_rank, size=size, device=device)
+    world = World(rank=rank, local_rank=local_rank, size=size, device=device)
+    if EXPECTED_NODES_VARIABLE in os.environ:
+        check_node_counts(world, int(os.environ[EXPECTED_NODES_VARIABLE]))
+    return world
+
+
+def check_node_counts(world: World, expected: int) -> None:
+    """Every node was started with the same --nnodes, and the run has that many nodes.
+
+    torchrun's static rendezvous takes node 0's count: a node started with a larger --nnodes than node 0 would
+    otherwise join a run it did not ask for (a larger count on node 0 ends in the rendezvous timeout instead).
+    Every rank sees every node's count, so all of them stop with the same line.
+    """
+    counts = sorted(set(all_gather_objects(world, expected)))
+    if len(counts) > 1:
+        raise SimrecError(
+            f"the nodes were started with different --nnodes ({' and '.join(map(str, counts))})",
+            "start every node with the same --nnodes",
+        )
 
 
 def shutdown_world(world: World, wait_for_peers: bool = True) -> None:

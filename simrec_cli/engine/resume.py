@@ -16,6 +16,8 @@ SAFE_RESUME_KEYS = frozenset(
         "train.device",
         "train.log_period",
         "train.save_period",
+        "train.checkpoint_every_steps",
+        "train.ddp.rendezvous_timeout",
         "train.log_image",
         "train.evaluation.eval_batch_size",
         "train.data.num_workers",

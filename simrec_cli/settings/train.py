@@ -50,6 +50,8 @@ class AmpSettings(StrictModel):
 class DdpSettings(StrictModel):
     backend: Literal["nccl", "gloo", "auto"] = "auto"
     init_method: str = "env://"
+    # Seconds the nodes of a multi-node run wait for each other at start-up before giving up with one error line.
+    rendezvous_timeout: int = Field(300, ge=1)
 
 
 class EmaSettings(StrictModel):
@@ -94,6 +96,9 @@ class TrainSettings(StrictModel):
     evaluation: EvaluationSettings = EvaluationSettings()
     log_period: int = Field(1, ge=1)
     save_period: int = Field(1, ge=1)
+    # Also write last.pth every N optimizer steps inside an epoch (0 = only at the end of an epoch, as SimREC does),
+    # with all a bit-exact resume from that step needs; a SIGTERM then saves one before the run stops.
+    checkpoint_every_steps: int = Field(0, ge=0)
     data: DataLoaderSettings = DataLoaderSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     amp: AmpSettings = AmpSettings()

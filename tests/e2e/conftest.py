@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from simrec_cli.cli import app
@@ -53,3 +55,23 @@ def trained_run(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) 
     result = invoke(*train_args(synthetic_root, run_dir))
     assert result.exit_code == 0, result.output
     return run_dir
+
+
+def checkpoint_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The model's and the EMA's tensors of a checkpoint, in one dict (EMA keys prefixed `ema.`)."""
+    checkpoint = torch.load(path, weights_only=True)
+    ema = checkpoint["ema"]["weights"] if checkpoint["ema"] else {}
+    return {**checkpoint["model"], **{f"ema.{k}": v for k, v in ema.items()}}
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    """The two checkpoints hold bit-identical weights and EMA."""
+    first, second = checkpoint_weights(a), checkpoint_weights(b)
+    assert first.keys() == second.keys()
+    differing = [key for key in first if not torch.equal(first[key], second[key])]
+    assert not differing, f"{len(differing)} tensors differ, e.g. {differing[:3]}"
+
+
+def metrics_rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import os
@@ -17,7 +16,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.e2e.conftest import invoke, train_args
+from tests.e2e.conftest import assert_same_weights, invoke, metrics_rows, train_args
 
 CHECKPOINT_KEYS = {
     "kind", "format_version", "model", "ema", "optimizer", "scaler", "epoch", "global_step", "best_acc50",
@@ -25,17 +24,12 @@ CHECKPOINT_KEYS = {
 }  # fmt: skip
 
 
-def _rows(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "metrics.csv", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 def test_train_writes_a_complete_run_directory(trained_run: Path) -> None:
     names = {path.name for path in trained_run.iterdir()}
     assert {"config.yaml", "log.txt", "metrics.csv", "last.pth", "best.pth", "results.png"} <= names
     assert any(name.startswith("events.out.tfevents") for name in names)
     assert not [name for name in names if name.endswith(".tmp")]
-    rows = _rows(trained_run)
+    rows = metrics_rows(trained_run)
     assert [row["epoch"] for row in rows] == ["1", "2"]
     assert {"loss", "loss_det", "lr", "val_acc50", "val_acc75", "time_s"} <= set(rows[0])
     epoch_row = re.search(r"^1 \| (.+)$", (trained_run / "log.txt").read_text(), re.MULTILINE)
@@ -88,12 +82,6 @@ def test_distributed_eval_matches_single_process(trained_run: Path, tmp_path: Pa
     assert [s["mean_iou"] for s in two] == pytest.approx([s["mean_iou"] for s in one], abs=1e-4)
 
 
-def _weights(path: Path) -> dict[str, torch.Tensor]:
-    checkpoint = torch.load(path, weights_only=True)
-    ema = checkpoint["ema"]["weights"] if checkpoint["ema"] else {}
-    return {**checkpoint["model"], **{f"ema.{k}": v for k, v in ema.items()}}
-
-
 def test_resume_is_bit_exact(synthetic_root: Path, tmp_path: Path) -> None:
     # a step schedule without warmup makes the learning rate independent of train.epochs
     features = ["train.ema.enabled=true", "train.multi_scale_training.enabled=true", "train.warmup_epochs=0",
@@ -105,10 +93,8 @@ def test_resume_is_bit_exact(synthetic_root: Path, tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     resumed = invoke("resume", split, "train.epochs=2")
     assert resumed.exit_code == 0, resumed.output
-    a, b = _weights(straight / "last.pth"), _weights(split / "last.pth")
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[key], b[key]) for key in a)
-    assert [row["loss"] for row in _rows(straight)] == [row["loss"] for row in _rows(split)]
+    assert_same_weights(straight / "last.pth", split / "last.pth")
+    assert [row["loss"] for row in metrics_rows(straight)] == [row["loss"] for row in metrics_rows(split)]
 
 
 def test_every_training_feature_runs(synthetic_root: Path, tmp_path: Path) -> None:
@@ -141,7 +127,7 @@ def test_loss_falls_over_a_short_run(synthetic_root: Path, tmp_path: Path) -> No
     run_dir = tmp_path / "falls"
     result = invoke(*train_args(synthetic_root, run_dir, "train.epochs=4", "train.base_lr=0.003"))
     assert result.exit_code == 0, result.output
-    losses = [float(row["loss"]) for row in _rows(run_dir)]
+    losses = [float(row["loss"]) for row in metrics_rows(run_dir)]
     assert all(later < earlier for earlier, later in itertools.pairwise(losses)), losses
     assert losses[-1] < 0.97 * losses[0], losses
 
@@ -177,11 +163,10 @@ def test_auto_resume_after_sigkill(synthetic_root: Path, tmp_path: Path) -> None
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "resuming from" in (run_dir / "log.txt").read_text()
     assert torch.load(run_dir / "last.pth", weights_only=True)["epoch"] == 4
-    assert [row["epoch"] for row in _rows(run_dir)] == ["1", "2", "3", "4"]
+    assert [row["epoch"] for row in metrics_rows(run_dir)] == ["1", "2", "3", "4"]
     straight = tmp_path / "straight"
     assert invoke(*train_args(synthetic_root, straight, "train.epochs=4")).exit_code == 0
-    a, b = _weights(straight / "last.pth"), _weights(run_dir / "last.pth")
-    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert_same_weights(straight / "last.pth", run_dir / "last.pth")
 
 
 def test_distributed_training_with_two_gloo_processes(synthetic_root: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from simrec_cli.engine.checkpoint import read_checkpoint
-from simrec_cli.engine.launcher import plan_processes
+from simrec_cli.engine.launcher import LaunchRequest, plan_processes
 from simrec_cli.engine.resume import checkpoint_in, merge_for_resume
 from simrec_cli.errors import SimrecError
 from simrec_cli.settings import load_settings
@@ -55,16 +55,19 @@ def test_checkpoint_in_run_directory(tmp_path: Path) -> None:
 
 
 def test_process_plans() -> None:
-    assert not plan_processes(None, None, "cpu", 1, 0, "127.0.0.1", 29500).needs_launcher
-    plan = plan_processes(None, 2, "cpu", 1, 0, "127.0.0.1", 29500)
-    assert plan.needs_launcher and plan.nproc_per_node == 2
+    assert not plan_processes(LaunchRequest(), "cpu").needs_launcher
+    plan = plan_processes(LaunchRequest(nproc=2), "cpu")
+    assert plan.needs_launcher and plan.nproc_per_node == 2 and plan.world_size == 2
+    assert plan_processes(LaunchRequest(max_restarts=1), "cpu").needs_launcher  # torchrun restarts even one process
     if not torch.cuda.is_available():
         with pytest.raises(SimrecError, match=r"--gpus 2 needs CUDA GPUs.*--device cpu --nproc N"):
-            plan_processes(2, None, "auto", 1, 0, "127.0.0.1", 29500)
+            plan_processes(LaunchRequest(gpus=2), "auto")
     with pytest.raises(SimrecError, match="both given"):
-        plan_processes(1, 2, "cpu", 1, 0, "127.0.0.1", 29500)
+        plan_processes(LaunchRequest(gpus=1, nproc=2), "cpu")
     with pytest.raises(SimrecError, match="node-rank"):
-        plan_processes(None, 1, "cpu", 2, 2, "127.0.0.1", 29500)
+        plan_processes(LaunchRequest(nproc=1, nnodes=2, node_rank=2), "cpu")
+    with pytest.raises(SimrecError, match="--max-restarts -1 is negative"):
+        plan_processes(LaunchRequest(max_restarts=-1), "cpu")
 
 
 def test_unknown_device_is_one_clear_error() -> None:

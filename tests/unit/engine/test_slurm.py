@@ -1,0 +1,119 @@
+"""SLURM's compact node lists, and the launch plan derived from faked SLURM environments (no cluster needed)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from simrec_cli.engine.launcher import LaunchRequest, plan_processes
+from simrec_cli.engine.slurm import expand_nodelist, first_host, slurm_allocation
+from simrec_cli.errors import SimrecError
+
+
+@pytest.mark.parametrize(
+    ("nodelist", "hosts"),
+    [
+        ("node7", ["node7"]),
+        ("gpu[01-04,07],cpu3", ["gpu01", "gpu02", "gpu03", "gpu04", "gpu07", "cpu3"]),
+        ("n[8-11]", ["n8", "n9", "n10", "n11"]),  # no padding: the width of the first number
+        ("n[098-101]", ["n098", "n099", "n100", "n101"]),  # padding kept, then outgrown
+        ("a[1-2]-ib[3,5]", ["a1-ib3", "a1-ib5", "a2-ib3", "a2-ib5"]),  # several groups: the first changes slowest
+        ("gnode[10,20,25,37]", ["gnode10", "gnode20", "gnode25", "gnode37"]),
+        ("login1,compute-[001-002]", ["login1", "compute-001", "compute-002"]),
+        ("rack2-[1]", ["rack2-1"]),
+        ("x1000c0s[0-1]b0n0", ["x1000c0s0b0n0", "x1000c0s1b0n0"]),  # HPE-style names with the group inside
+        ("10.0.0.[1-2]", ["10.0.0.1", "10.0.0.2"]),
+    ],
+)
+def test_compact_nodelists_expand_like_slurm(nodelist: str, hosts: list[str]) -> None:
+    assert expand_nodelist(nodelist) == hosts
+
+
+@pytest.mark.parametrize(
+    ("nodelist", "problem"),
+    [("gpu[01-04", "'\\[' without '\\]'"), ("gpu01]", "without '\\['"), ("gpu[4-1]", "runs backwards"),
+     ("gpu[a-b]", "not a list of numbers"), ("a,,b", "empty host name"), ("g[[1]]", "nested")],
+)  # fmt: skip
+def test_malformed_nodelists_are_one_clear_error(nodelist: str, problem: str) -> None:
+    with pytest.raises(SimrecError, match=f"SLURM_JOB_NODELIST: .*{problem}"):
+        expand_nodelist(nodelist, "SLURM_JOB_NODELIST")
+
+
+def test_scontrol_expands_the_list_where_it_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scontrol = tmp_path / "scontrol"
+    scontrol.write_text('#!/bin/sh\n[ "$1 $2" = "show hostnames" ] && printf "from-scontrol\\nother\\n"\n')
+    scontrol.chmod(scontrol.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert first_host("gpu[01-02]", "SLURM_JOB_NODELIST") == "from-scontrol"
+    scontrol.write_text("#!/bin/sh\nexit 1\n")  # a controller that does not answer: the parser still does
+    assert first_host("gpu[01-02]", "SLURM_JOB_NODELIST") == "gpu01"
+
+
+def _job(**variables: str) -> dict[str, str]:
+    """A SLURM task's environment: two nodes, this one the second, eight GPUs each."""
+    base = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "1", "SLURM_GPUS_ON_NODE": "8",
+            "SLURM_NTASKS_PER_NODE": "1", "SLURM_JOB_NODELIST": "gpu[07-08]", "PATH": "/nonexistent"}  # fmt: skip
+    return {**base, **variables}
+
+
+def test_outside_slurm_nothing_is_derived() -> None:
+    assert slurm_allocation({"PATH": "/usr/bin"}) is None
+    plan = plan_processes(LaunchRequest(), "cpu", {"PATH": "/usr/bin"})
+    assert (plan.nnodes, plan.node_rank, plan.nproc_per_node, plan.master_addr) == (1, 0, 1, "127.0.0.1")
+    assert not plan.needs_launcher
+
+
+def test_the_plan_comes_from_the_allocation() -> None:
+    allocation = slurm_allocation(_job())
+    assert allocation is not None
+    assert (allocation.nnodes.value, allocation.node_rank.value, allocation.master_addr) == (2, 1, "gpu07")
+    assert allocation.nproc_per_node is not None and allocation.nproc_per_node.value == 8
+    assert allocation.master_port == 20000 + 4242
+    # on CPU the GPUs do not count: processes per node come from SLURM_NTASKS_PER_NODE
+    plan = plan_processes(LaunchRequest(), "cpu", _job(SLURM_NTASKS_PER_NODE="2"), rendezvous_timeout=60)
+    assert (plan.nnodes, plan.node_rank, plan.nproc_per_node, plan.master_addr) == (2, 1, 2, "gpu07")
+    assert (plan.master_port, plan.rendezvous_timeout, plan.world_size) == (24242, 60, 4)
+    # SLURM_NNODES when SLURM_JOB_NUM_NODES is missing; one process when SLURM names none
+    older = _job(SLURM_NNODES="3", SLURM_NODEID="2", SLURM_JOB_NODELIST="c[1-3]")
+    del older["SLURM_JOB_NUM_NODES"], older["SLURM_NTASKS_PER_NODE"]
+    plan = plan_processes(LaunchRequest(), "cpu", older)
+    assert (plan.nnodes, plan.node_rank, plan.nproc_per_node, plan.master_addr) == (3, 2, 1, "c1")
+
+
+def test_flags_win_where_slurm_only_suggests() -> None:
+    request = LaunchRequest(nproc=3, master_addr="gpu07-ib", master_port=31000, max_restarts=2)
+    plan = plan_processes(request, "cpu", _job())
+    assert (plan.nproc_per_node, plan.master_addr, plan.master_port, plan.max_restarts) == (3, "gpu07-ib", 31000, 2)
+    agreeing = plan_processes(LaunchRequest(nnodes=2, node_rank=1), "cpu", _job())
+    assert (agreeing.nnodes, agreeing.node_rank) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("request_flags", "message"),
+    [(LaunchRequest(nnodes=4), r"--nnodes 4 but this SLURM job says SLURM_JOB_NUM_NODES=2 \(leave --nnodes out"),
+     (LaunchRequest(node_rank=0), r"--node-rank 0 but this SLURM job says SLURM_NODEID=1 \(leave --node-rank out")],
+)  # fmt: skip
+def test_flags_that_contradict_the_allocation_are_one_clear_error(request_flags: LaunchRequest, message: str) -> None:
+    with pytest.raises(SimrecError, match=message):
+        plan_processes(request_flags, "cpu", _job())
+
+
+def test_several_srun_tasks_per_node_are_refused() -> None:
+    with pytest.raises(SimrecError, match=r"srun started 16 tasks on 2 node\(s\).*--ntasks-per-node=1"):
+        plan_processes(LaunchRequest(), "cpu", _job(SLURM_STEP_NUM_TASKS="16", SLURM_STEP_NUM_NODES="2"))
+    plan = plan_processes(LaunchRequest(), "cpu", _job(SLURM_STEP_NUM_TASKS="2", SLURM_STEP_NUM_NODES="2"))
+    assert plan.nnodes == 2
+
+
+def test_broken_slurm_variables_are_named() -> None:
+    with pytest.raises(SimrecError, match="SLURM_NODEID='first' is not a number"):
+        slurm_allocation(_job(SLURM_NODEID="first"))
+    no_list = _job()
+    del no_list["SLURM_JOB_NODELIST"]
+    with pytest.raises(SimrecError, match="SLURM_JOB_NODELIST is not"):
+        slurm_allocation(no_list)
+    with pytest.raises(SimrecError, match=r"SLURM_JOB_NODELIST: .*runs backwards"):
+        slurm_allocation(_job(SLURM_JOB_NODELIST="gpu[08-07]"))
