@@ -15,7 +15,7 @@ $(BIN)/simrec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,serve]"
 	touch $(BIN)/simrec
 
 install: $(BIN)/simrec

@@ -9,5 +9,5 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages(include=["simrec_cli*"]), "simrec_cli.presets"],
     package_dir={"simrec_cli.presets": "presets"},
-    package_data={"simrec_cli.presets": ["*.yaml"]},
+    package_data={"simrec_cli.presets": ["*.yaml"], "simrec_cli.serve": ["page/*"]},
 )

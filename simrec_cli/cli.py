@@ -26,6 +26,7 @@ VERBS: dict[str, str] = {
     "predict": "simrec_cli.commands.predict:command",
     "export": "simrec_cli.commands.export:command",
     "compare": "simrec_cli.commands.compare:command",
+    "serve": "simrec_cli.commands.serve:command",
     "presets": "simrec_cli.commands.config:presets",
     "config": "simrec_cli.commands.config:config_app",
 }

@@ -247,23 +247,42 @@ def _split_of(index: int) -> str:
 
 
 def _write_jpeg(path: Path, image: np.ndarray) -> None:
-    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    path.write_bytes(_encode_jpeg(image))
 
 
-def _write_demo(folder: Path, image_size: int) -> None:
-    """`demo.jpg` (not in any split) in which "the big red circle" names exactly one object, plus its answer."""
+def demo_scene(image_size: int = DEFAULT_IMAGE_SIZE) -> tuple[Scene, int]:
+    """The demo scene (in no split) in which "the big red circle" names exactly one object, and that object."""
     for seed in range(10_000):
         scene = render_scene(1_000_000 + seed, image_size)
         matches = [i for i, obj in enumerate(scene.objects) if obj.attributes() == DEMO_ATTRIBUTES]
         if len(matches) == 1:
-            _write_jpeg(folder / "demo.jpg", scene.image)
-            answer = {
-                "expression": DEMO_EXPRESSION,
-                "box_xywh": scene.objects[matches[0]].box,
-                "objects": [obj.to_dict() for obj in scene.objects],
-            }
-            atomic_write_json(folder / "demo.json", answer)
-            return
+            return scene, matches[0]
+    raise RuntimeError("no demo scene among 10,000 seeds")  # the generator's rules make this unreachable
+
+
+def demo_jpeg(image_size: int = DEFAULT_IMAGE_SIZE) -> bytes:
+    """The bytes of `demo.jpg` as prepare-data writes it (the served page offers it as a sample)."""
+    scene, _ = demo_scene(image_size)
+    return _encode_jpeg(scene.image)
+
+
+def _encode_jpeg(image: np.ndarray) -> bytes:
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return encoded.tobytes()
+
+
+def _write_demo(folder: Path, image_size: int) -> None:
+    """`demo.jpg` and `demo.json`, its answer."""
+    scene, target = demo_scene(image_size)
+    _write_jpeg(folder / "demo.jpg", scene.image)
+    answer = {
+        "expression": DEMO_EXPRESSION,
+        "box_xywh": scene.objects[target].box,
+        "objects": [obj.to_dict() for obj in scene.objects],
+    }
+    atomic_write_json(folder / "demo.json", answer)
 
 
 def generate_synthetic(

@@ -30,9 +30,7 @@ def read_image(path: Path) -> np.ndarray:
             # Large photos (up to Pillow's hard limit) are legitimate input, not decompression bombs.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
-                upright = _upright(opened)
-                upright.load()
-                return _to_rgb_array(upright)
+                return upright_rgb(opened)
     except FileNotFoundError as exc:
         raise SimrecError(f"image {path} does not exist", "check the path") from exc
     except IsADirectoryError as exc:
@@ -47,6 +45,16 @@ def read_image(path: Path) -> np.ndarray:
         raise SimrecError(f"image {path} is too large to decode safely: {exc}", "downscale it first") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise SimrecError(f"image {path} is corrupt or truncated ({exc})", "re-export or re-download it") from exc
+
+
+def upright_rgb(image: Image.Image) -> np.ndarray:
+    """An opened image as upright H x W x 3 uint8 RGB (EXIF orientation applied, alpha composited on white).
+
+    Decoding errors propagate as Pillow raises them (OSError, SyntaxError, ValueError); callers name the source.
+    """
+    upright = _upright(image)
+    upright.load()
+    return _to_rgb_array(upright)
 
 
 def _upright(image: Image.Image) -> Image.Image:

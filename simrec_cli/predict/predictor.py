@@ -94,6 +94,15 @@ class EncodedExpression:
     truncated: bool
 
 
+def encode_expression(vocabulary: Vocabulary, expression: str, max_length: int) -> EncodedExpression:
+    """Token ids of `expression` cut or padded to `max_length`, its unknown words, and whether it was cut."""
+    words = tokenize(expression)
+    if not words:
+        raise SimrecError(f"expression {expression!r} has no words", "describe the object in words")
+    tokens, unknown = vocabulary.encode(expression, max_length)
+    return EncodedExpression(tokens, tuple(dict.fromkeys(unknown)), len(words) > max_length)
+
+
 @dataclass
 class _LoadedImage:
     """What is kept of an image while its expressions wait for the model."""
@@ -164,12 +173,7 @@ class Predictor:
 
     def encode(self, expression: str) -> EncodedExpression:
         """Token ids of the expression; an expression with no words left after tokenizing is an error."""
-        words = tokenize(expression)
-        if not words:
-            raise SimrecError(f"expression {expression!r} has no words", "describe the object in words")
-        max_length = self.settings.dataset.max_token_length
-        tokens, unknown = self.vocabulary.encode(expression, max_length)
-        return EncodedExpression(tokens, tuple(dict.fromkeys(unknown)), len(words) > max_length)
+        return encode_expression(self.vocabulary, expression, self.settings.dataset.max_token_length)
 
     @torch.inference_mode()
     def forward(self, canvases: Sequence[np.ndarray], rows: Sequence[int], tokens: np.ndarray) -> dict[str, np.ndarray]:

@@ -108,6 +108,8 @@ def test_wheel_ships_presets_usable_from_any_directory(tmp_path: Path) -> None:
     in_repository = sorted(path.name for path in (REPO / "presets").glob("*.yaml"))
     assert len(in_repository) == 8 and not (REPO / "simrec_cli" / "presets").exists()
     assert sorted(name.removeprefix("simrec_cli/presets/") for name in names if "/presets/" in name) == in_repository
+    page = {f"simrec_cli/serve/page/{name}" for name in ("index.html", "app.js", "style.css", "docs.html")}
+    assert page <= set(names)  # the served page's files
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "COLUMNS": "200"}

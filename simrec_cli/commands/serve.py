@@ -1,0 +1,75 @@
+"""`simrec serve`: a web page and an HTTP API answering expressions with a trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from simrec_cli.commands.common import DEVICE_OPTION, guarded
+from simrec_cli.console import RichReporter
+from simrec_cli.errors import SimrecError
+from simrec_cli.serve import options as defaults
+
+
+@guarded
+def command(
+    model: Path = typer.Argument(..., help="A best.pth from `simrec train`, or an .onnx file from `simrec export`."),
+    host: str = typer.Option(
+        defaults.LOCALHOST, "--host", help="Address to listen on; 0.0.0.0 lets other machines connect (no auth)."
+    ),
+    port: int = typer.Option(defaults.DEFAULT_PORT, "--port", help="TCP port; 0 picks a free one."),
+    device: str = DEVICE_OPTION,
+    half: bool = typer.Option(False, "--half", help="bfloat16 mixed precision (CPUs with AMX/AVX512-BF16, GPUs)."),
+    max_batch: int = typer.Option(
+        defaults.DEFAULT_MAX_BATCH, "--max-batch", help="Most expressions answered by one forward pass."
+    ),
+    max_wait_ms: float = typer.Option(
+        defaults.DEFAULT_MAX_WAIT_MS, "--max-wait-ms", help="How long a request waits for others to share its pass."
+    ),
+    queue_size: int = typer.Option(
+        defaults.DEFAULT_QUEUE_SIZE, "--queue-size", help="Requests in progress at most; beyond, 503 + Retry-After."
+    ),
+    timeout_s: float = typer.Option(defaults.DEFAULT_TIMEOUT_S, "--timeout-s", help="Per-request limit (504 beyond)."),
+    max_body_mb: float = typer.Option(
+        defaults.DEFAULT_MAX_BODY_MB, "--max-body-mb", help="Largest request body in MB (413 beyond)."
+    ),
+    max_pixels: int = typer.Option(defaults.DEFAULT_MAX_PIXELS, "--max-pixels", help="Largest image, width x height."),
+    max_expressions: int = typer.Option(
+        defaults.DEFAULT_MAX_EXPRESSIONS, "--max-expressions", help="Most expressions in one request."
+    ),
+    allow_paths: bool = typer.Option(
+        False, "--allow-paths", help="Let JSON requests name image files on this machine (image_path)."
+    ),
+    workers: int = typer.Option(1, "--workers", help="Server processes, each with its own model and batcher."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
+) -> None:
+    """Serve MODEL: a page at / (upload an image, type expressions), POST /predict, /health, /info, /metrics, /docs.
+
+    Concurrent requests are answered together in batched forward passes. Stops cleanly on Ctrl-C or SIGTERM.
+    """
+    from simrec_cli.serve.options import ServeOptions
+
+    options = ServeOptions(
+        model_path=model,
+        host=host,
+        port=port,
+        device=device,
+        half=half,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        queue_size=queue_size,
+        max_body_mb=max_body_mb,
+        max_pixels=max_pixels,
+        max_expressions=max_expressions,
+        timeout_s=timeout_s,
+        allow_paths=allow_paths,
+        workers=workers,
+    )
+    try:
+        from simrec_cli.serve.server import serve
+    except ImportError as exc:
+        raise SimrecError(
+            f"serving needs FastAPI and uvicorn ({exc.name} is missing)", 'pip install "simrec[serve]"'
+        ) from exc
+    serve(options, RichReporter(), access_log=access_log)

@@ -1,0 +1,80 @@
+"""The request body limit, enforced as the bytes arrive (before any parsing), answered with 413 and a JSON body.
+
+A declared Content-Length over the limit is refused before reading; a chunked body is counted as it streams.
+The rest of an oversized body is read and dropped (up to DRAIN_LIMIT) so the client sees the 413 rather than
+a connection reset in the middle of its upload.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DRAIN_LIMIT = 256 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """Raised inside `receive` when the body passes the limit."""
+
+
+class BodyLimit:
+    """ASGI middleware: HTTP bodies larger than `max_bytes` get 413 `body_too_large`."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send, int(declared))
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send, received)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        limit_mb = self.max_bytes / (1024 * 1024)
+        body = {
+            "error": "body_too_large",
+            "detail": f"the request body has more than {limit_mb:g} MB; send a smaller image (or start the server "
+            "with a larger --max-body-mb)",
+            "field": None,
+        }
+        await _drain(receive)
+        await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and drop what is left of the body, so the client finishes sending before it reads the answer."""
+    drained = 0
+    while drained < DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return

@@ -1,0 +1,93 @@
+"""The settings of `simrec serve`: where it listens, how it batches, and the limits that protect it.
+
+Kept free of FastAPI and torch so the command can validate its arguments before anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from simrec_cli.errors import SimrecError
+
+LOCALHOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_MAX_BATCH = 16
+DEFAULT_MAX_WAIT_MS = 10.0
+DEFAULT_QUEUE_SIZE = 64
+DEFAULT_MAX_BODY_MB = 20.0
+DEFAULT_MAX_PIXELS = 50_000_000  # a 48-megapixel phone photo fits; its RGB decode takes about 150 MB
+DEFAULT_MAX_EXPRESSIONS = 32
+DEFAULT_TIMEOUT_S = 30.0
+MIN_IMAGE_SIDE = 8  # an image narrower than this holds too little to find anything in
+MASK_FORMATS = ("none", "rle", "png")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Everything `simrec serve` is told; checked on construction so a bad value fails before the model loads."""
+
+    model_path: Path
+    host: str = LOCALHOST
+    port: int = DEFAULT_PORT
+    device: str = "auto"
+    half: bool = False
+    max_batch: int = DEFAULT_MAX_BATCH
+    max_wait_ms: float = DEFAULT_MAX_WAIT_MS
+    queue_size: int = DEFAULT_QUEUE_SIZE
+    max_body_mb: float = DEFAULT_MAX_BODY_MB
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_expressions: int = DEFAULT_MAX_EXPRESSIONS
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    allow_paths: bool = False
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        positive = {
+            "--max-batch": self.max_batch,
+            "--queue-size": self.queue_size,
+            "--max-body-mb": self.max_body_mb,
+            "--max-pixels": self.max_pixels,
+            "--max-expressions": self.max_expressions,
+            "--timeout-s": self.timeout_s,
+            "--workers": self.workers,
+        }
+        for flag, value in positive.items():
+            if value <= 0:
+                raise SimrecError(f"{flag} {value} must be positive", f"give {flag} a value above 0")
+        if self.max_wait_ms < 0:
+            raise SimrecError(f"--max-wait-ms {self.max_wait_ms} is negative", "use 0 to answer without waiting")
+        if not 0 <= self.port <= 65535:
+            raise SimrecError(f"--port {self.port} is not a TCP port", "use 1-65535, or 0 for any free port")
+        if self.max_pixels < MIN_IMAGE_SIDE * MIN_IMAGE_SIDE:
+            raise SimrecError(f"--max-pixels {self.max_pixels} is too small", f"allow at least {MIN_IMAGE_SIDE**2}")
+        if not self.model_path.is_file():
+            raise SimrecError(
+                f"model {self.model_path} does not exist", "give a best.pth from simrec train or an exported .onnx"
+            )
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def is_onnx(self) -> bool:
+        return self.model_path.suffix.lower() == ".onnx"
+
+    def url(self, port: int | None = None) -> str:
+        """The address to open in a browser (a wildcard bind is reached through localhost)."""
+        host = self.host if self.host not in ("0.0.0.0", "::") else "localhost"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port if port is None else port}/"
+
+    @property
+    def listens_beyond_this_machine(self) -> bool:
+        """True when the bind address is reachable from other machines (anything but a loopback address)."""
+        if self.host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return True
