@@ -71,7 +71,7 @@ async def _multipart_fields(request: Request) -> dict[str, Any]:
     unknown = sorted(set(form.keys()) - set(MULTIPART_FIELDS))
     if unknown:
         raise _unknown_fields(unknown, MULTIPART_FIELDS)
-    fields: dict[str, Any] = {"expressions": [value for value in form.getlist("expression")]}
+    fields: dict[str, Any] = {"expressions": list(form.getlist("expression"))}
     for name in ("image", "image_path", "masks"):
         values = form.getlist(name)
         if len(values) > 1:

@@ -30,16 +30,18 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send, int(declared))
+            await self._refuse(scope, receive, send)
             return
         received = 0
         started = False
+        body_complete = False
 
         async def counted_receive() -> Message:
-            nonlocal received
+            nonlocal received, body_complete
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_complete = not message.get("more_body", False)
                 if received > self.max_bytes:
                     raise BodyTooLarge
             return message
@@ -54,9 +56,9 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, receive, send, received)
+            await self._refuse(scope, receive, send, drain=not body_complete)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, drain: bool = True) -> None:
         limit_mb = self.max_bytes / (1024 * 1024)
         body = {
             "error": "body_too_large",
@@ -64,7 +66,8 @@ class BodyLimit:
             "with a larger --max-body-mb)",
             "field": None,
         }
-        await _drain(receive)
+        if drain:  # once the last part is read, receive() would wait for the client to hang up
+            await _drain(receive)
         await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -62,6 +63,16 @@ def prepare_image(
         ) from exc
     canvas, info = letterbox_image(pixels, input_shape)
     return PreparedImage(hashlib.sha256(data).hexdigest(), name, canvas, info)
+
+
+def header_pixels(data: bytes) -> float:
+    """Width x height from the image header without decoding; infinite when the header cannot be read."""
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            width, height = opened.size
+    except Exception:  # anything unreadable is left to prepare_image, which names the problem
+        return math.inf
+    return width * height
 
 
 def _check_header(image: Image.Image, data: bytes, name: str, max_pixels: int, field: str) -> None:

@@ -154,6 +154,16 @@ def test_bad_input_gets_its_4xx_naming_the_problem(api: TestClient, case: str) -
     assert "Traceback" not in response.text
 
 
+def test_a_streamed_body_is_cut_at_the_limit(api: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit must be counted as the body arrives
+        for _ in range(8):
+            yield bytes(100_000)
+
+    response = api.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"] == "body_too_large"
+    assert 'simrec_request_errors_total{error="body_too_large"}' in api.get("/metrics").text
+
+
 def test_server_answers_after_every_bad_input(api: TestClient) -> None:
     for request, *_ in BAD_REQUESTS.values():
         api.post("/predict", **request)
