@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from simrec_cli.commands.common import DEVICE_OPTION, guarded
+from simrec_cli.commands.common import DEVICE_OPTION, HALF_OPTION, PRECISION_OPTION, chosen_precision, guarded
 from simrec_cli.console import RichReporter
 from simrec_cli.errors import SimrecError
 from simrec_cli.serve import options as defaults
@@ -20,7 +20,8 @@ def command(
     ),
     port: int = typer.Option(defaults.DEFAULT_PORT, "--port", help="TCP port; 0 picks a free one."),
     device: str = DEVICE_OPTION,
-    half: bool = typer.Option(False, "--half", help="bfloat16 mixed precision (CPUs with AMX/AVX512-BF16, GPUs)."),
+    precision: str = PRECISION_OPTION,
+    half: bool = HALF_OPTION,
     max_batch: int = typer.Option(
         defaults.DEFAULT_MAX_BATCH, "--max-batch", help="Most expressions answered by one forward pass."
     ),
@@ -55,7 +56,7 @@ def command(
         host=host,
         port=port,
         device=device,
-        half=half,
+        precision=chosen_precision(precision, half),
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         queue_size=queue_size,

@@ -65,7 +65,7 @@ class TorchModel:
             "input_size": list(self.input_shape),
             "masks": self.has_mask,
             "device": str(self.predictor.device),
-            "precision": "bf16" if self.predictor.half else "fp32",
+            "precision": self.predictor.precision.name,
             "runtime": "pytorch",
             "file": str(self.checkpoint),
             "version": __version__,
@@ -146,10 +146,15 @@ def _onnx_metadata(session: Any, path: Path) -> dict[str, Any]:
 def load_model(options: ServeOptions, reporter: Reporter | None = None) -> ServedModel:
     """The model `options.model_path` names: an `.onnx` file through onnxruntime, anything else as a checkpoint."""
     if options.is_onnx:
-        if options.half:
-            raise SimrecError("--half does not apply to an ONNX file", "export it with `simrec export --half` instead")
+        if options.precision not in ("auto", "fp32"):
+            raise SimrecError(
+                f"--precision {options.precision} does not apply to an ONNX file (its precision is fixed at export)",
+                "export with `simrec export --half` for float16, or serve the checkpoint",
+            )
         return OnnxModel(options.model_path, options.device)
     predictor = Predictor.from_checkpoint(
-        options.model_path, device=options.device, half=options.half, reporter=reporter
+        options.model_path, device=options.device, precision=options.precision, reporter=reporter
     )
+    if reporter is not None:
+        reporter.info(f"precision {predictor.precision.describe()} on {predictor.device}")
     return TorchModel(predictor, options.model_path)

@@ -32,7 +32,7 @@ class ServeOptions:
     host: str = LOCALHOST
     port: int = DEFAULT_PORT
     device: str = "auto"
-    half: bool = False
+    precision: str = "auto"
     max_batch: int = DEFAULT_MAX_BATCH
     max_wait_ms: float = DEFAULT_MAX_WAIT_MS
     queue_size: int = DEFAULT_QUEUE_SIZE

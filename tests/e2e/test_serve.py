@@ -29,6 +29,7 @@ CLIENTS = 16
 REQUESTS = 400
 BAD_EVERY = 10  # every tenth request is bad: 10 %
 LOAD_TIME_LIMIT_S = 300
+FP32_ON_CPU = ("--device", "cpu", "--precision", "fp32")  # in bf16 an answer moves slightly with its batch
 EXPRESSIONS = ["the big red circle", "the small blue square", "the leftmost shape", "the green triangle"]
 
 
@@ -53,7 +54,7 @@ def reference_answers(checkpoint: Path, images: list[Path], tmp_path: Path) -> d
     """`simrec predict --json` on every (image, expression) pair the load test sends."""
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("\n".join(json.dumps({"image": str(i), "expressions": EXPRESSIONS}) for i in images))
-    result = invoke("-q", "predict", "--pairs", pairs, "-c", checkpoint, "--json", "--no-save", "--device", "cpu")
+    result = invoke("-q", "predict", "--pairs", pairs, "-c", checkpoint, "--json", "--no-save", *FP32_ON_CPU)
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     return {(Path(record["image"]).name, record["expression"]): record for record in records}
@@ -84,7 +85,7 @@ def test_sixteen_clients_with_bad_requests_mixed_in(trained_run: Path, synthetic
         response = local.client.post("/predict", files=files, data=data)
         return index, response.status_code, response.json(), data
 
-    with running_server(checkpoint, "--device", "cpu", "--max-wait-ms", "5") as server:
+    with running_server(checkpoint, *FP32_ON_CPU, "--max-wait-ms", "5") as server:
         started = time.monotonic()
         with ThreadPoolExecutor(CLIENTS) as pool:
             answers = list(pool.map(send, range(REQUESTS)))
@@ -183,7 +184,7 @@ def test_worker_processes_share_one_port(trained_run: Path, synthetic_root: Path
     checkpoint = trained_run / "best.pth"
     image = synthetic_root / "images" / "synthetic" / "demo.jpg"
     expected = reference_answers(checkpoint, [image], synthetic_root)
-    with running_server(checkpoint, "--device", "cpu", "--workers", "2", port=free_port()) as server:
+    with running_server(checkpoint, *FP32_ON_CPU, "--workers", "2", port=free_port()) as server:
         with httpx.Client(base_url=server.url, timeout=60) as client:
             for expression in EXPRESSIONS:
                 files = {"image": ("demo.jpg", image.read_bytes(), "image/jpeg")}

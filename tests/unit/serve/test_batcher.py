@@ -19,7 +19,7 @@ TIMEOUT_S = 30
 
 @pytest.fixture(scope="module")
 def model(tiny_checkpoint: Path) -> TorchModel:
-    return TorchModel(Predictor.from_checkpoint(tiny_checkpoint, device="cpu"), tiny_checkpoint)
+    return TorchModel(Predictor.from_checkpoint(tiny_checkpoint, device="cpu", precision="fp32"), tiny_checkpoint)
 
 
 def job(model: TorchModel, seed: int, expressions: Sequence[str], key: str | None = None) -> Job:
