@@ -151,8 +151,7 @@ def evaluate_checkpoint(
 
     The settings returned are the checkpoint's with the dataset that was evaluated (after --dataset,
     --data-root and --split), so whatever reads the results finds the same files. The model runs in `precision`
-    (see `resolve_precision`); with `compile_forward` its forward is compiled once for the evaluation batch size
-    (the last, smaller batch is padded up to it).
+    (see `resolve_precision`); with `compile_forward` its forward is compiled once, for any batch.
     """
     model, settings, vocabulary = load_for_inference(checkpoint, world.device, precision, reporter=reporter)
     data = settings.dataset.model_dump()
@@ -170,7 +169,7 @@ def evaluate_checkpoint(
     masks = model.has_mask_head
     batch_size = batch_size or settings.train.evaluation.eval_batch_size
     if compile_forward:
-        model.compile((batch_size,), dataset_settings.input_shape, dataset_settings.max_token_length)
+        model.compile(None, dataset_settings.input_shape, dataset_settings.max_token_length)
     metrics, predictions = [], {}
     for split in dataset_settings.resolved_eval_splits():
         split_set = RefDataset(

@@ -75,10 +75,8 @@ class PrecisionChoice:
 
     name: str  # fp32, bf16 or int8
     reason: str
-
-    @property
-    def autocast_dtype(self) -> torch.dtype | None:
-        return torch.bfloat16 if self.name == "bf16" else None
+    # bf16 for bf16, and for int8 where the CPU has native bf16 (the layers between the int8 convolutions)
+    autocast_dtype: torch.dtype | None = None
 
     def describe(self) -> str:
         return f"{self.name} ({self.reason})"
@@ -96,6 +94,8 @@ def resolve_precision(requested: str, device: torch.device, *, quantized_model: 
             )
         if device.type != "cpu":
             raise SimrecError(f"int8 models run on the CPU only, not on {device}", "use --device cpu")
+        if cpu_has_native_bf16():
+            return PrecisionChoice("int8", "quantized model file, bf16 between the int8 layers", torch.bfloat16)
         return PrecisionChoice("int8", "quantized model file")
     if requested == "int8":
         raise SimrecError(
@@ -103,9 +103,9 @@ def resolve_precision(requested: str, device: torch.device, *, quantized_model: 
             f"write one with `simrec export CHECKPOINT --format int8` and pass the {INT8_SUFFIX} file it writes",
         )
     if requested != "auto":
-        return PrecisionChoice(requested, "as asked")
+        return PrecisionChoice(requested, "as asked", torch.bfloat16 if requested == "bf16" else None)
     if fast_bf16(device):
         where = "GPU supports bf16" if device.type == "cuda" else "CPU has native bf16 (avx512_bf16/AMX)"
-        return PrecisionChoice("bf16", f"auto: {where}")
+        return PrecisionChoice("bf16", f"auto: {where}", torch.bfloat16)
     where = "GPU lacks bf16" if device.type == "cuda" else "CPU has no native bf16, where it is emulated and slow"
     return PrecisionChoice("fp32", f"auto: {where}")

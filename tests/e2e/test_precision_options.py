@@ -76,7 +76,7 @@ def test_int8_file_from_export_runs_in_predict_and_eval(trained_run: Path, synth
     assert "calibrated on 24" in exported.stdout and output.is_file()
     predicted = run("predict", image, "the red circle", "the blue square", "-c", output, "--json", "--no-save")
     assert predicted.exit_code == 0, predicted.output
-    assert "precision int8 (quantized model file)" in predicted.stderr
+    assert "precision int8 (quantized model file" in predicted.stderr
     assert len(boxes(predicted)) == 2
     fp32_json, int8_json = trained_run.parent / "fp32.json", trained_run.parent / "int8.json"
     for path, precision, model in [(fp32_json, "fp32", trained_run / "best.pth"), (int8_json, "auto", output)]:
