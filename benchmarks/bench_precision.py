@@ -3,7 +3,8 @@
     python benchmarks/bench_precision.py CHECKPOINT --data-root DIR [--int8 FILE.int8.pt2] [--split val]
 
 For each precision (fp32, bf16, bf16 compiled, int8 compiled when an int8 file is given) it evaluates the split
-and reports Acc@0.5 and how many boxes agree with fp32's (IoU >= 0.99). Agreement means something only on
+and reports Acc@0.5 and how many boxes agree with fp32's (IoU >= 0.99). A compiled model is compiled once, for
+any batch (as `eval --compile` does), and serves both the evaluation and the timing. Agreement means something only on
 trained weights: on random weights the objectness map is nearly flat and any rounding picks another cell.
 The accuracy gate is the one the tests assert: within 0.5 points of fp32's Acc@0.5; `auto_choice` says which
 precision `auto` picks on this machine and whether it passes.
@@ -27,52 +28,40 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from simrec_cli.data.dataset import RefDataset
+from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import joined_world
-from simrec_cli.engine.evaluator import evaluate_checkpoint
+from simrec_cli.engine.evaluator import evaluate_split
 from simrec_cli.engine.loading import load_for_inference
 from simrec_cli.engine.metrics import box_iou_xyxy
 from simrec_cli.models.inference import InferenceModel
 from simrec_cli.models.precision import PrecisionChoice, cpu_flags, resolve_precision
 from simrec_cli.reporting import NullReporter
+from simrec_cli.settings import DatasetSettings, Settings
 
 GATE_POINTS = 0.5
 GOAL_BATCH1_RATIO = 4.5
 GOAL_BATCH8_IMAGES_PER_S = 25.0
 
 
-def _evaluate(model_path: Path, args: argparse.Namespace, precision: str, compiled: bool) -> tuple[dict, np.ndarray]:
-    """Acc@0.5 of one precision on the split, and its boxes in sample order."""
+def _evaluate(
+    model: InferenceModel, settings: Settings, vocabulary: Vocabulary, args: argparse.Namespace
+) -> tuple[dict, np.ndarray]:
+    """Acc@0.5 of one model on the split, and its boxes in sample order."""
+    data = settings.dataset.model_dump()
+    if args.data_root is not None:
+        data["data_root"] = args.data_root
+    dataset = RefDataset(DatasetSettings.model_validate(data), args.split, vocabulary, training=False,
+                         load_masks=False, mean=settings.train.data.mean, std=settings.train.data.std)  # fmt: skip
     started = time.perf_counter()
     with joined_world("cpu") as world:
-        metrics, predictions, _, _ = evaluate_checkpoint(
-            model_path, world=world, reporter=NullReporter(), data_root=args.data_root, splits=[args.split],
-            batch_size=args.batch_size, num_workers=0, precision=precision, compile_forward=compiled,
-        )  # fmt: skip
-    boxes = np.array([result.box for result in predictions[args.split]], np.float64)
-    summary = {"acc50": round(metrics[0].acc50, 2), "count": metrics[0].count,
-               "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+        metrics, results = evaluate_split(model, dataset, split=args.split, world=world, batch_size=args.batch_size,
+                                          num_workers=0, reporter=NullReporter())  # fmt: skip
+    boxes = np.array([result.box for result in results], np.float64)
+    summary = {"acc50": round(metrics.acc50, 2), "count": metrics.count,
+               "eval_seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
     return summary, boxes
-
-
-def agreement(args: argparse.Namespace) -> dict:
-    runs = [("fp32", args.checkpoint, "fp32", False), ("bf16", args.checkpoint, "bf16", False),
-            ("bf16_compiled", args.checkpoint, "bf16", True)]  # fmt: skip
-    if args.int8 is not None:
-        runs.append(("int8_compiled", args.int8, "int8", True))
-    report: dict[str, dict] = {}
-    reference: np.ndarray | None = None
-    for name, path, precision, compiled in runs:
-        summary, boxes = _evaluate(path, args, precision, compiled)
-        if reference is None:
-            reference = boxes
-        iou = box_iou_xyxy(boxes, reference)
-        summary["share_of_boxes_iou_ge_0.99_vs_fp32"] = round(float((iou >= 0.99).mean()), 4)
-        summary["boxes_moved_vs_fp32"] = int((iou < 0.99).sum())
-        summary["acc50_points_vs_fp32"] = round(summary["acc50"] - report.get("fp32", summary)["acc50"], 2)
-        summary["within_gate"] = abs(summary["acc50_points_vs_fp32"]) <= GATE_POINTS
-        report[name] = summary
-    return report
 
 
 def _timed(run: Callable[[], object], warmup: int, repeats: int) -> float:
@@ -94,37 +83,57 @@ def _inputs(rows: int, size: tuple[int, int], vocab: int) -> tuple[torch.Tensor,
     return torch.rand(rows, 3, *size, generator=generator), tokens
 
 
-def speed(args: argparse.Namespace) -> dict:
+def _speed(model: InferenceModel, settings: Settings, vocabulary: Vocabulary, args: argparse.Namespace) -> dict:
+    """Images per second of the forward at each batch size (one image per expression)."""
+    size = tuple(settings.dataset.input_shape)
+    entry = {}
+    for rows in args.batches:
+        images, tokens = _inputs(rows, size, len(vocabulary))
+        repeats = args.repeats * (3 if rows == 1 else 1)
+        seconds = _timed(lambda images=images, tokens=tokens: model(images, tokens), 2, repeats)
+        entry[f"batch{rows}_images_per_s"] = round(rows / seconds, 2)
+    return entry
+
+
+def measure(args: argparse.Namespace) -> tuple[dict, dict]:
+    """Per configuration: accuracy and agreement with fp32 on the split, and forward speed. A compiled model is
+    compiled once (for any batch, as `eval --compile` does) and used for both."""
     device = torch.device("cpu")
     plain, settings, vocabulary = load_model_from_checkpoint(args.checkpoint, device)
-    size = tuple(settings.dataset.input_shape)
-    models: dict[str, Callable[[], InferenceModel]] = {
-        "fp32_nchw": lambda: InferenceModel(plain, device, PrecisionChoice("fp32", "baseline")),
-        "fp32": lambda: load_for_inference(args.checkpoint, device, "fp32")[0],
-        "bf16": lambda: load_for_inference(args.checkpoint, device, "bf16")[0],
-        "bf16_compiled": lambda: load_for_inference(args.checkpoint, device, "bf16")[0],
-    }
+    checkpoint = args.checkpoint
+    configurations = [("fp32_nchw", checkpoint, "fp32", False), ("fp32", checkpoint, "fp32", False),
+                      ("bf16", checkpoint, "bf16", False), ("bf16_compiled", checkpoint, "bf16", True)]  # fmt: skip
     if args.int8 is not None:
-        models["int8_compiled"] = lambda: load_for_inference(args.int8, device, "int8")[0]
-    report: dict[str, dict] = {}
-    for name, make in models.items():
-        model = make()
-        entry: dict[str, float] = {}
-        if name.endswith("_compiled"):
+        configurations.append(("int8_compiled", args.int8, "int8", True))
+    accuracy: dict[str, dict] = {}
+    speed: dict[str, dict] = {}
+    reference: np.ndarray | None = None
+    for name, path, precision, compiled in configurations:
+        if name == "fp32_nchw":  # our plain model: no folding, NCHW, eager; the baseline of every ratio
+            model = InferenceModel(plain, device, PrecisionChoice("fp32", "baseline"))
+        else:
+            model = load_for_inference(path, device, precision)[0]
+        entry: dict[str, object] = {"precision": model.precision.describe()}
+        if compiled:
             started = time.perf_counter()
-            model.compile(args.batches, size, settings.dataset.max_token_length)
+            model.compile(None, settings.dataset.input_shape, settings.dataset.max_token_length)
             entry["compile_s"] = round(time.perf_counter() - started, 1)
-        for rows in args.batches:
-            images, tokens = _inputs(rows, size, len(vocabulary))
-            repeats = args.repeats * (3 if rows == 1 else 1)
-            seconds = _timed(lambda model=model, images=images, tokens=tokens: model(images, tokens), 2, repeats)
-            entry[f"batch{rows}_images_per_s"] = round(rows / seconds, 2)
-        report[name] = entry
-    for entry in report.values():
+        if not args.skip_accuracy and name != "fp32_nchw":
+            summary, boxes = _evaluate(model, settings, vocabulary, args)
+            reference = boxes if reference is None else reference
+            iou = box_iou_xyxy(boxes, reference)
+            summary["share_of_boxes_iou_ge_0.99_vs_fp32"] = round(float((iou >= 0.99).mean()), 4)
+            summary["boxes_moved_vs_fp32"] = int((iou < 0.99).sum())
+            summary["acc50_points_vs_fp32"] = round(summary["acc50"] - accuracy.get("fp32", summary)["acc50"], 2)
+            summary["within_gate"] = abs(summary["acc50_points_vs_fp32"]) <= GATE_POINTS
+            accuracy[name] = summary
+        if not args.skip_speed:
+            speed[name] = {**entry, **_speed(model, settings, vocabulary, args)}
+    for entry in speed.values():
         for rows in args.batches:
             key = f"batch{rows}_images_per_s"
-            entry[f"batch{rows}_ratio_vs_fp32_nchw"] = round(entry[key] / report["fp32_nchw"][key], 2)
-    return report
+            entry[f"batch{rows}_ratio_vs_fp32_nchw"] = round(entry[key] / speed["fp32_nchw"][key], 2)
+    return accuracy, speed
 
 
 def goals(speeds: dict, accuracy: dict | None) -> dict:
@@ -170,15 +179,14 @@ def main() -> None:
         "cpu_flags": sorted(cpu_flags()),
         "auto_choice": auto.describe(),
     }
-    accuracy = None if args.skip_accuracy else agreement(args)
-    if accuracy is not None:
+    accuracy, speed = measure(args)
+    if accuracy:
         report["split"] = args.split
         report["accuracy"] = accuracy
         report["auto_choice_within_gate"] = accuracy[auto.name]["within_gate"]
-    if not args.skip_speed:
-        speeds = speed(args)
-        report["speed"] = speeds
-        report["goals"] = goals(speeds, accuracy)
+    if speed:
+        report["speed"] = speed
+        report["goals"] = goals(speed, accuracy or None)
     print(json.dumps(report, indent=2))
 
 
