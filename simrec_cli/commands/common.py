@@ -65,8 +65,7 @@ DEVICE_OPTION = typer.Option("auto", "--device", help="auto (CUDA when present),
 PRECISION_OPTION = typer.Option(
     "auto",
     "--precision",
-    help="auto, fp32, bf16 or int8. auto: bf16 where the CPU has avx512_bf16/AMX or the GPU supports it, else fp32. "
-    "int8 needs a model file written by `simrec export CKPT --format int8`.",
+    help="auto, fp32 or bf16. auto: bf16 where the CPU has avx512_bf16/AMX or the GPU supports it, else fp32.",
 )
 HALF_OPTION = typer.Option(False, "--half", help="Same as --precision bf16 (kept for old scripts).", hidden=True)
 GPUS_OPTION = typer.Option(None, "--gpus", help="Number of GPUs on this node; N > 1 relaunches under torchrun.")

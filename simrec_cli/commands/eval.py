@@ -80,9 +80,6 @@ def command(
     device: str = DEVICE_OPTION,
     precision: str = PRECISION_OPTION,
     half: bool = HALF_OPTION,
-    compile_forward: bool = typer.Option(
-        False, "--compile/--no-compile", help="Compile the forward for the batch size first (pays on large splits)."
-    ),
     gpus: int | None = GPUS_OPTION,
     nproc: int | None = NPROC_OPTION,
 ) -> None:
@@ -111,7 +108,6 @@ def command(
     plan = plan_processes(LaunchRequest(gpus=gpus, nproc=nproc), device)
     if plan.needs_launcher and not launched_by_torchrun():
         args = ["eval", str(checkpoint), "--device", device, "--precision", precision]
-        args += ["--compile"] if compile_forward else []
         for name, value in [
             ("--data-root", data_root),
             ("--dataset", dataset),
@@ -132,7 +128,7 @@ def command(
         metrics, predictions, settings, model = evaluate_checkpoint(
             checkpoint, world=world, reporter=RichReporter() if world.is_main else NullReporter(), data_root=data_root,
             dataset=dataset, splits=split, batch_size=batch_size, num_workers=workers, keep_masks=report is not None,
-            precision=precision, compile_forward=compile_forward,
+            precision=precision,
         )  # fmt: skip
     if not world.is_main:
         return
@@ -144,8 +140,7 @@ def command(
         f"postprocess {timing['postprocess']:.1f} ms on {world.device} x{world.size}, "
         f"batch {batch_size or settings.train.evaluation.eval_batch_size}"
     )
-    compiled = ", compiled forward" if model.compiled else ""
-    console.print(f"precision {model.precision.describe()}{compiled}")
+    console.print(f"precision {model.precision.describe()}")
     if json_file is not None:
         atomic_write_json(json_file, {"checkpoint": str(checkpoint), "splits": [m.as_dict() for m in metrics]})
     if save_predictions is not None:

@@ -1,4 +1,4 @@
-"""`simrec export`: write a checkpoint as an ONNX file that runs without simrec, or as an int8 model file."""
+"""`simrec export`: write a checkpoint as an ONNX file that runs without simrec."""
 
 from __future__ import annotations
 
@@ -16,20 +16,9 @@ from simrec_cli.predict.defaults import DEFAULT_OPSET
 @guarded
 def command(
     checkpoint: Path = typer.Argument(..., help="A best.pth/last.pth written by `simrec train`.", show_default=False),
-    export_format: str = typer.Option(
-        "onnx",
-        "--format",
-        "-f",
-        help="onnx, or int8 (a quantized model for CPUs with VNNI/AMX that predict, eval and serve load).",
-    ),
+    export_format: str = typer.Option("onnx", "--format", "-f", help="Target format (onnx)."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="The file to write (default: the checkpoint's path with .onnx or .int8.pt2)."
-    ),
-    data_root: Path | None = typer.Option(
-        None, "--data-root", help="int8: the data folder whose training images calibrate it (default: the run's)."
-    ),
-    calibration_samples: int = typer.Option(
-        256, "--calibration-samples", min=1, help="int8: training samples that calibrate the activation ranges."
+        None, "--output", "-o", help="The .onnx file to write (default: the checkpoint's path with .onnx)."
     ),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Accept any batch size instead of 1."),
     opset: int = typer.Option(DEFAULT_OPSET, "--opset", min=11, help="ONNX opset version."),
@@ -42,28 +31,14 @@ def command(
 
     Inputs: `image` float32 [B, 3, H, W] (letterboxed RGB / 255) and `tokens` int64 [B, L]. Outputs: `boxes`
     [B, 5] (x1, y1, x2, y2, score in letterbox pixels) and, for mask models, `masks` [B, H, W].
-
-    With --format int8: static int8 quantization calibrated on the training images of the checkpoint's dataset;
-    writes FILE.int8.pt2, which `simrec predict`, `eval` and `serve` take in place of the checkpoint.
     """
-    if export_format not in ("onnx", "int8"):
-        raise SimrecError(f"unknown export format '{export_format}'", "use --format onnx or --format int8")
+    if export_format != "onnx":
+        raise SimrecError(f"unknown export format '{export_format}'", "use --format onnx")
     require_checkpoint_file(checkpoint)  # before the seconds of importing torch
 
-    reporter = RichReporter()
-    if export_format == "int8":
-        from simrec_cli.engine.quantize import quantize_checkpoint
-
-        quantized = quantize_checkpoint(
-            checkpoint, output, data_root=data_root, samples=calibration_samples, reporter=reporter
-        )
-        reporter.info(
-            f"wrote {quantized.path} (int8, calibrated on {quantized.calibration_samples} training samples "
-            f"in {quantized.seconds:.0f} s)"
-        )
-        return
     from simrec_cli.predict.export import MIN_BOX_IOU, export_onnx
 
+    reporter = RichReporter()
     result = export_onnx(
         checkpoint, output, opset=opset, dynamic_batch=dynamic_batch, half=half, device=device, reporter=reporter
     )

@@ -145,13 +145,13 @@ def evaluate_checkpoint(
     num_workers: int | None = None,
     keep_masks: bool = False,
     precision: str = "auto",
-    compile_forward: bool = False,
 ) -> tuple[list[SplitMetrics], dict[str, list[SampleResult]], Settings, InferenceModel]:
     """Evaluate a checkpoint on every requested split (default: all evaluation splits of its dataset).
 
     The settings returned are the checkpoint's with the dataset that was evaluated (after --dataset,
     --data-root and --split), so whatever reads the results finds the same files. The model runs in `precision`
-    (see `resolve_precision`); with `compile_forward` its forward is compiled once, for any batch.
+    (see `resolve_precision`), eagerly: a compiled forward needs fixed shapes, and evaluation batches hold a varying
+    number of images (each encoded once for all its expressions).
     """
     model, settings, vocabulary = load_for_inference(checkpoint, world.device, precision, reporter=reporter)
     data = settings.dataset.model_dump()
@@ -168,8 +168,6 @@ def evaluate_checkpoint(
     loader = settings.train.data
     masks = model.has_mask_head
     batch_size = batch_size or settings.train.evaluation.eval_batch_size
-    if compile_forward:
-        model.compile(None, dataset_settings.input_shape, dataset_settings.max_token_length)
     metrics, predictions = [], {}
     for split in dataset_settings.resolved_eval_splits():
         split_set = RefDataset(

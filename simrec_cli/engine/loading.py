@@ -9,7 +9,7 @@ import torch
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.models.inference import InferenceModel, prepare_for_inference
-from simrec_cli.models.precision import cpu_has_int8_dot_product, is_quantized_file, resolve_precision
+from simrec_cli.models.precision import resolve_precision
 from simrec_cli.reporting import Reporter
 from simrec_cli.settings import Settings
 
@@ -17,16 +17,7 @@ from simrec_cli.settings import Settings
 def load_for_inference(
     path: Path, device: torch.device, precision: str = "auto", *, reporter: Reporter | None = None
 ) -> tuple[InferenceModel, Settings, Vocabulary]:
-    """The checkpoint's model with BatchNorm folded and channels_last weights, set to run in `precision`; or the
-    int8 graph of a file written by `simrec export --format int8`."""
-    if is_quantized_file(path):
-        choice = resolve_precision(precision, device, quantized_model=True)
-        from simrec_cli.engine.quantize import load_quantized
-
-        module, settings, vocabulary = load_quantized(path, reporter=reporter)
-        if not cpu_has_int8_dot_product() and reporter is not None:
-            reporter.warning("this CPU has no VNNI or AMX: int8 runs slower than fp32 here; use the .pth checkpoint")
-        return InferenceModel(module, device, choice, image_per_row=True), settings, vocabulary
+    """The checkpoint's model with BatchNorm folded and channels_last weights, set to run in `precision`."""
     choice = resolve_precision(precision, device)
     model, settings, vocabulary = load_model_from_checkpoint(path, device, reporter=reporter)
     prepared = prepare_for_inference(model, fold_bn=True, channels_last=True)

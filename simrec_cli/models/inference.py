@@ -4,8 +4,8 @@ Each option is checked by the tests to keep fp32's boxes (IoU >= 0.99 on trained
 float32 inside the heads, so bf16 only affects the features, not the coordinate arithmetic.
 
 `InferenceModel` is what eval, predict and serving call: a prepared model, the precision it runs in, and
-optionally a compiled forward for a few fixed batch sizes. torch.compile (and inductor) is imported only when
-`compile()` is called, so one-shot prediction does not pay for it.
+optionally a compiled forward for a few fixed batch sizes (a server's buckets). torch.compile (and inductor) is
+imported only when `compile()` is called, so one-shot prediction and evaluation do not pay for it.
 """
 
 from __future__ import annotations
@@ -85,22 +85,16 @@ Forward = Callable[..., dict[str, torch.Tensor]]
 class InferenceModel:
     """A model ready to answer: call it like the eval model, `(images, tokens, image_index=None) -> outputs`.
 
-    It runs under the autocast its precision asks for. `compile()` compiles its forward in one of two ways:
-    - for a few batch sizes (a server's buckets): rows are padded up to the next size (larger batches cut into
-      chunks of the largest) and each image is repeated once per expression, so every call meets a graph of
-      fixed shapes, compiled before the first request;
-    - for any batch (evaluation): one graph whose number of images and of expressions are symbolic, so the
-      images shared by several expressions still go through the backbone once.
+    It runs under the autocast its precision asks for. After `compile(batch_sizes)` (a server's buckets), batches
+    go through a forward compiled for those row counts: rows are padded up to the next size (larger batches cut
+    into chunks of the largest) and each image is repeated once per expression, so every call meets a graph of
+    fixed shapes, compiled before the first request.
     """
 
-    def __init__(
-        self, module: nn.Module, device: torch.device, precision: PrecisionChoice, *, image_per_row: bool = False
-    ) -> None:
+    def __init__(self, module: nn.Module, device: torch.device, precision: PrecisionChoice) -> None:
         self.module = module
         self.device = torch.device(device)
         self.precision = precision
-        # True for graphs that take one image per expression and no image_index (the int8 graph).
-        self.image_per_row = image_per_row
         self.batch_sizes: tuple[int, ...] = ()
         self._compiled: Forward | None = None
 
@@ -112,63 +106,33 @@ class InferenceModel:
     def compiled(self) -> bool:
         return self._compiled is not None
 
-    def compile(self, batch_sizes: Sequence[int] | None, input_shape: Sequence[int], token_length: int) -> None:
-        """Compile the forward now (inductor with frozen weights on CPU, CUDA graphs on GPU) for images of
-        `input_shape` (height, width) and `token_length` tokens per expression: for each of `batch_sizes`, or,
-        when it is None, once for any number of images and expressions.
+    def compile(self, batch_sizes: Sequence[int], input_shape: Sequence[int], token_length: int) -> None:
+        """Compile the forward for each of `batch_sizes` now (inductor with frozen weights on CPU, CUDA graphs on
+        GPU), for images of `input_shape` (height, width) and `token_length` tokens per expression.
 
-        Compiling costs seconds to minutes on a CPU, so callers compile once and reuse this object.
+        Compiling costs about a minute per size for the default SimREC on a 2-core CPU, so callers compile once
+        and reuse this object.
         """
+        sizes = tuple(sorted({int(size) for size in batch_sizes}))
+        if not sizes or sizes[0] < 1:
+            raise ValueError(f"batch sizes {batch_sizes} must be positive")
+        self._compiled = compile_module(self.module, self.device, len(sizes))
+        self.batch_sizes = sizes
         height, width = input_shape
-        if batch_sizes is None:
-            self._compiled = compile_module(self.module, self.device, shapes=1, dynamic_batch=True)
-            # Two images shared by four expressions (four images for a graph of one image per expression): the
-            # batch dimensions, marked dynamic below, stay symbolic.
-            examples = [(4, 4) if self.image_per_row else (2, 4)]
-        else:
-            self.batch_sizes = tuple(sorted({int(size) for size in batch_sizes}))
-            if not self.batch_sizes or self.batch_sizes[0] < 1:
-                raise ValueError(f"batch sizes {batch_sizes} must be positive")
-            self._compiled = compile_module(self.module, self.device, shapes=len(self.batch_sizes))
-            examples = [(size, size) for size in self.batch_sizes]
-        for count, rows in examples:
-            images = torch.zeros(count, 3, height, width, device=self.device)
-            tokens = torch.ones(rows, token_length, dtype=torch.int64, device=self.device)
-            image_index = None if count == rows else torch.arange(rows, device=self.device) % count
-            if batch_sizes is None:
-                for tensor in (images, tokens, image_index):
-                    if tensor is not None:
-                        torch._dynamo.mark_dynamic(tensor, 0)
-            self(images, tokens, image_index)
+        for size in sizes:
+            images = torch.zeros(size, 3, height, width, device=self.device)
+            self(images, torch.ones(size, token_length, dtype=torch.int64, device=self.device))
 
     @torch.inference_mode()
     def __call__(
         self, images: torch.Tensor, tokens: torch.Tensor, image_index: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        # An uncompiled int8 graph runs its float reference arithmetic, whose quantize steps take float32 only.
-        eager_int8 = self.image_per_row and self._compiled is None
-        with autocast(self.device, None if eager_int8 else self.precision.autocast_dtype):
-            if self.image_per_row and image_index is not None:
-                images, image_index = images.index_select(0, image_index), None
+        with autocast(self.device, self.precision.autocast_dtype):
             if self._compiled is None:
-                if self.image_per_row:
-                    return self.module(images, tokens)
                 return self.module(images, tokens, image_index=image_index)
-            if not self.batch_sizes:
-                return self._dynamic(images, tokens, image_index)
             if image_index is not None:
                 images = images.index_select(0, image_index)
             return self._bucketed(images, tokens)
-
-    def _dynamic(
-        self, images: torch.Tensor, tokens: torch.Tensor, image_index: torch.Tensor | None
-    ) -> dict[str, torch.Tensor]:
-        assert self._compiled is not None
-        if self.image_per_row:
-            return self._compiled(images, tokens)
-        if image_index is None:  # one graph for both cases: every image once, in order
-            image_index = torch.arange(len(tokens), device=tokens.device)
-        return self._compiled(images, tokens, image_index=image_index)
 
     def _bucketed(self, images: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         assert self._compiled is not None
@@ -185,14 +149,12 @@ class InferenceModel:
         return {key: value[:rows].clone() for key, value in outputs.items()}
 
 
-def compile_module(module: nn.Module, device: torch.device, shapes: int, dynamic_batch: bool = False) -> Forward:
-    """torch.compile: inductor with constant folding of the frozen weights on CPU, CUDA graphs (`reduce-overhead`)
-    on GPU. `shapes` is how many fixed input shapes it will see, so none falls back to eager; with
-    `dynamic_batch`, the first dimensions the caller marks dynamic stay symbolic (one graph for every batch)."""
+def compile_module(module: nn.Module, device: torch.device, shapes: int) -> Forward:
+    """torch.compile for fixed shapes: inductor with constant folding of the frozen weights on CPU, CUDA graphs
+    (`reduce-overhead`) on GPU. `shapes` is how many input shapes it will see, so none falls back to eager."""
     import torch._dynamo
 
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, shapes)
-    dynamic = None if dynamic_batch else False
     if device.type == "cuda":
-        return torch.compile(module, dynamic=dynamic, mode="reduce-overhead")
-    return torch.compile(module, dynamic=dynamic, options={"freezing": True})
+        return torch.compile(module, dynamic=False, mode="reduce-overhead")
+    return torch.compile(module, dynamic=False, options={"freezing": True})

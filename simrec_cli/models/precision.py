@@ -2,8 +2,7 @@
 
 bf16 autocast halves the convolution time on CPUs with native bf16 instructions (avx512_bf16, AMX) and on
 GPUs that support it, but on other CPUs it is emulated and several times slower than fp32. So `auto` asks the
-hardware (torch's own CPU probe, then /proc/cpuinfo) instead of guessing from the device type. int8 is never
-chosen by `auto`: it comes from a quantized model file (`simrec export --format int8`), whose precision is int8.
+hardware (torch's own CPU probe, then /proc/cpuinfo) instead of guessing from the device type.
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ import torch
 
 from simrec_cli.errors import SimrecError
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
-INT8_SUFFIX = ".int8.pt2"  # what `simrec export --format int8` writes
+PRECISIONS = ("auto", "fp32", "bf16")
 # The CPU instruction sets that decide bf16 and int8 speed; printed beside every benchmark figure.
 CPU_SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 
@@ -52,11 +50,6 @@ def cpu_has_native_bf16() -> bool:
     )
 
 
-def cpu_has_int8_dot_product() -> bool:
-    """True where int8 convolutions run on VNNI or AMX instructions (the only CPUs where int8 can pay)."""
-    return _torch_cpu_probe("_is_vnni_supported") or bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
-
-
 def fast_bf16(device: torch.device) -> bool:
     """Whether bf16 autocast is native (not emulated) on `device`."""
     if device.type == "cuda":
@@ -64,44 +57,22 @@ def fast_bf16(device: torch.device) -> bool:
     return device.type == "cpu" and cpu_has_native_bf16()
 
 
-def is_quantized_file(path: Path) -> bool:
-    """An int8 model file (a torch.export `.pt2` archive) rather than a training checkpoint."""
-    return Path(path).name.endswith(".pt2")
-
-
 @dataclass(frozen=True)
 class PrecisionChoice:
     """The precision a run uses and, for `auto`, why."""
 
-    name: str  # fp32, bf16 or int8
+    name: str  # fp32 or bf16
     reason: str
-    # bf16 for bf16, and for int8 where the CPU has native bf16 (the layers between the int8 convolutions)
     autocast_dtype: torch.dtype | None = None
 
     def describe(self) -> str:
         return f"{self.name} ({self.reason})"
 
 
-def resolve_precision(requested: str, device: torch.device, *, quantized_model: bool = False) -> PrecisionChoice:
-    """The concrete precision for `requested` on `device`; `quantized_model` says the file holds an int8 model."""
+def resolve_precision(requested: str, device: torch.device) -> PrecisionChoice:
+    """The concrete precision for `requested` on `device`."""
     if requested not in PRECISIONS:
         raise SimrecError(f"unknown precision {requested!r}", f"use one of: {', '.join(PRECISIONS)}")
-    if quantized_model:
-        if requested not in ("auto", "int8"):
-            raise SimrecError(
-                f"the model file is quantized to int8 and cannot run in {requested}",
-                "pass the .pth checkpoint it was exported from for fp32 or bf16",
-            )
-        if device.type != "cpu":
-            raise SimrecError(f"int8 models run on the CPU only, not on {device}", "use --device cpu")
-        if cpu_has_native_bf16():
-            return PrecisionChoice("int8", "quantized model file, bf16 between the int8 layers", torch.bfloat16)
-        return PrecisionChoice("int8", "quantized model file")
-    if requested == "int8":
-        raise SimrecError(
-            "int8 needs a quantized model file",
-            f"write one with `simrec export CHECKPOINT --format int8` and pass the {INT8_SUFFIX} file it writes",
-        )
     if requested != "auto":
         return PrecisionChoice(requested, "as asked", torch.bfloat16 if requested == "bf16" else None)
     if fast_bf16(device):

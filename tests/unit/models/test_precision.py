@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from simrec_cli.commands.common import chosen_precision
 from simrec_cli.errors import SimrecError
 from simrec_cli.models import precision
-from simrec_cli.models.precision import is_quantized_file, resolve_precision
+from simrec_cli.models.precision import resolve_precision
 
 CPU = torch.device("cpu")
 
@@ -50,22 +48,10 @@ def test_explicit_precisions_are_kept(cpu_without_bf16: None) -> None:
     assert resolve_precision("fp32", CPU).describe() == "fp32 (as asked)"
 
 
-def test_int8_needs_a_quantized_file_and_a_quantized_file_runs_only_int8() -> None:
-    with pytest.raises(SimrecError, match="needs a quantized model file") as raised:
-        resolve_precision("int8", CPU)
-    assert "--format int8" in (raised.value.hint or "")
-    assert resolve_precision("auto", CPU, quantized_model=True).name == "int8"
-    assert resolve_precision("int8", CPU, quantized_model=True).name == "int8"
-    with pytest.raises(SimrecError, match="cannot run in fp32"):
-        resolve_precision("fp32", CPU, quantized_model=True)
-    with pytest.raises(SimrecError, match="CPU only"):
-        resolve_precision("int8", torch.device("cuda"), quantized_model=True)
-
-
 def test_unknown_precision_names_the_choices() -> None:
-    with pytest.raises(SimrecError, match="unknown precision 'fp16'") as raised:
-        resolve_precision("fp16", CPU)
-    assert "auto, fp32, bf16, int8" in (raised.value.hint or "")
+    with pytest.raises(SimrecError, match="unknown precision 'int8'") as raised:
+        resolve_precision("int8", CPU)
+    assert "auto, fp32, bf16" in (raised.value.hint or "")
 
 
 def test_half_is_an_alias_for_bf16() -> None:
@@ -74,8 +60,3 @@ def test_half_is_an_alias_for_bf16() -> None:
     assert chosen_precision("fp32", half=False) == "fp32"
     with pytest.raises(SimrecError, match="contradict"):
         chosen_precision("fp32", half=True)
-
-
-def test_quantized_files_are_told_apart_by_name() -> None:
-    assert is_quantized_file(Path("runs/x/best.int8.pt2"))
-    assert not is_quantized_file(Path("runs/x/best.pth"))
