@@ -7,7 +7,7 @@ eval latency at batch 1 and 8 for fp32 and for BN folding combined with channels
 one training step at batch 8 with SimREC's default freezing (backbone layers 0-7 and the word embedding
 frozen), NCHW and channels_last. The weights are random, so no agreement between precisions is reported here:
 on random weights the objectness map is nearly flat and any rounding picks another cell.
-`bench_precision.py` measures agreement (and the compiled and int8 forwards) on a trained checkpoint.
+`bench_precision.py` measures agreement (and the compiled forward) on a trained checkpoint.
 """
 
 from __future__ import annotations

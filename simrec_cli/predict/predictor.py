@@ -118,7 +118,7 @@ class _LoadedImage:
 class Predictor:
     """A model ready for inference plus what it needs to read inputs: settings and vocabulary.
 
-    `precision` is one of auto, fp32, bf16, int8 (see `simrec_cli.models.precision`); `predictor.precision`
+    `precision` is one of auto, fp32, bf16 (see `simrec_cli.models.precision`); `predictor.precision`
     says which one runs. `compile(batch_sizes)` compiles the forward for a few fixed batch sizes (a server's
     buckets); without it the model runs eagerly, which is faster for one-shot prediction.
     """
@@ -145,7 +145,7 @@ class Predictor:
     def from_checkpoint(
         cls, checkpoint: Path, device: str = "auto", precision: str = "auto", reporter: Reporter | None = None
     ) -> Predictor:
-        """Load a checkpoint (or an int8 model file) prepared for fast inference in `precision`."""
+        """Load a checkpoint prepared for fast inference in `precision`."""
         torch_device = resolve_device(device)
         model, settings, vocabulary = load_for_inference(checkpoint, torch_device, precision, reporter=reporter)
         return cls(model, settings, vocabulary, torch_device)
