@@ -19,6 +19,7 @@ import pytest
 from simrec_cli.data.synthetic import DEMO_EXPRESSION, demo_jpeg
 from tests.browser import browser_page
 from tests.serving import ServerProcess, running_server
+from tests.unit.predict.checkpoints import tiny_settings, write_checkpoint
 
 ANSWER_TIMEOUT_MS = 60_000
 
@@ -83,6 +84,22 @@ def test_bad_input_shows_a_readable_message(server: ServerProcess, tmp_path: Pat
         assert page.locator("rect.answer-box").count() == 0
         assert problems.page_errors == []
         assert all("415" in failure for failure in problems.failed_requests), problems.failed_requests
+
+
+def test_masks_are_drawn_each_in_its_own_colour(demo_image: Path, tmp_path: Path) -> None:
+    checkpoint = write_checkpoint(tmp_path / "mcn.pth", tiny_settings("model.name=mcn"))
+    with running_server(checkpoint, "--device", "cpu") as mask_server, browser_page() as (page, problems):
+        page.goto(mask_server.url)
+        page.wait_for_selector("#masks-option:not([hidden])")
+        page.set_input_files("#file-input", str(demo_image))
+        page.fill("#expressions", "the big red circle\nthe small blue square")
+        page.click("#find-button")
+        page.wait_for_selector("body[data-state=answered]", timeout=ANSWER_TIMEOUT_MS)
+        assert page.locator("image.answer-mask").count() == 2
+        colours = [page.locator("rect.answer-box").nth(k).get_attribute("stroke") for k in range(2)]
+        assert len(set(colours)) == 2
+        assert "mask" in page.inner_text("#answers")
+        assert problems.all() == []
 
 
 def test_api_docs_render_offline(server: ServerProcess) -> None:
