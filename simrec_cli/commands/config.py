@@ -7,7 +7,6 @@ from rich.table import Table
 
 from simrec_cli.commands.common import OVERRIDES_ARGUMENT, PRESET_OPTION, guarded
 from simrec_cli.console import console
-from simrec_cli.settings import load_settings, packaged_presets, preset_description, settings_to_yaml
 
 config_app = typer.Typer(help="Inspect the resolved settings.", no_args_is_help=True)
 
@@ -19,6 +18,8 @@ def show(preset: str | None = PRESET_OPTION, overrides: list[str] | None = OVERR
 
     Example: simrec config show --preset refcoco-scratch train.sync_bn.enabled=true train.batch_size=64
     """
+    from simrec_cli.settings import load_settings, settings_to_yaml
+
     settings = load_settings(preset, overrides or [])
     console.print(settings_to_yaml(settings), end="", markup=False, soft_wrap=True)
 
@@ -29,6 +30,8 @@ def presets() -> None:
 
     Example: simrec presets
     """
+    from simrec_cli.settings import packaged_presets, preset_description
+
     table = Table(title="simrec presets")
     table.add_column("preset", style="bold cyan", no_wrap=True)
     table.add_column("description")

@@ -18,7 +18,6 @@ from simrec_cli.commands.common import (
     OVERRIDES_ARGUMENT,
     guarded,
 )
-from simrec_cli.settings import apply_overrides, settings_from_dict, settings_to_dict
 
 
 @guarded
@@ -46,6 +45,7 @@ def command(
     from simrec_cli.engine.checkpoint import checkpoint_settings, read_checkpoint
     from simrec_cli.engine.launcher import LaunchRequest
     from simrec_cli.engine.resume import checkpoint_in, merge_for_resume
+    from simrec_cli.settings import apply_overrides, settings_from_dict, settings_to_dict
 
     checkpoint = checkpoint_in(run)
     stored = checkpoint_settings(read_checkpoint(checkpoint), checkpoint)

@@ -17,7 +17,6 @@ from simrec_cli.commands.common import (
     PRESET_OPTION,
     guarded,
 )
-from simrec_cli.settings import load_settings
 
 
 @guarded
@@ -44,6 +43,7 @@ def command(
     from simrec_cli.commands.run_training import train_here_or_relaunch
     from simrec_cli.engine.launcher import LaunchRequest
     from simrec_cli.engine.rundir import next_run_dir
+    from simrec_cli.settings import load_settings
 
     overrides = list(overrides or [])
     if device != "auto":

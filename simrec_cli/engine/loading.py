@@ -20,5 +20,5 @@ def load_for_inference(
     """The checkpoint's model with BatchNorm folded and channels_last weights, set to run in `precision`."""
     choice = resolve_precision(precision, device)
     model, settings, vocabulary = load_model_from_checkpoint(path, device, reporter=reporter)
-    prepared = prepare_for_inference(model, fold_bn=True, channels_last=True)
+    prepared = prepare_for_inference(model, fold_bn=True, channels_last=True, in_place=True)
     return InferenceModel(prepared, device, choice), settings, vocabulary

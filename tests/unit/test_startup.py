@@ -35,6 +35,12 @@ def run_cli(*args: str) -> str:
     )
 
 
+def test_help_imports_neither_the_settings_nor_numpy_nor_torch() -> None:
+    loaded = modules_after(run_cli("--help"))
+    assert {"simrec_cli.commands.train", "simrec_cli.commands.predict"} <= loaded  # every verb's help was read
+    assert not {"pydantic", "simrec_cli.settings", "numpy", "torch"} & loaded
+
+
 def test_a_verb_imports_only_its_own_command_module() -> None:
     loaded = modules_after(run_cli("presets"))
     commands = {name for name in loaded if name.startswith("simrec_cli.commands.")}
@@ -44,19 +50,28 @@ def test_a_verb_imports_only_its_own_command_module() -> None:
     assert "torch" not in loaded
 
 
-HEAVY_UNUSED_BY_PREDICT = ("torchvision", "albumentations", "tensorboard", "matplotlib", "pycocotools", "scipy")
+# Libraries of training, data preparation, export and compilation: none is needed to answer with a checkpoint.
+UNUSED_BY_INFERENCE = ("torchvision", "albumentations", "tensorboard", "matplotlib", "scipy", "torchao", "onnx")
+COMPILER_MODULES = ("torch._dynamo", "torch._inductor")
 
 
 def test_the_predict_path_leaves_training_and_data_libraries_unimported() -> None:
     loaded = modules_after(
         "import simrec_cli.commands.predict\n"
         "import simrec_cli.predict.predictor\n"
-        "import simrec_cli.engine.checkpoint\n"
+        "import simrec_cli.engine.loading\n"
         "import simrec_cli.models.inference"
     )
     assert "torch" in loaded  # the check below is only meaningful once the model code is imported
-    assert not [name for name in loaded if name.split(".")[0] in HEAVY_UNUSED_BY_PREDICT]
-    assert "torch._dynamo" not in loaded
+    assert not [name for name in loaded if name.split(".")[0] in (*UNUSED_BY_INFERENCE, "pycocotools")]
+    assert not set(COMPILER_MODULES) & loaded
+
+
+def test_the_eval_path_imports_no_augmentation_or_training_library() -> None:
+    loaded = modules_after("import simrec_cli.commands.eval\nimport simrec_cli.engine.evaluator")
+    assert "simrec_cli.data.dataset" in loaded
+    assert not [name for name in loaded if name.split(".")[0] in UNUSED_BY_INFERENCE]
+    assert not set(COMPILER_MODULES) & loaded
 
 
 def test_a_missing_checkpoint_is_reported_before_torch_is_imported(tmp_path: Path) -> None:

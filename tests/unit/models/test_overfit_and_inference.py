@@ -3,6 +3,8 @@ keep its boxes."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torchvision.ops import box_iou
@@ -72,6 +74,18 @@ def test_folding_removes_foldable_batchnorms_and_keeps_outputs(trained_tiny_simr
     images, tokens = evaluation_inputs(batch)
     with torch.inference_mode():
         assert torch.allclose(folded(images, tokens)["boxes"], model(images, tokens)["boxes"], atol=1e-3)
+
+
+def test_in_place_preparation_is_the_copy_without_copying(trained_tiny_simrec: Trained) -> None:
+    model, _, batch = trained_tiny_simrec
+    images, tokens = evaluation_inputs(batch)
+    copied = prepare_for_inference(model, fold_bn=True, channels_last=True)
+    own = copy.deepcopy(model).train()
+    prepared = prepare_for_inference(own, fold_bn=True, channels_last=True, in_place=True)
+    assert prepared is own and not prepared.training
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in prepared.visual_encoder.modules())
+    with torch.inference_mode():
+        assert torch.equal(prepared(images, tokens)["boxes"], copied(images, tokens)["boxes"])
 
 
 def _inference_model(model: torch.nn.Module, batch_sizes: tuple[int, ...] = (), size: int = 160) -> InferenceModel:
