@@ -68,7 +68,7 @@ def _metrics_table(metrics: dict) -> str:
     return _table(["metric", "value"], rows)
 
 
-def _breakdown(item: dict) -> str:
+def _breakdown(item: dict, split: str) -> str:
     buckets = item["buckets"]
     rows = [
         [b["name"], f"{b['count']:,}", _number(b["acc50"]), _number(b["acc75"]), _number(b["mean_iou"])]
@@ -80,7 +80,7 @@ def _breakdown(item: dict) -> str:
         [f"{_number(b['acc50'])} (n={b['count']:,})" for b in buckets],
     )
     return (
-        f'<div class="card" id="{escape(item["key"])}"><h3>{escape(item["title"])}</h3><p>{escape(item["note"])}; '
+        f'<div class="card" id="{escape(split)}-{escape(item["key"])}"><h3>{escape(item["title"])}</h3><p>{escape(item["note"])}; '
         f"bars: Acc@0.5</p>{_table(['bucket', 'count', 'Acc@0.5', 'Acc@0.75', 'mean IoU'], rows)}{chart}</div>"
     )
 
@@ -123,7 +123,7 @@ def _split_section(split: dict) -> str:
         f'<div class="card"><h3>IoU histogram</h3><p>{metrics["count"]:,} expressions; dashed: the 0.5 threshold'
         f"</p>{histogram_chart(histogram['edges'], histogram['counts'], marker=0.5)}</div>",
         _taxonomy(split["taxonomy"], metrics["count"]),
-        *(_breakdown(item) for item in split["breakdowns"]),
+        *(_breakdown(item, split["split"]) for item in split["breakdowns"]),
         "</div>",
         '<p class="legend meta">Pictures: <span style="background:#3cb44b"></span>target '
         '<span style="background:#e6194b"></span>answer <span style="background:#aaa"></span>other objects</p>',
