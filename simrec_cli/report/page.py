@@ -79,8 +79,9 @@ def _breakdown(item: dict, split: str) -> str:
         [b["acc50"] for b in buckets],
         [f"{_number(b['acc50'])} (n={b['count']:,})" for b in buckets],
     )
+    anchor = f"{escape(split)}-{escape(item['key'])}"
     return (
-        f'<div class="card" id="{escape(split)}-{escape(item["key"])}"><h3>{escape(item["title"])}</h3><p>{escape(item["note"])}; '
+        f'<div class="card" id="{anchor}"><h3>{escape(item["title"])}</h3><p>{escape(item["note"])}; '
         f"bars: Acc@0.5</p>{_table(['bucket', 'count', 'Acc@0.5', 'Acc@0.75', 'mean IoU'], rows)}{chart}</div>"
     )
 
