@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.constants import default_pg_timeout
 
 from simrec_cli.errors import SimrecError
 
@@ -72,11 +73,29 @@ def init_world(requested_device: str, backend: str = "auto") -> World:
         device = torch.device("cuda", local_rank)
     chosen = backend if backend != "auto" else ("nccl" if device.type == "cuda" else "gloo")
     if not dist.is_initialized():
-        dist.init_process_group(backend=chosen, init_method="env://")
+        store = attempt_store(size)
+        if store is None:
+            dist.init_process_group(backend=chosen, init_method="env://")
+        else:
+            dist.init_process_group(backend=chosen, store=store, rank=rank, world_size=size)
     world = World(rank=rank, local_rank=local_rank, size=size, device=device)
     if EXPECTED_NODES_VARIABLE in os.environ:
         check_node_counts(world, int(os.environ[EXPECTED_NODES_VARIABLE]))
     return world
+
+
+def attempt_store(size: int) -> dist.Store | None:
+    """The key-value store of torchrun's agent, under a namespace of this attempt (None without an agent store).
+
+    After a worker fails, torchrun restarts the whole group against the same store, which still holds the keys of
+    the dead group: the restarted processes would read its addresses and never connect. A namespace per restart
+    (TORCHELASTIC_RESTART_COUNT) gives every attempt clean keys.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    agent = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), size, is_master=False,
+                          timeout=default_pg_timeout)  # fmt: skip
+    return dist.PrefixStore(f"simrec/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", agent)
 
 
 def check_node_counts(world: World, expected: int) -> None:

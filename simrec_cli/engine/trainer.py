@@ -7,10 +7,12 @@ bit-for-bit the run that was interrupted.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import time
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from simrec_cli.data.dataset import Batch, RefDataset, load_embedding, load_vocabulary, resize_batch
 from simrec_cli.data.files import ensure_writable_dir
@@ -33,13 +35,15 @@ from simrec_cli.engine.checkpoint import (
     read_checkpoint,
     restore_rng,
 )
-from simrec_cli.engine.distributed import World, all_reduce_mean, any_rank
+from simrec_cli.engine.distributed import World, all_gather_objects, all_reduce_mean, any_rank, broadcast_object
 from simrec_cli.engine.ema import ModelEMA
 from simrec_cli.engine.evaluator import evaluate_split
 from simrec_cli.engine.metrics import SplitMetrics
 from simrec_cli.engine.resume import merge_for_resume
 from simrec_cli.engine.rundir import LoggingReporter, MetricsCsv, plot_metrics
+from simrec_cli.engine.sampling import ResumableSampler
 from simrec_cli.engine.schedule import LrSchedule
+from simrec_cli.engine.stopping import DeferredStop
 from simrec_cli.engine.visualize import log_prediction_images
 from simrec_cli.errors import SimrecError
 from simrec_cli.models import build_model
@@ -50,6 +54,7 @@ from simrec_cli.settings import Settings, settings_to_dict, settings_to_yaml
 
 LAST = "last.pth"
 BEST = "best.pth"
+LOSS_KEYS = ("loss", "loss_det", "loss_seg")
 
 
 @dataclass
@@ -61,6 +66,25 @@ class TrainResult:
     best_epoch: int
     epochs_done: int
     last_metrics: SplitMetrics | None
+
+
+@dataclass
+class EpochProgress:
+    """How far the running epoch is: optimizer steps done and the sums behind its metrics.csv row.
+
+    A step checkpoint stores it, so an epoch resumed in its middle reports the same mean losses as one run straight.
+    """
+
+    steps: int = 0
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LOSS_KEYS, 0.0))
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "sums": dict(self.sums), "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpochProgress:
+        return cls(int(data["steps"]), {key: float(value) for key, value in data["sums"].items()}, data["seconds"])
 
 
 def seed_everything(seed: int) -> None:
@@ -100,13 +124,24 @@ def scale_for_step(settings: Settings, step: int) -> tuple[int, int] | None:
     return tuple(multi_scale.img_scales[chooser.randrange(len(multi_scale.img_scales))])  # type: ignore[return-value]
 
 
+def restarts_so_far() -> int:
+    """How often torchrun has restarted this run's workers after one of them failed (0 outside torchrun)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+
+
 def find_resume_checkpoint(settings: Settings, run_dir: Path, explicit: Path | None) -> Path | None:
-    """An explicit checkpoint, else `train.resume_path`, else (auto-resume) the run's last.pth if present."""
+    """The checkpoint to continue from, if any.
+
+    After torchrun restarted the workers, the run's own last.pth, whatever the command line said: it holds the
+    latest state. Otherwise an explicit checkpoint, else `train.resume_path`, else (auto-resume) the run's last.pth.
+    """
+    candidate = run_dir / LAST
+    if restarts_so_far() > 0 and candidate.is_file():
+        return candidate
     if explicit is not None:
         return explicit
     if settings.train.resume_path is not None:
         return settings.train.resume_path
-    candidate = run_dir / LAST
     if settings.train.auto_resume.enabled and candidate.is_file():
         return candidate
     return None
@@ -131,7 +166,13 @@ class Trainer:
                 "train.sync_bn.enabled=true needs CUDA (SyncBatchNorm cannot train on CPU)",
                 "set train.sync_bn.enabled=false",
             )
-        self.resume_path = find_resume_checkpoint(settings, self.run_dir, resume)
+        if restarts_so_far() > 0:
+            self.reporter.warning(
+                f"torchrun restarted the workers after one failed (restart {restarts_so_far()} of "
+                f"{os.environ.get('TORCHELASTIC_MAX_RESTARTS', '?')}); every process continues from the last checkpoint"
+            )
+        # Rank 0's choice for every rank: the run directory lives on node 0 (the others may not see it at all).
+        self.resume_path = broadcast_object(world, find_resume_checkpoint(settings, self.run_dir, resume))
         self.state: dict[str, Any] | None = read_checkpoint(self.resume_path) if self.resume_path else None
         if self.state is not None:
             settings = self._settings_for_resume(settings, self.resume_path)  # type: ignore[arg-type]
@@ -142,7 +183,10 @@ class Trainer:
     def _settings_for_resume(self, requested: Settings, path: Path) -> Settings:
         """The checkpoint's settings, with the few fields that may change on resume taken from `requested`."""
         merged = merge_for_resume(checkpoint_settings(self.state, path), requested, path)  # type: ignore[arg-type]
-        self.reporter.info(f"resuming from {path} (epoch {self.state['epoch']} done)")  # type: ignore[index]
+        state: dict[str, Any] = self.state  # type: ignore[assignment]
+        steps = (state.get("epoch_progress") or {}).get("steps")
+        within = f" and {steps} steps of epoch {state['epoch'] + 1}" if steps else ""
+        self.reporter.info(f"resuming from {path} (epoch {state['epoch']} done{within})")
         return merged
 
     def _build(self) -> None:
@@ -182,7 +226,7 @@ class Trainer:
             world.device.type, enabled=settings.train.amp.enabled and settings.train.amp.dtype == "float16"
         )
         per_process = settings.train.batch_size // world.size
-        self.sampler = DistributedSampler(
+        self.sampler = ResumableSampler(
             self.train_set, num_replicas=world.size, rank=world.rank, shuffle=True, seed=settings.train.seed,
             drop_last=True,
         )  # fmt: skip
@@ -201,9 +245,13 @@ class Trainer:
                 f"batch of {per_process} per process",
                 "lower train.batch_size",
             )
-        self.schedule = LrSchedule(self.optimizer, settings.train, len(self.loader))
+        self.steps_per_epoch = len(self.loader)
+        self.schedule = LrSchedule(self.optimizer, settings.train, self.steps_per_epoch)
         self.start_epoch, self.global_step, self.best_acc50, self.best_epoch = 0, 0, -1.0, 0
-        self.saved_epoch: int | None = None  # the epoch this run directory's last.pth holds
+        self.resumed_progress: EpochProgress | None = None  # set when resuming in the middle of an epoch
+        self.saved_at: tuple[int, int] | None = None  # (epochs done, steps of the next) this run's last.pth holds
+        self.last_metrics: SplitMetrics | None = None
+        self.stop = DeferredStop()
         if self.state is not None:
             self._restore(model)
         if settings.train.sync_bn.enabled and world.distributed:
@@ -239,33 +287,70 @@ class Trainer:
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.start_epoch = int(state["epoch"])
-        if self.resume_path.resolve() == (self.run_dir / LAST).resolve():
-            self.saved_epoch = self.start_epoch
         self.global_step = int(state["global_step"])
         self.best_acc50 = float(state["best_acc50"])
         self.best_epoch = int(state["best_epoch"])
+        if state.get("epoch_progress"):
+            self.resumed_progress = EpochProgress.from_dict(state["epoch_progress"])
+            saved_by = int(state.get("world_size", 1))
+            if saved_by != self.world.size:
+                raise SimrecError(
+                    f"{self.resume_path} was saved in the middle of epoch {self.start_epoch + 1} by {saved_by} "
+                    f"process(es) and cannot continue exactly on {self.world.size}",
+                    f"resume it with {saved_by} process(es)",
+                )
+        if self.resume_path.resolve() == (self.run_dir / LAST).resolve():
+            self.saved_at = (self.start_epoch, self.resumed_progress.steps if self.resumed_progress else 0)
+
+    def _rank_rng(self) -> dict[str, Any]:
+        """This rank's RNG states from the checkpoint (rank 0's where the checkpoint holds only those)."""
+        assert self.state is not None
+        per_rank = self.state.get("rng_ranks")
+        return per_rank[self.world.rank] if per_rank and len(per_rank) == self.world.size else self.state["rng"]
 
     # ------------------------------------------------------------------ training
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
+        """Train one epoch (the rest of it, when resuming in its middle); returns its mean losses and last lr."""
         settings, world = self.settings, self.world
+        progress = EpochProgress()
+        if epoch == self.start_epoch and self.resumed_progress is not None:
+            progress = self.resumed_progress
         self.sampler.set_epoch(epoch)
+        self.sampler.skip = progress.steps * self.loader.batch_size  # type: ignore[operator]
         self.train_set.set_epoch(epoch)
         self.ddp.train()
-        sums = {"loss": 0.0, "loss_det": 0.0, "loss_seg": 0.0}
-        seen, started = 0, time.perf_counter()
+        batches = iter(self.loader)  # draws the loader's seed from torch's RNG, as the epoch did the first time
+        if progress.steps:
+            restore_rng(self._rank_rng())  # the states of the step the checkpoint was written after
+        seen, started, carried = 0, time.perf_counter(), progress.seconds
         description = f"epoch {epoch + 1}/{settings.train.epochs}"
         lr = self.schedule.apply(self.global_step)
-        for step, batch in enumerate(self.reporter.track(self.loader, len(self.loader), description)):
+        remaining = self.steps_per_epoch - progress.steps
+        for batch in self.reporter.track(batches, remaining, description):
             lr = self.schedule.apply(self.global_step)
-            losses = self.train_step(batch, f"epoch {epoch + 1}, step {step + 1}")
+            losses = self.train_step(batch, f"epoch {epoch + 1}, step {progress.steps + 1}")
+            progress.steps += 1
             seen += len(batch) * world.size
-            for key in sums:
-                sums[key] += float(losses[key])
+            for key in LOSS_KEYS:
+                progress.sums[key] += float(losses[key])
+            progress.seconds = carried + time.perf_counter() - started
             if self.global_step % settings.train.log_period == 0:
                 self._log_step(losses, lr, seen / (time.perf_counter() - started))
-        count = max(1, len(self.loader))
-        return {**{key: value / count for key, value in sums.items()}, "lr": lr}
+            self._checkpoint_within_epoch(epoch, progress)
+        self.sampler.skip = 0
+        return {**{key: value / self.steps_per_epoch for key, value in progress.sums.items()}, "lr": lr}
+
+    def _checkpoint_within_epoch(self, epoch: int, progress: EpochProgress) -> None:
+        """Every `train.checkpoint_every_steps` steps, and when asked to stop, write last.pth as of this step."""
+        every = self.settings.train.checkpoint_every_steps
+        if every == 0:
+            return
+        stop = any_rank(self.world, self.stop.requested)
+        if stop or self.global_step % every == 0:
+            self._write_last(self._checkpoint(epoch, progress), (epoch, progress.steps))
+        if stop:
+            raise KeyboardInterrupt("stopped by SIGTERM after a step checkpoint")
 
     def train_step(self, batch: Batch, where: str) -> dict[str, torch.Tensor]:
         """One optimisation step on one batch (multi-scale resize, AMP, clipping, EMA); returns the losses."""
@@ -329,7 +414,12 @@ class Trainer:
             log_prediction_images(self.writer, self.val_set, results[:8], self.global_step)
         return metrics
 
-    def _checkpoint(self, epoch: int, metrics: SplitMetrics) -> dict[str, Any]:
+    def _checkpoint(self, epoch: int, progress: EpochProgress | None = None) -> dict[str, Any]:
+        """Everything a resume needs after `epoch` epochs and, mid-epoch, `progress` steps of the next.
+
+        Collective: every rank's RNG states are gathered, so each continues its own stream.
+        """
+        rng = all_gather_objects(self.world, capture_rng())
         return {
             "kind": KIND,
             "format_version": FORMAT_VERSION,
@@ -338,24 +428,32 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "epoch": epoch,
+            "epoch_progress": progress.as_dict() if progress is not None else None,
+            "world_size": self.world.size,
             "global_step": self.global_step,
             "best_acc50": self.best_acc50,
             "best_epoch": self.best_epoch,
             "settings": settings_to_dict(self.settings),
             "vocabulary": self.vocabulary.to_list(),
-            "metrics": metrics.as_dict(),
-            "rng": capture_rng(),
+            "metrics": self.last_metrics.as_dict() if self.last_metrics is not None else None,
+            "rng": rng[0],
+            "rng_ranks": rng,
         }
 
-    def _save(self, epoch: int, metrics: SplitMetrics, improved: bool) -> None:
-        last = self.run_dir / LAST
+    def _write_last(self, checkpoint: dict[str, Any], position: tuple[int, int]) -> None:
+        """Rank 0 writes last.pth (atomically); `position` is (epochs done, steps of the next) it holds."""
+        if self.world.is_main:
+            atomic_save(checkpoint, self.run_dir / LAST)
+        self.saved_at = position
+
+    def _save(self, epoch: int, improved: bool, forced: bool) -> None:
+        """At the end of epoch `epoch`: last.pth when due (or `forced`), best.pth as a copy when val improved."""
         final = epoch == self.settings.train.epochs
-        if improved or final or epoch % self.settings.train.save_period == 0:
-            atomic_save(self._checkpoint(epoch, metrics), last)
-            self.saved_epoch = epoch
-        if improved:
+        if improved or final or forced or epoch % self.settings.train.save_period == 0:
+            self._write_last(self._checkpoint(epoch), (epoch, 0))
+        if improved and self.world.is_main:
             temporary = self.run_dir / f".{BEST}.tmp"
-            shutil.copyfile(last, temporary)
+            shutil.copyfile(self.run_dir / LAST, temporary)
             temporary.replace(self.run_dir / BEST)
 
     def _report_epoch(self, epoch: int, losses: dict[str, float], metrics: SplitMetrics, seconds: float) -> None:
@@ -380,15 +478,32 @@ class Trainer:
 
     def _report_stop(self, epoch: int) -> None:
         """After Ctrl-C or SIGTERM: where the run stopped, what last.pth holds, how to go on."""
-        if self.saved_epoch is None:
+        if self.saved_at is None:
             self.reporter.warning(
                 f"stopped in epoch {epoch + 1} before any checkpoint was saved; run the same command to start again"
             )
             return
+        epochs, steps = self.saved_at
+        held = f"epoch {epochs}" + (f" and step {steps}/{self.steps_per_epoch} of epoch {epochs + 1}" if steps else "")
         self.reporter.warning(
-            f"stopped in epoch {epoch + 1}; {self.run_dir / LAST} holds epoch {self.saved_epoch}: continue with "
+            f"stopped in epoch {epoch + 1}; {self.run_dir / LAST} holds {held}: continue with "
             f"`simrec resume {self.run_dir}`"
         )
+
+    def _run_epoch(self, epoch: int, deferring: bool) -> bool:
+        """Train, validate, save and report one epoch; True when a deferred stop was asked for meanwhile."""
+        resumed = self.resumed_progress if epoch == self.start_epoch else None
+        started = time.perf_counter() - (resumed.seconds if resumed is not None else 0.0)
+        losses = self._train_epoch(epoch)
+        metrics = self.last_metrics = self._validate()
+        improved = metrics.acc50 > self.best_acc50
+        if improved:
+            self.best_acc50, self.best_epoch = metrics.acc50, epoch + 1
+        stop = deferring and any_rank(self.world, self.stop.requested)
+        self._save(epoch + 1, improved, forced=stop)
+        if self.world.is_main:
+            self._report_epoch(epoch + 1, losses, metrics, time.perf_counter() - started)
+        return stop
 
     def run(self) -> TrainResult:
         settings, world = self.settings, self.world
@@ -399,21 +514,16 @@ class Trainer:
 
             self.writer = SummaryWriter(str(self.run_dir))
             self.metrics_csv = MetricsCsv(self.run_dir / "metrics.csv", keep_through_epoch=self.start_epoch)
-        if self.state is not None:
-            restore_rng(self.state["rng"])
-        metrics: SplitMetrics | None = None
+        if self.state is not None and self.resumed_progress is None:
+            restore_rng(self._rank_rng())  # mid-epoch, the epoch restores them once its loader has started
+        # With step checkpoints, SIGTERM waits for the end of the running step (or validation) and saves first.
+        deferring = settings.train.checkpoint_every_steps > 0
         epoch = self.start_epoch
         try:
-            for epoch in range(self.start_epoch, settings.train.epochs):
-                started = time.perf_counter()
-                losses = self._train_epoch(epoch)
-                metrics = self._validate()
-                improved = metrics.acc50 > self.best_acc50
-                if improved:
-                    self.best_acc50, self.best_epoch = metrics.acc50, epoch + 1
-                if world.is_main:
-                    self._save(epoch + 1, metrics, improved)
-                    self._report_epoch(epoch + 1, losses, metrics, time.perf_counter() - started)
+            with self.stop.deferring_sigterm() if deferring else nullcontext():
+                for epoch in range(self.start_epoch, settings.train.epochs):
+                    if self._run_epoch(epoch, deferring):
+                        raise KeyboardInterrupt("stopped by SIGTERM after the epoch's checkpoint")
         except KeyboardInterrupt:
             self._report_stop(epoch)
             raise
@@ -424,4 +534,4 @@ class Trainer:
                 self.reporter.close()
         if self.start_epoch >= settings.train.epochs:
             self.reporter.info(f"nothing to do: {self.run_dir} already finished {self.start_epoch} epochs")
-        return TrainResult(self.run_dir, self.best_acc50, self.best_epoch, settings.train.epochs, metrics)
+        return TrainResult(self.run_dir, self.best_acc50, self.best_epoch, settings.train.epochs, self.last_metrics)
