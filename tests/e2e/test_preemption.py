@@ -59,6 +59,14 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
+def environment(pid: int) -> bytes:
+    """The NUL-separated environment of a process (empty once it has ended), with a NUL in front of the first."""
+    try:
+        return b"\0" + Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return b""
+
+
 def resume_to_the_end(root: Path, run_dir: Path, *extra: str) -> None:
     """The same command again: it finds last.pth and continues (auto-resume)."""
     completed = subprocess.run(command(root, run_dir, *extra), capture_output=True, text=True, timeout=TIMEOUT)
@@ -161,7 +169,7 @@ def test_torchrun_restarts_a_killed_worker_and_the_run_ends_as_if_uninterrupted(
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     # epoch 1's row is written after its checkpoint; epoch 2 (24 steps) is under way then
     wait_for(process, lambda: (run_dir / "metrics.csv").is_file() and len(metrics_rows(run_dir)) == 1)
-    workers = [pid for pid in process_tree(process.pid) if b"RANK=1\0" in Path(f"/proc/{pid}/environ").read_bytes()]
+    workers = [pid for pid in process_tree(process.pid) if b"\0RANK=1\0" in environment(pid)]
     assert len(workers) == 1
     os.kill(workers[0], signal.SIGKILL)  # one worker, not the launcher: an OOM kill, a crashed process
     _, stderr = process.communicate(timeout=TIMEOUT)
