@@ -325,7 +325,6 @@ class Trainer:
             restore_rng(self._rank_rng())  # the states of the step the checkpoint was written after
         seen, started, carried = 0, time.perf_counter(), progress.seconds
         description = f"epoch {epoch + 1}/{settings.train.epochs}"
-        lr = self.schedule.apply(self.global_step)
         remaining = self.steps_per_epoch - progress.steps
         for batch in self.reporter.track(batches, remaining, description):
             lr = self.schedule.apply(self.global_step)
@@ -339,7 +338,8 @@ class Trainer:
                 self._log_step(losses, lr, seen / (time.perf_counter() - started))
             self._checkpoint_within_epoch(epoch, progress)
         self.sampler.skip = 0
-        return {**{key: value / self.steps_per_epoch for key, value in progress.sums.items()}, "lr": lr}
+        means = {key: value / self.steps_per_epoch for key, value in progress.sums.items()}
+        return {**means, "lr": self.schedule.lr_at(self.global_step - 1)}  # the rate of the epoch's last step
 
     def _checkpoint_within_epoch(self, epoch: int, progress: EpochProgress) -> None:
         """Every `train.checkpoint_every_steps` steps, and when asked to stop, write last.pth as of this step."""
