@@ -12,6 +12,13 @@ EXIT_SOME_FAILED = 1  # the command ran, but some of its items (e.g. pictures to
 EXIT_USER_ERROR = 2  # bad input or settings: one line says what and how to fix it
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 
+# Under torchrun, each process leaves its user error as a file in this folder instead of printing it, and the
+# `simrec` process that started torchrun prints the first one: one line, however many processes failed.
+ERRORS_DIR_ENV = "SIMREC_ERRORS_DIR"
+
+QUOTE_LIMIT = 60  # characters of a user's value that a message quotes
+LIST_LIMIT = 10  # items of a user's list that a message shows
+
 
 class SimrecError(Exception):
     """A mistake the user can fix: a missing file, a bad setting, a wrong checkpoint.
@@ -26,3 +33,18 @@ class SimrecError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """`value` as a message shows it: repr, cut to about `limit` characters so a huge input cannot flood stderr."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value):,} characters" if isinstance(value, str) else f"{len(text):,} characters as text"
+    return f"{text[:limit]}... ({size})"
+
+
+def listed(items: list[str], limit: int = LIST_LIMIT) -> str:
+    """Items joined by commas, the first `limit` of them, then how many more."""
+    shown = ", ".join(quoted(item) if len(item) > QUOTE_LIMIT else item for item in items[:limit])
+    return shown + (f" (+{len(items) - limit:,} more)" if len(items) > limit else "")

@@ -6,9 +6,14 @@ Command modules import the heavy core (torch, the models, the data pipeline) ins
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import os
+import tempfile
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
@@ -16,7 +21,7 @@ from rich.markup import escape
 
 from simrec_cli.commands.signals import sigterm_as_interrupt
 from simrec_cli.console import error_console, state
-from simrec_cli.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, SimrecError
+from simrec_cli.errors import ERRORS_DIR_ENV, EXIT_INTERRUPTED, EXIT_USER_ERROR, SimrecError
 
 if TYPE_CHECKING:
     from simrec_cli.engine.launcher import LaunchPlan
@@ -49,7 +54,8 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         except SimrecError as error:
             if state.debug:
                 raise
-            report_error(error)
+            if not _leave_for_launcher(error):
+                report_error(error)
             raise typer.Exit(EXIT_USER_ERROR) from None
         except KeyboardInterrupt:
             if state.debug:
@@ -102,8 +108,28 @@ def global_flags() -> list[str]:
 
 
 def run_under_torchrun(plan: LaunchPlan, verb_args: list[str]) -> None:
-    """Start the processes of `plan` running `simrec <verb_args>` and exit with their status."""
+    """Start the processes of `plan` running `simrec <verb_args>` and exit with their status.
+
+    A user error is printed once, here, whichever and however many processes met it.
+    """
     from simrec_cli.engine.launcher import relaunch
 
-    code = relaunch(plan, [*global_flags(), *verb_args])
+    with tempfile.TemporaryDirectory(prefix="simrec-errors-") as folder:
+        code = relaunch(plan, [*global_flags(), *verb_args], errors_dir=Path(folder))
+        reported = sorted(Path(folder).iterdir())
+        if reported:
+            report_error(SimrecError(**json.loads(reported[0].read_text())))
+            code = EXIT_USER_ERROR
     raise typer.Exit(code)
+
+
+def _leave_for_launcher(error: SimrecError) -> bool:
+    """Under `run_under_torchrun`, write the error where the launcher reads it (True), instead of printing it."""
+    folder = os.environ.get(ERRORS_DIR_ENV)
+    if not folder:
+        return False
+    name = f"{time.monotonic_ns():020d}-rank{os.environ.get('RANK', '0')}.json"
+    with contextlib.suppress(OSError):
+        (Path(folder) / name).write_text(json.dumps({"message": error.message, "hint": error.hint}))
+        return True
+    return False

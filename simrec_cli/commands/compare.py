@@ -35,6 +35,10 @@ def command(
 
     if markdown and csv_output:
         raise SimrecError("--markdown and --csv both print the table", "choose one of them")
+    if plot is not None:
+        from simrec_cli.data.files import check_writable_file
+
+        check_writable_file(plot, "plot", "--plot")
     comparison = compare_runs(runs)
     for problem in comparison.problems:
         error_console.print(f"[yellow]skipped:[/] {escape(problem)}", highlight=False, soft_wrap=True)

@@ -55,7 +55,7 @@ def _write_predictions(path: Path, predictions: dict[str, list[SampleResult]]) -
     def write(handle: IO[str]) -> None:
         for split, results in predictions.items():
             for result in results:
-                handle.write(json.dumps({"split": split, **asdict(result)}, default=str) + "\n")
+                handle.write(json.dumps({"split": split, **asdict(result)}, default=str, allow_nan=False) + "\n")
 
     atomic_write(path, write)
 
@@ -95,7 +95,13 @@ def command(
     """
     require_checkpoint_file(checkpoint)  # before the seconds of importing torch
 
-    from simrec_cli.data.files import atomic_write_json
+    from simrec_cli.data.files import atomic_write_json, check_writable_file
+
+    for path, what, option in [(json_file, "metrics file", "--json"),
+                               (save_predictions, "predictions file", "--save-predictions")]:  # fmt: skip
+        if path is not None:
+            check_writable_file(path, what, option)
+
     from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
     from simrec_cli.engine.evaluator import evaluate_checkpoint
     from simrec_cli.engine.launcher import LaunchRequest, plan_processes

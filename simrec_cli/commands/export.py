@@ -10,7 +10,7 @@ from simrec_cli.commands.common import guarded
 from simrec_cli.console import RichReporter
 from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
 from simrec_cli.errors import SimrecError
-from simrec_cli.predict.defaults import DEFAULT_OPSET
+from simrec_cli.predict.defaults import DEFAULT_OPSET, MIN_OPSET
 
 
 @guarded
@@ -21,7 +21,9 @@ def command(
         None, "--output", "-o", help="The .onnx file to write (default: the checkpoint's path with .onnx)."
     ),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Accept any batch size instead of 1."),
-    opset: int = typer.Option(DEFAULT_OPSET, "--opset", min=11, help="ONNX opset version."),
+    opset: int = typer.Option(
+        DEFAULT_OPSET, "--opset", min=MIN_OPSET, help=f"ONNX opset version, {MIN_OPSET} or newer."
+    ),
     half: bool = typer.Option(
         False, "--half", help="float16 weights and arithmetic inside (inputs and outputs stay float32)."
     ),

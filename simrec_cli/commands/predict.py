@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 from rich.text import Text
 
-from simrec_cli.commands.common import DEVICE_OPTION, HALF_OPTION, PRECISION_OPTION, chosen_precision, guarded
+from simrec_cli.commands.common import (
+    DEVICE_OPTION,
+    HALF_OPTION,
+    PRECISION_OPTION,
+    chosen_precision,
+    guarded,
+    report_error,
+)
 from simrec_cli.console import RichReporter, console, error_console, fitted_table, state
 from simrec_cli.engine.checkpoint_paths import newest_checkpoint, require_checkpoint_file
 from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError
@@ -92,8 +99,12 @@ def command(
 ) -> None:
     """Find the object each EXPRESSION describes in SOURCE: box, score (and mask), plus annotated pictures.
 
-    Exit status 0 when every image was answered, 1 when some could not be read, 2 for a usage error.
+    Exit status 0 when every image was answered, 1 when some could not be read or their pictures not written
+    (e.g. a full disk: the answers are still printed), 2 for a usage error.
     """
+    from simrec_cli.data.files import check_writable_dir
+    from simrec_cli.predict.output import default_output_dir
+
     reporter: Reporter = JsonModeReporter() if json_lines else RichReporter()
     requests = _requests(source, expressions, pairs)
     if checkpoint is None:
@@ -101,20 +112,21 @@ def command(
         reporter.info(f"using checkpoint {checkpoint} (the newest best.pth under runs/)")
     require_checkpoint_file(checkpoint)
     precision = chosen_precision(precision, half)
+    target = None if no_save else (output_dir or default_output_dir())
+    if target is not None:
+        check_writable_dir(target, "predictions", "--output-dir")
 
     # The model code (torch) is imported only now that the inputs are known to exist.
-    from simrec_cli.predict.output import default_output_dir
     from simrec_cli.predict.predictor import Predictor, predict_requests
 
     predictor = Predictor.from_checkpoint(checkpoint, device=device, precision=precision, reporter=reporter)
     reporter.info(f"precision {predictor.precision.describe()} on {predictor.device}")
-    target = None if no_save else (output_dir or default_output_dir())
     started = time.perf_counter()
     results: list[PredictionResult] = []
     for result in predict_requests(predictor, requests, target, batch_size=batch_size, reporter=reporter):
         results.append(result)
         if json_lines:
-            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, allow_nan=False) + "\n")
             sys.stdout.flush()
     failed_images = {result.image for result in results if not result.ok}
     if not json_lines:
@@ -124,6 +136,23 @@ def command(
         answered = sum(result.ok for result in results)
         images = f"{len(requests) - len(failed_images)} of {len(requests)} images answered"
         reporter.info(f"{answered} answers, {images} in {elapsed:.1f} s{saved}")
-    if failed_images:
-        reporter.warning(f"{len(failed_images)} of {len(requests)} images could not be read (listed above)")
+    _report_failures(results, len(requests))
+
+
+def _report_failures(results: list[PredictionResult], images: int) -> None:
+    """One error line for the images that could not be read and the pictures that could not be written, then
+    exit status 1; the answers were all printed before."""
+    problems, fixes = [], []
+    failed = [result for result in results if not result.ok]
+    if failed:
+        count = len({result.image for result in failed})
+        problems.append(f"{count} of {images} images could not be read (first: {failed[0].error})")
+        fixes.append("the other images were answered")
+    unsaved = [result for result in results if result.unsaved]
+    if unsaved:
+        count = len({result.image for result in unsaved})
+        problems.append(f"the pictures of {count} of {images} images were not written: {unsaved[0].unsaved}")
+        fixes.append("every answer was printed; free some space or choose another --output-dir")
+    if problems:
+        report_error(SimrecError("; ".join(problems), "; ".join(fixes)))
         raise typer.Exit(EXIT_SOME_FAILED)

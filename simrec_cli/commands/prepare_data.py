@@ -54,8 +54,11 @@ def command(
     output_dir: Path | None = typer.Option(
         None, "--output-dir", help="Where anns/ and masks/ go (default: the data root)."
     ),
-    skip_missing: bool = typer.Option(
-        False, "--skip-missing", help="Leave out refs whose annotation or image is missing instead of failing."
+    skip_invalid: bool = typer.Option(
+        False,
+        "--skip-invalid",
+        "--skip-missing",
+        help="Leave out refs whose annotation, box or image is missing or invalid, instead of failing.",
     ),
     word_vectors: str | None = typer.Option(
         None,
@@ -85,7 +88,7 @@ def command(
         split_by=split_by,
         generate_mask=generate_mask,
         output_dir=output_dir,
-        skip_missing=skip_missing,
+        skip_invalid=skip_invalid,
         word_vectors=word_vectors,
         reporter=reporter,
         seed=seed,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from simrec_cli.commands.common import run_under_torchrun
 from simrec_cli.console import RichReporter, console, state
+from simrec_cli.data.files import check_writable_dir
 from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
 from simrec_cli.engine.launcher import LaunchRequest, plan_processes
 from simrec_cli.engine.trainer import BEST, Trainer, TrainResult
@@ -20,6 +21,8 @@ def train_here_or_relaunch(
 
     The plan fills what the flags leave out from SLURM's environment; under torchrun the process just trains.
     """
+    if settings.train.output_dir is not None:
+        check_writable_dir(settings.train.output_dir, "run directory", "train.output_dir=FOLDER")
     if not launched_by_torchrun():
         plan = plan_processes(request, settings.train.device, os.environ, settings.train.ddp.rendezvous_timeout)
         if plan.needs_launcher:

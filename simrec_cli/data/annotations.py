@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from simrec_cli.data.files import read_json
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 
 Annotations = dict[str, list[dict]]
 
@@ -34,6 +34,28 @@ class SplitCounts:
         return asdict(self)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def box_problem(bbox: object, width: float | None = None, height: float | None = None) -> str | None:
+    """What is wrong with an `[x, y, w, h]` box, or None; with the image size, also whether it lies inside.
+
+    A box must be 4 finite numbers with a positive width and height, and (given the image size) lie in
+    the image within a pixel (COCO boxes are floats that may overhang by rounding).
+    """
+    if not isinstance(bbox, list | tuple) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+        return f"bbox {quoted(bbox)} is not [x, y, w, h]"
+    x, y, w, h = bbox
+    if not all(math.isfinite(v) for v in bbox):
+        return f"bbox {quoted(bbox)} holds a non-finite number"
+    if w <= 0 or h <= 0:
+        return f"bbox {quoted(bbox)} has a non-positive width or height"
+    if width is not None and height is not None and (x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1):
+        return f"bbox {quoted(bbox)} lies outside its {width:g}x{height:g} image"
+    return None
+
+
 def _entry_problem(entry: object, dataset: str) -> str | None:
     """What is wrong with one entry, or None."""
     if not isinstance(entry, dict):
@@ -43,11 +65,9 @@ def _entry_problem(entry: object, dataset: str) -> str | None:
         missing.append("data_source")
     if missing:
         return f"lacks {', '.join(missing)}"
-    bbox = entry["bbox"]
-    if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int | float) for v in bbox)):
-        return f"has bbox {bbox!r}, expected [x, y, w, h]"
-    if not all(math.isfinite(v) for v in bbox) or bbox[2] <= 0 or bbox[3] <= 0:
-        return f"has bbox {bbox!r} with a non-positive or non-finite size"
+    problem = box_problem(entry["bbox"])
+    if problem:
+        return f"has {problem}"
     refs = entry["refs"]
     if not (isinstance(refs, list) and refs and all(isinstance(sentence, str) for sentence in refs)):
         return "has no list of sentences in refs"

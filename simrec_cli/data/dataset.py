@@ -132,7 +132,8 @@ def resize_batch(batch: Batch, size: tuple[int, int], mode: str = "nearest") -> 
 
 
 def split_entries(anns: Annotations, split: str, settings: DatasetSettings) -> list[dict]:
-    """The entries of `split` ('train+val' joins several) in file order, refusing a split the file lacks."""
+    """The entries of `split` ('train+val' joins several) in file order, refusing a split the file lacks or
+    that is empty."""
     entries: list[dict] = []
     for part in split.split("+"):
         if part not in anns:
@@ -141,6 +142,11 @@ def split_entries(anns: Annotations, split: str, settings: DatasetSettings) -> l
                 f"choose one of those, or re-run `{prepare_command(settings)}`",
             )
         entries.extend(anns[part])
+    if not entries:
+        raise SimrecError(
+            f"split '{split}' of {settings.resolved_ann_path()} is empty: it holds no expressions",
+            f"re-run `{prepare_command(settings)}`, or choose another split",
+        )
     return entries
 
 

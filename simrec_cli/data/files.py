@@ -1,14 +1,21 @@
-"""File plumbing shared by the data modules: atomic writes, readable JSON errors, writable-folder checks.
+"""File plumbing shared by every module that writes: atomic writes, write-failure messages, output checks.
 
 Every output is written to a temporary file in the target folder and renamed into place, so an interrupted
-run leaves either the old file or the new one, never a torn one.
+or failed write leaves either the old file or the new one, never a torn one. A write that fails (disk full,
+read-only disk, no permission) becomes one `SimrecError` naming the file and the cause, whatever layer
+raised it: `torch.save`, for one, reports a full disk as a RuntimeError on top of the OSError.
+
+Temporary files and folders are named `.<target name>.<pid>.<random>.tmp`. Only a process that was killed
+leaves one behind, and `remove_stale_temporaries` recognises those by the pid of a process that is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -19,18 +26,157 @@ import numpy as np
 
 from simrec_cli.errors import SimrecError
 
+TEMPORARY_SUFFIX = ".tmp"
+_TEMPORARY_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_NOT_ALLOWED = (errno.EACCES, errno.EPERM, errno.EROFS)
 
-def ensure_writable_dir(folder: Path, what: str) -> None:
-    """Create `folder` and prove it accepts files, so a bad output path fails before any work is done."""
+
+def _os_error_in(exc: BaseException) -> OSError | None:
+    """The OSError that caused `exc` (itself, or one in its cause/context chain), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _reason(os_error: OSError) -> str:
+    if os_error.errno in _DISK_FULL:
+        return "the disk is full"
+    if os_error.errno == errno.EROFS:
+        return "read-only file system"
+    if os_error.errno in _NOT_ALLOWED:
+        return "permission denied"
+    if os_error.errno in (errno.EEXIST, errno.ENOTDIR):
+        return "a file is in the way of a folder on that path"
+    return os_error.strerror or str(os_error)
+
+
+def write_failure(path: Path, exc: BaseException, fix: str = "choose another place") -> SimrecError | None:
+    """One line for a failed write of `path`, or None when `exc` did not come from the file system.
+
+    A `SimrecError` already says what went wrong, so it gets None too and travels on unchanged.
+    """
+    os_error = None if isinstance(exc, SimrecError) else _os_error_in(exc)
+    return None if os_error is None else os_error_message(path, os_error, fix)
+
+
+def os_error_message(path: Path, os_error: OSError, fix: str = "choose another place") -> SimrecError:
+    """What a failed write of `path` means to the user (disk full, read-only, permission), and what is left."""
+    kept = f"{path.name} was left as it was" if path.exists() else "nothing was written"
+    if os_error.errno in _DISK_FULL:
+        return SimrecError(
+            f"disk full: cannot write {path} (no space left on the device holding {path.parent})",
+            f"free some space there, or {fix}; {kept}",
+        )
+    return SimrecError(f"cannot write {path}: {_reason(os_error)}", f"{fix}; {kept}")
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in [path, *path.parents]:
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return Path(".")
+
+
+def check_writable_dir(folder: Path, what: str, option: str) -> None:
+    """Prove that `folder` can be created (if missing) and accept files, without creating anything.
+
+    Commands call this before any work, so a bad output path fails in a second, not after an hour. `option`
+    names the flag or setting that chose the folder, for the fix.
+    """
+    fix = f"choose a writable folder with {option}"
+    existing = _nearest_existing(folder)
+    if not existing.is_dir():
+        raise SimrecError(f"cannot write the {what} to {folder}: {existing} is a file, not a folder", fix)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=f".write-test.{os.getpid()}.", suffix=TEMPORARY_SUFFIX):
             pass
     except OSError as exc:
+        raise SimrecError(f"cannot write the {what} to {folder}: {_reason(exc)}", fix) from exc
+
+
+def check_writable_file(path: Path, what: str, option: str) -> None:
+    """Prove, without creating anything, that the file `path` can be written (or replaced)."""
+    if path.is_dir():
+        raise SimrecError(f"the {what} {path} is a folder", f"give a file name with {option}")
+    check_writable_dir(path.parent, what, option)
+
+
+def ensure_writable_dir(folder: Path, what: str, option: str) -> None:
+    """Check `folder` as `check_writable_dir` does, then create it."""
+    check_writable_dir(folder, what, option)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
         raise SimrecError(
-            f"cannot write the {what} to {folder}: {exc.strerror or exc}",
-            "choose a writable folder (e.g. --output-dir) or fix its permissions",
+            f"cannot create the {what} folder {folder}: {exc.strerror or exc}", f"choose another with {option}"
         ) from exc
+
+
+def topmost_missing(folder: Path) -> Path | None:
+    """The outermost of `folder` and its parents that does not exist yet (what creating `folder` would add)."""
+    missing = [candidate for candidate in [folder, *folder.parents] if not candidate.exists()]
+    return missing[-1] if missing else None
+
+
+@contextlib.contextmanager
+def new_folders_removed_on_failure(*folders: Path) -> Iterator[None]:
+    """If the block fails, remove again whichever of `folders` (and the parents made for them) it created."""
+    created = {top for top in map(topmost_missing, folders) if top is not None}
+    try:
+        yield
+    except BaseException:
+        for top in created:
+            shutil.rmtree(top, ignore_errors=True)
+        raise
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files and folders of writers that were killed (their process is gone).
+
+    A live process's temporaries are left alone, so two commands writing to one folder do not collide.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMPORARY_NAME.match(entry.name)
+        if match is None or _process_alive(int(match["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def temporary_dir_beside(path: Path) -> Path:
+    """A new, empty, world-readable folder beside `path` with the temporary naming (for staged folders)."""
+    staged = Path(tempfile.mkdtemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=TEMPORARY_SUFFIX))
+    staged.chmod(0o755)  # mkdtemp makes it private; the final folder should read like any other
+    return staged
 
 
 def _current_umask() -> int:
@@ -40,39 +186,95 @@ def _current_umask() -> int:
 
 
 @contextlib.contextmanager
-def _temporary_beside(path: Path, mode: str) -> Iterator[IO[Any]]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, renamed only after a clean write
-        mode, dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
+def atomic_path(path: Path, fix: str = "choose another place") -> Iterator[Path]:
+    """A temporary path beside `path` for a writer that needs a file name; renamed over `path` on success.
+
+    On any failure the temporary file is removed, `path` keeps its old content, and a file-system error
+    becomes one `SimrecError` (see `write_failure`).
+    """
     try:
-        with handle:
-            yield handle
-        os.chmod(handle.name, 0o666 & ~_current_umask())  # mkstemp makes 0600; keep the usual file mode
-        os.replace(handle.name, path)
-    except BaseException:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=TEMPORARY_SUFFIX)
+        os.close(descriptor)
+    except OSError as exc:
+        raise os_error_message(path, exc, fix) from exc
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; keep the usual file mode
+        os.replace(temporary, path)
+    except Exception as exc:
         with contextlib.suppress(OSError):
-            os.unlink(handle.name)
+            temporary.unlink()
+        failure = write_failure(path, exc, fix)
+        if failure is None:
+            raise
+        raise failure from exc
+    except BaseException:  # KeyboardInterrupt, SystemExit: nothing to explain, only to clean up
+        with contextlib.suppress(OSError):
+            temporary.unlink()
         raise
+
+
+def _open_for_writing(path: Path, binary: bool) -> IO[Any]:
+    return open(path, "wb") if binary else open(path, "w", encoding="utf-8")
 
 
 def atomic_write(path: Path, write: Callable[[IO[Any]], None], binary: bool = False) -> None:
     """Run `write` on a temporary file beside `path`, then rename it over `path`."""
+    with atomic_path(path) as temporary, _open_for_writing(temporary, binary) as handle:
+        write(handle)
+
+
+def json_text(data: Any) -> str:
+    """Strict, compact JSON: NaN and infinity are refused (they are not JSON, and other readers reject them).
+
+    `json.dumps` encodes in C; `json.dump` would run Python's encoder and write each of millions of small pieces
+    through the temporary file's wrapper, about 8x slower.
+    """
+    return json.dumps(data, separators=(",", ":"), allow_nan=False)
+
+
+Writer = Callable[[IO[Any]], None]
+Output = tuple[Path, Writer, bool]  # where, what writes it, whether binary
+
+
+def json_output(path: Path, data: Any) -> Output:
+    """`data` as strict JSON for `path` (see `json_text`); a NaN or infinity is refused before anything is written."""
     try:
-        with _temporary_beside(path, "wb" if binary else "w") as handle:
-            write(handle)
-    except OSError as exc:
-        raise SimrecError(f"cannot write {path}: {exc.strerror or exc}", "check the folder's permissions") from exc
+        text = json_text(data)
+    except ValueError as exc:
+        raise SimrecError(
+            f"refused to write {path}: it would hold a NaN or infinite number, which JSON cannot represent",
+            "the values come from the input; check it for NaN or infinity",
+        ) from exc
+    return path, lambda handle: handle.write(text), False
+
+
+def npy_output(path: Path, array: np.ndarray) -> Output:
+    return path, lambda handle: np.save(handle, array), True
+
+
+def atomic_write_all(outputs: list[Output]) -> None:
+    """Write every output to a temporary beside it, then rename them all into place.
+
+    A failed write (a full disk) leaves every old file as it was: never new annotations beside old masks.
+    """
+    with contextlib.ExitStack() as stack:
+        for path, write, binary in outputs:
+            temporary = stack.enter_context(atomic_path(path))
+            with _open_for_writing(temporary, binary) as handle:
+                write(handle)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    """Write `data` as compact JSON. `json.dumps` encodes in C; `json.dump` would run Python's encoder and
-    write each of millions of small pieces through the temporary file's wrapper, about 8x slower."""
-    atomic_write(path, lambda handle: handle.write(json.dumps(data, separators=(",", ":"))))
+    atomic_write_all([json_output(path, data)])
 
 
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda handle: np.save(handle, array), binary=True)
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy `source` over `target` through a temporary file, so `target` is never half-copied."""
+    with atomic_path(target) as temporary:
+        shutil.copyfile(source, temporary)
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -82,6 +284,8 @@ def read_json(path: Path, what: str) -> Any:
             return json.load(handle)
     except FileNotFoundError as exc:
         raise SimrecError(f"{what} file {path} does not exist", "check the path") from exc
+    except IsADirectoryError as exc:
+        raise SimrecError(f"{what} file {path} is a folder", "give the path of the file") from exc
     except OSError as exc:
         raise SimrecError(f"cannot read {what} file {path}: {exc.strerror}", "check its permissions") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -49,10 +49,18 @@ def synthetic_file_name(image_id: int) -> str:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image as HxWx3 uint8 RGB; a missing or undecodable file is one clear error naming it."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """An image as HxWx3 uint8 RGB; a missing or undecodable file is one clear error naming it.
+
+    The bytes are read by Python and decoded from memory: cv2.imread would also print its own warning
+    line to stderr for every such file, beside ours.
+    """
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError as exc:
+        raise SimrecError(f"image {path} does not exist", "check the image folder or re-run prepare-data") from exc
+    except OSError as exc:
+        raise SimrecError(f"image {path} cannot be read: {exc.strerror or exc}", "check the file") from exc
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        if not path.exists():
-            raise SimrecError(f"image {path} does not exist", "check the image folder or re-run prepare-data")
         raise SimrecError(f"image {path} cannot be decoded", "the file is corrupt or not an image; replace it")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from simrec_cli.data.files import atomic_write_json, read_json
+from simrec_cli.data.files import read_json
 from simrec_cli.errors import SimrecError
 
 STORE_FORMAT = "simrec-rle-v1"
@@ -46,9 +46,9 @@ def decode_rle(rle: dict) -> np.ndarray:
     return mask_utils.decode(compressed).astype(bool)
 
 
-def write_mask_store(path: Path, rles: dict[int | str, dict]) -> None:
-    """Write all masks of a dataset, keyed by mask_id, as one JSON file (atomically)."""
-    atomic_write_json(path, {"format": STORE_FORMAT, "masks": {str(key): rle_to_json(r) for key, r in rles.items()}})
+def mask_store_json(rles: dict[int | str, dict]) -> dict:
+    """All masks of a dataset, keyed by mask_id, as the content of one JSON file."""
+    return {"format": STORE_FORMAT, "masks": {str(key): rle_to_json(r) for key, r in rles.items()}}
 
 
 class MaskStore:

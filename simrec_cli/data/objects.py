@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from simrec_cli.data.annotations import Annotations
-from simrec_cli.data.files import atomic_write_json, read_json
+from simrec_cli.data.files import read_json
 from simrec_cli.errors import SimrecError
 
 OBJECTS_FORMAT = "simrec-objects-v1"
@@ -49,20 +49,17 @@ class ImageObjects:
         return self.boxes[image_key], self.categories[image_key]
 
 
-def write_objects(path: Path, objects: dict[str, list[list[float]]], category_names: dict[int, str]) -> None:
-    """Write `{image key: [[x, y, w, h, category], ...]}` and the category names as one JSON file."""
-    atomic_write_json(
-        path,
-        {
-            "format": OBJECTS_FORMAT,
-            "categories": {str(index): name for index, name in sorted(category_names.items())},
-            "images": objects,
-        },
-    )
+def objects_json(objects: dict[str, list[list[float]]], category_names: dict[int, str]) -> dict:
+    """The content of an objects file: `{image key: [[x, y, w, h, category], ...]}` and the category names."""
+    return {
+        "format": OBJECTS_FORMAT,
+        "categories": {str(index): name for index, name in sorted(category_names.items())},
+        "images": objects,
+    }
 
 
 def read_objects(path: Path) -> ImageObjects:
-    """Load an objects file written by `write_objects`; a foreign or damaged file is one clear error."""
+    """Load an objects file written from `objects_json`; a foreign or damaged file is one clear error."""
     data = read_json(path, "objects")
     if not isinstance(data, dict) or data.get("format") != OBJECTS_FORMAT or not isinstance(data.get("images"), dict):
         raise SimrecError(f"{path} is not a simrec objects file", "delete it or re-run prepare-data")

@@ -12,20 +12,21 @@ import gc
 from collections.abc import Iterator
 from pathlib import Path
 
-from simrec_cli.data.annotations import Annotations, load_annotations
+from simrec_cli.data.annotations import Annotations, box_problem, load_annotations
 from simrec_cli.data.categories import COCO_CATEGORY_IDS
+from simrec_cli.data.files import check_writable_dir, new_folders_removed_on_failure
 from simrec_cli.data.images import REFCLEF_BROKEN_IMAGES, image_file
 from simrec_cli.data.masks import segmentation_to_rle
 from simrec_cli.data.merge import build_merge
-from simrec_cli.data.prepared import PreparedObjects, PrepareSummary, write_prepared
+from simrec_cli.data.prepared import PreparedObjects, PrepareSummary, output_settings, write_prepared
 from simrec_cli.data.refer import ReferData, in_split, load_refer, refer_name, resolve_split_by, splits_for
 from simrec_cli.data.synthetic import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_IMAGES, generate_synthetic
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import DatasetSettings
+from simrec_cli.settings.dataset import DATASET_LAYOUT
 
 REFER_DATASETS = ("refcoco", "refcoco+", "refcocog", "referit")
-JSON_DATASETS = ("flickr", "vg")
 
 
 def canonical_dataset(name: str) -> str:
@@ -44,25 +45,28 @@ def _refer_objects(refer: ReferData, refs: list[dict], categories: dict[int, int
     rows: dict[str, list[list[float]]] = {}
     for ann in refer.annotations.values():
         if ann["image_id"] in images:
+            if box_problem(ann.get("bbox")):
+                continue  # an invalid box is of no use beside the others; kept refs' boxes are checked already
             box = [float(value) for value in ann["bbox"]]
             rows.setdefault(str(ann["image_id"]), []).append([*box, categories.get(ann["category_id"], -1)])
     names = {index: refer.category_names[c] for c, index in categories.items() if c in refer.category_names}
     return PreparedObjects(rows, names)
 
 
-def _problem(count: int, what: str, example: str, skip_missing: bool) -> str:
+def _problem(count: int, what: str, example: str, skip_invalid: bool) -> str:
     message = f"{count} {what} (first: {example})"
-    if not skip_missing:
-        raise SimrecError(message, "fix the data, or pass --skip-missing to leave those refs out")
+    if not skip_invalid:
+        raise SimrecError(message, "fix the data, or pass --skip-invalid to leave those refs out")
     return f"left out {message}"
 
 
 def _refer_entries(
-    refer: ReferData, dataset: str, split_by: str, image_root: Path, skip_missing: bool
+    refer: ReferData, dataset: str, split_by: str, image_root: Path, skip_invalid: bool
 ) -> tuple[Annotations, list[dict], list[str]]:
     """The annotation entries per split, the refs kept (for masks), and warnings about refs left out."""
     categories = _category_index(refer, dataset)
     unknown: list[str] = []
+    bad_boxes: list[str] = []
     missing_images: dict[Path, str] = {}
     kept: list[dict] = []
     image_present: dict[int, bool] = {}
@@ -76,6 +80,11 @@ def _refer_entries(
         ann = refer.annotations.get(ref["ann_id"])
         if ann is None or ref["image_id"] not in refer.images:
             unknown.append(f"ref {ref['ref_id']} -> annotation {ref['ann_id']}, image {ref['image_id']}")
+            continue
+        image = refer.images[ref["image_id"]]
+        box_error = box_problem(ann.get("bbox"), image.get("width"), image.get("height"))
+        if box_error:
+            bad_boxes.append(f"ref {ref['ref_id']} -> annotation {ref['ann_id']}: {box_error}")
             continue
         if ref["image_id"] not in image_present:
             image_present[ref["image_id"]] = image_file(dataset, {"iid": ref["image_id"]}, image_root).is_file()
@@ -98,13 +107,17 @@ def _refer_entries(
                 len(unknown),
                 "refs point to annotations or images missing from instances.json",
                 unknown[0],
-                skip_missing,
+                skip_invalid,
             )
+        )
+    if bad_boxes:
+        warnings.append(
+            _problem(len(bad_boxes), "refs have an invalid box in instances.json", bad_boxes[0], skip_invalid)
         )
     if missing_images:
         path, ref = next(iter(missing_images.items()))
         warnings.append(
-            _problem(len(missing_images), f"images are missing from {image_root}", f"{path} for {ref}", skip_missing)
+            _problem(len(missing_images), f"images are missing from {image_root}", f"{path} for {ref}", skip_invalid)
         )
     return anns, kept, warnings
 
@@ -132,7 +145,7 @@ def _prepare_refer(
     output_root: Path,
     split_by: str | None,
     generate_mask: bool,
-    skip_missing: bool,
+    skip_invalid: bool,
     word_vectors: str | None,
     reporter: Reporter,
 ) -> PrepareSummary:
@@ -145,7 +158,7 @@ def _prepare_refer(
             f"image folder {image_root} does not exist",
             "put the images there (COCO train2014 for refcoco/+/g, saiapr_tc-12 for refclef)",
         )
-    anns, kept, warnings = _refer_entries(refer, dataset, split_by, image_root, skip_missing)
+    anns, kept, warnings = _refer_entries(refer, dataset, split_by, image_root, skip_invalid)
     objects = _refer_objects(refer, kept, _category_index(refer, dataset))
     masks = _refer_masks(refer, kept, reporter) if generate_mask else None
     skipped = len({ref["ref_id"] for ref in refer.refs}) - len({ref["ref_id"] for ref in kept})
@@ -189,7 +202,7 @@ def prepare_dataset(
     split_by: str | None = None,
     generate_mask: bool = False,
     output_dir: Path | None = None,
-    skip_missing: bool = False,
+    skip_invalid: bool = False,
     word_vectors: str | None = None,
     reporter: Reporter | None = None,
     num_images: int = DEFAULT_NUM_IMAGES,
@@ -202,30 +215,31 @@ def prepare_dataset(
     reporter = reporter or NullReporter()
     dataset = canonical_dataset(dataset)
     output_root = output_dir or data_root
-    if dataset in REFER_DATASETS:
-        return _prepare_refer(
-            dataset, data_root, output_root, split_by, generate_mask, skip_missing, word_vectors, reporter
-        )
-    if split_by is not None:
-        raise SimrecError(f"--split-by applies to the REFER datasets only, not {dataset}", "leave it out")
+    if dataset not in DATASET_LAYOUT:
+        choices = "refcoco, refcoco+, refcocog, refclef, flickr, vg, merge or synthetic"
+        raise SimrecError(f"unknown dataset '{dataset}'", f"choose {choices}")
+    check_writable_dir(output_root, "prepared dataset", "--output-dir" if output_dir else "--data-root or --output-dir")
+    layout = output_settings(dataset, output_root)
+    created = [layout.resolved_ann_path().parent, layout.resolved_mask_path().parent]
     if dataset == "synthetic":
-        return generate_synthetic(
-            output_root,
-            num_images=num_images,
-            seed=seed,
-            image_size=image_size,
-            reporter=reporter,
-            word_vectors=word_vectors,
-        )
-    if dataset == "merge":
-        anns, removed = build_merge(data_root, output_root, flickr=flickr, vg=vg, reporter=reporter)
+        created.append(layout.resolved_image_path().parent)
+    with new_folders_removed_on_failure(*created):  # a failed prepare leaves no empty anns/ or masks/ behind
+        if dataset in REFER_DATASETS:
+            return _prepare_refer(
+                dataset, data_root, output_root, split_by, generate_mask, skip_invalid, word_vectors, reporter
+            )
+        if split_by is not None:
+            raise SimrecError(f"--split-by applies to the REFER datasets only, not {dataset}", "leave it out")
+        if dataset == "synthetic":
+            return generate_synthetic(
+                output_root, num_images=num_images, seed=seed, image_size=image_size, reporter=reporter,
+                word_vectors=word_vectors,
+            )  # fmt: skip
+        removed = 0
+        if dataset == "merge":
+            anns, removed = build_merge(data_root, output_root, flickr=flickr, vg=vg, reporter=reporter)
+        else:  # flickr, vg: SimREC's JSON, validated and registered
+            anns = load_annotations(DatasetSettings(name=dataset, data_root=data_root).resolved_ann_path(), dataset)
         return write_prepared(
-            "merge", output_root, anns, masks=None, word_vectors=word_vectors, reporter=reporter, removed_images=removed
+            dataset, output_root, anns, masks=None, word_vectors=word_vectors, reporter=reporter, removed_images=removed
         )
-    if dataset in JSON_DATASETS:
-        source = DatasetSettings(name=dataset, data_root=data_root).resolved_ann_path()
-        anns = load_annotations(source, dataset)
-        return write_prepared(dataset, output_root, anns, masks=None, word_vectors=word_vectors, reporter=reporter)
-    raise SimrecError(
-        f"unknown dataset '{dataset}'", "choose refcoco, refcoco+, refcocog, refclef, flickr, vg, merge or synthetic"
-    )

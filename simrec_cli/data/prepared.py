@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simrec_cli.data.annotations import Annotations, SplitCounts, count_split
-from simrec_cli.data.files import atomic_save_npy, atomic_write_json, ensure_writable_dir
-from simrec_cli.data.masks import write_mask_store
-from simrec_cli.data.objects import write_objects
+from simrec_cli.data.files import atomic_write_all, ensure_writable_dir, json_output, npy_output
+from simrec_cli.data.masks import mask_store_json
+from simrec_cli.data.objects import objects_json
 from simrec_cli.data.text import Vocabulary, distinct_sentences, tokenize
 from simrec_cli.data.vectors import load_word_vectors
+from simrec_cli.errors import quoted
 from simrec_cli.reporting import Reporter
 from simrec_cli.settings import DatasetSettings
 
@@ -81,7 +82,8 @@ def _empty_sentence_warning(anns: Annotations, tokenized: dict[str, list[str]]) 
     if not empty:
         return None
     split, example = empty[0]
-    return f"{len(empty)} expressions have no words after tokenization (e.g. {example!r} in {split}); they are kept"
+    example_text = f"e.g. {quoted(example)} in {split}"
+    return f"{len(empty)} expressions have no words after tokenization ({example_text}); they are kept"
 
 
 def write_prepared(
@@ -100,12 +102,12 @@ def write_prepared(
     """Write annotations, masks, vocabulary, vectors and summary for `dataset` under `output_root`."""
     settings = output_settings(dataset, output_root)
     ann_path = settings.resolved_ann_path()
-    ensure_writable_dir(ann_path.parent, "annotations")
-    if masks is not None:
-        ensure_writable_dir(settings.resolved_mask_path().parent, "masks")
     tokenized = {sentence: tokenize(sentence) for sentence in distinct_sentences(anns)}  # each sentence once
     vocab = Vocabulary.from_tokenized(tokenized.values())
     vectors = load_word_vectors(word_vectors, vocab.words, reporter) if word_vectors else None
+    ensure_writable_dir(ann_path.parent, "annotations", "--output-dir")
+    if masks is not None:
+        ensure_writable_dir(settings.resolved_mask_path().parent, "masks", "--output-dir")
     expected = EXPECTED_EXPRESSIONS.get((settings.stem, split_by or ""), {})
     summary = PrepareSummary(
         dataset=dataset,
@@ -127,27 +129,32 @@ def write_prepared(
     if empty_warning:
         summary.warnings.append(empty_warning)
 
-    atomic_write_json(ann_path, anns)
+    outputs = [json_output(ann_path, anns)]
     if masks is not None:
         summary.mask_path = settings.resolved_mask_path()
-        write_mask_store(summary.mask_path, masks)
+        outputs.append(json_output(summary.mask_path, mask_store_json(masks)))
     objects_path = settings.resolved_objects_path()
+    stale_objects = False
     if objects is not None:
         summary.objects_path = objects_path
-        write_objects(objects_path, objects.rows, objects.category_names)
+        outputs.append(json_output(objects_path, objects_json(objects.rows, objects.category_names)))
     elif objects_path.exists():
-        with contextlib.suppress(OSError):
-            os.unlink(objects_path)  # objects of an earlier preparation would describe other images
+        stale_objects = True  # objects of an earlier preparation would describe other images
     vocab_path = settings.resolved_vocab_path()
     vectors_path = settings.resolved_vectors_path()
+    stale_vectors = False
     if vectors is not None:
         summary.vectors_path = vectors_path
         summary.vector_coverage = int((vectors != 0).any(axis=1).sum())
-        atomic_save_npy(vectors_path, vectors)
+        outputs.append(npy_output(vectors_path, vectors))
     elif vectors_path.exists() and not (vocab_path.is_file() and Vocabulary.load(vocab_path) == vocab):
-        with contextlib.suppress(OSError):
-            os.unlink(vectors_path)  # vectors of an older vocabulary would give words the wrong rows
+        stale_vectors = True  # vectors of an older vocabulary would give words the wrong rows
         summary.warnings.append(f"removed {vectors_path}: it belonged to a different vocabulary")
-    vocab.save(vocab_path)
-    atomic_write_json(settings.resolved_summary_path(), summary.to_dict())
+    outputs.append(json_output(vocab_path, vocab.to_json()))
+    outputs.append(json_output(settings.resolved_summary_path(), summary.to_dict()))
+    atomic_write_all(outputs)
+    for stale, path in ((stale_objects, objects_path), (stale_vectors, vectors_path)):
+        if stale:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
     return summary

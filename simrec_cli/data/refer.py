@@ -128,6 +128,8 @@ class ReferData:
 
 
 def _require(path: Path, dataset: str) -> None:
+    if path.is_dir():
+        raise SimrecError(f"{path} is a folder, not the file prepare-data --dataset {dataset} reads", REFER_SOURCE_HINT)
     if not path.is_file():
         raise SimrecError(
             f"{path} is missing: prepare-data --dataset {dataset} reads {path.name} from {path.parent}",

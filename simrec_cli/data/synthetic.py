@@ -12,7 +12,6 @@ dataset is a pure function of the seed.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,13 +20,20 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from simrec_cli.data.annotations import Annotations
-from simrec_cli.data.files import atomic_write_json, ensure_writable_dir, replace_dir
+from simrec_cli.data.files import (
+    atomic_write_json,
+    ensure_writable_dir,
+    os_error_message,
+    replace_dir,
+    temporary_dir_beside,
+)
 from simrec_cli.data.images import synthetic_file_name
 from simrec_cli.data.prepared import PreparedObjects, PrepareSummary, output_settings, write_prepared
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
 
 DEFAULT_NUM_IMAGES = 2000
+MIN_IMAGE_SIZE = 32  # pixels: room for 3-5 shapes that can still be told apart
 DEFAULT_IMAGE_SIZE = 160
 JPEG_QUALITY = 95
 DEMO_EXPRESSION = "the big red circle"
@@ -247,7 +253,11 @@ def _split_of(index: int) -> str:
 
 
 def _write_jpeg(path: Path, image: np.ndarray) -> None:
-    path.write_bytes(_encode_jpeg(image))
+    """Write with Python, so a full disk raises (cv2.imwrite would only return False) as one clear line."""
+    try:
+        path.write_bytes(_encode_jpeg(image))
+    except OSError as exc:
+        raise os_error_message(path, exc, "choose another --data-root") from exc
 
 
 def demo_scene(image_size: int = DEFAULT_IMAGE_SIZE) -> tuple[Scene, int]:
@@ -297,14 +307,15 @@ def generate_synthetic(
     reporter = reporter or NullReporter()
     if num_images < 10:
         raise SimrecError(f"--num-images {num_images} is too few", "use at least 10 (one val and one test image)")
+    if image_size < MIN_IMAGE_SIZE:
+        raise SimrecError(f"--image-size {image_size} is too small", f"use at least {MIN_IMAGE_SIZE} pixels")
     settings = output_settings("synthetic", data_root)
     image_dir = settings.resolved_image_path()
-    ensure_writable_dir(image_dir.parent, "images")
+    ensure_writable_dir(image_dir.parent, "images", "--data-root")
     anns: Annotations = {"train": [], "val": [], "test": []}
     masks: dict[int, dict] = {}
     objects: dict[str, list[list[float]]] = {}
-    staged = Path(tempfile.mkdtemp(dir=image_dir.parent, prefix=f".{image_dir.name}."))
-    staged.chmod(0o755)  # mkdtemp makes it private; the image folder should read like any other
+    staged = temporary_dir_beside(image_dir)
     try:
         for index in reporter.track(range(num_images), num_images, "rendering synthetic scenes"):
             scene = _scene_from(np.random.default_rng([seed, index]), image_size)

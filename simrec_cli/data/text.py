@@ -117,8 +117,12 @@ class Vocabulary:
     def from_list(cls, words: Iterable[str]) -> Vocabulary:
         return cls(words)
 
+    def to_json(self) -> dict:
+        """The content of a vocabulary file."""
+        return {"format": "simrec-vocabulary-v1", "words": self.words}
+
     def save(self, path: str | Path) -> None:
-        atomic_write_json(Path(path), {"format": "simrec-vocabulary-v1", "words": self.words})
+        atomic_write_json(Path(path), self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:

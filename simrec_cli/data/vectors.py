@@ -31,19 +31,20 @@ def _vectors_error(source: object, problem: str) -> SimrecError:
 def _read_text_vectors(path: Path, needed: Iterable[str], reporter: Reporter) -> tuple[dict[str, np.ndarray], int]:
     """Stream a text vector file, keeping only the needed words (a 5 GB GloVe file never sits in memory).
 
-    Only lines whose first field is a needed word are split: vocabulary words never contain spaces, so the
-    few multi-word entries of glove.840B (their field count is off) can be skipped unread.
+    Only lines whose first field is a needed word are split. Vocabulary words never contain spaces, so the
+    few multi-word entries of glove.840B (words before the numbers) are skipped; a needed word's line with
+    another number of values than the file's dimension is an error that names the line.
     """
     wanted = {word.encode("utf-8"): word for word in needed}
     found: dict[str, np.ndarray] = {}
     opener = gzip.open if path.suffix == ".gz" else open
-    dim = 0
+    dim, dim_source = 0, "line 1"
     with opener(path, "rb") as handle:
         for number, line in enumerate(reporter.track(handle, None, f"reading {path.name}")):
             if number == 0:
                 fields = line.split()
                 if len(fields) == 2 and all(field.isdigit() for field in fields):
-                    dim = int(fields[1])  # word2vec header: "<count> <dimension>"
+                    dim, dim_source = int(fields[1]), "the word2vec header on line 1"  # "<count> <dimension>"
                     continue
                 dim = len(fields) - 1
             word = line[: line.find(b" ")]
@@ -51,7 +52,11 @@ def _read_text_vectors(path: Path, needed: Iterable[str], reporter: Reporter) ->
                 continue
             fields = line.split()
             if len(fields) != dim + 1:
-                continue
+                if len(fields) > dim + 1 and not _is_number(fields[1]):
+                    continue  # a multi-word entry that starts like a vocabulary word
+                raise _vectors_error(
+                    path, f"line {number + 1} holds {len(fields) - 1} numbers, but {dim_source} gives {dim} dimensions"
+                )
             try:
                 found[wanted[word]] = np.array(fields[1:], dtype=np.float32)
             except ValueError as exc:
@@ -59,6 +64,14 @@ def _read_text_vectors(path: Path, needed: Iterable[str], reporter: Reporter) ->
     if dim <= 0:
         raise _vectors_error(path, "the file holds no vectors")
     return found, dim
+
+
+def _is_number(field: bytes) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_word_list(matrix_path: Path) -> list[str]:
@@ -101,8 +114,10 @@ def _matrix_lookup(path: Path) -> tuple[Lookup, int]:
 
 def _spacy_vectors(source: str, words: list[str]) -> np.ndarray:
     """spaCy's own `nlp(word).vector` rule: mean over the word's tokens, zeros for tokens without a vector."""
-    import spacy
-
+    try:
+        import spacy
+    except ImportError as exc:
+        raise _vectors_error(source, "not a file (and spaCy, to read a pipeline of that name, is missing)") from exc
     try:
         nlp = spacy.load(source)
     except (OSError, ValueError) as exc:

@@ -7,7 +7,9 @@ place, so a kill at any moment leaves either the old or the new file.
 
 from __future__ import annotations
 
+import pickle
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +20,16 @@ from torch import nn
 from simrec_cli.data.files import atomic_write
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.models import build_model
+from simrec_cli.models.weights import compare_state_dict, torch_load_safely
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings, settings_from_dict
 
 FORMAT_VERSION = 1
 KIND = "simrec-checkpoint"
+INFERENCE_ENTRIES = ("model", "settings", "vocabulary", "epoch")  # what eval, predict and export read
+RESUME_ENTRIES = ("optimizer", "global_step", "best_acc50", "best_epoch", "rng")  # and what resume reads too
 
 
 def atomic_save(payload: dict[str, Any], path: Path) -> None:
@@ -68,8 +73,14 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load and check a simrec checkpoint; anything else is refused with a line that says what it is."""
     path = require_checkpoint_file(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch_load_safely(path)
     except Exception as exc:  # torch raises several types for truncated or foreign files
+        wanted = re.search(r"GLOBAL (\S+)", str(exc)) if isinstance(exc, pickle.UnpicklingError) else None
+        if wanted:  # a pickle that builds objects by calling code: refused before anything ran
+            raise SimrecError(
+                f"refused to load {path}: it would call {quoted(wanted[1])} when loaded; nothing in it ran",
+                "use a last.pth or best.pth written by `simrec train`, from a source you trust",
+            ) from exc
         raise SimrecError(
             f"{path} is not a readable checkpoint (truncated, or not a PyTorch file): {type(exc).__name__}",
             "use a last.pth or best.pth written by `simrec train`",
@@ -81,15 +92,35 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
                 f"fine-tune from it with train.vl_pretrain_weight={path}",
             )
         raise SimrecError(f"{path} is not a simrec checkpoint", "use a last.pth or best.pth written by `simrec train`")
-    if int(payload.get("format_version", 0)) > FORMAT_VERSION:
+    if not isinstance(payload.get("format_version", 0), int) or payload.get("format_version", 0) > FORMAT_VERSION:
         raise SimrecError(
-            f"{path} was written by a newer simrec (format {payload['format_version']})", "upgrade simrec"
+            f"{path} was written by a newer simrec (format {quoted(payload['format_version'])})", "upgrade simrec"
         )
+    require_entries(payload, INFERENCE_ENTRIES, path)
     return payload
 
 
+def require_entries(payload: dict[str, Any], names: tuple[str, ...], path: Path) -> None:
+    """Refuse a checkpoint that lacks any of `names` (a damaged or hand-assembled file), naming them."""
+    missing = [name for name in names if payload.get(name) is None]
+    if missing:
+        raise SimrecError(
+            f"{path} lacks {', '.join(missing)}: the file is damaged or was assembled by hand",
+            "use a last.pth or best.pth as `simrec train` wrote it",
+        )
+
+
 def checkpoint_settings(payload: dict[str, Any], path: Path) -> Settings:
+    if not isinstance(payload["settings"], dict):
+        raise SimrecError(f"{path} holds no settings mapping", "use a last.pth or best.pth as `simrec train` wrote it")
     return settings_from_dict(payload["settings"], f"checkpoint {path}")
+
+
+def checkpoint_vocabulary(payload: dict[str, Any], path: Path) -> Vocabulary:
+    words = payload["vocabulary"]
+    if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
+        raise SimrecError(f"{path}: its vocabulary is not a list of words", "the file is damaged; use another")
+    return Vocabulary.from_list(words)
 
 
 def build_inference_model(settings: Settings, vocabulary: Vocabulary) -> nn.Module:
@@ -100,11 +131,23 @@ def build_inference_model(settings: Settings, vocabulary: Vocabulary) -> nn.Modu
 
 
 def load_weights_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], path: Path) -> None:
-    try:
-        model.load_state_dict(state_dict, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0][:200]
-        raise SimrecError(f"weights in {path} do not fit the model its settings describe: {first}") from exc
+    """Load every entry, or refuse naming the first few that do not fit (with both shapes) and how many."""
+    if not isinstance(state_dict, dict) or not all(torch.is_tensor(value) for value in state_dict.values()):
+        raise SimrecError(f"{path} holds no weights where its model's should be", "the file is damaged; use another")
+    report = compare_state_dict(model, state_dict, f"weights in {path}")
+    if not report.complete:
+        raise SimrecError(
+            f"{report.summary('fit', shown=3)} of the model its settings describe",
+            "the file's weights and settings disagree: it was edited or assembled by hand; use a checkpoint "
+            "as `simrec train` wrote it",
+        )
+    broken = [name for name, value in state_dict.items() if value.is_floating_point() and not value.isfinite().all()]
+    if broken:
+        raise SimrecError(
+            f"{path}: {len(broken)} weight tensors hold NaN or infinity (first: {broken[0]})",
+            "the run diverged before this was saved; use an earlier checkpoint",
+        )
+    model.load_state_dict(state_dict, strict=True)
 
 
 def load_model_from_checkpoint(
@@ -114,7 +157,7 @@ def load_model_from_checkpoint(
     reporter = reporter or NullReporter()
     payload = read_checkpoint(Path(path))
     settings = checkpoint_settings(payload, Path(path))
-    vocabulary = Vocabulary.from_list(list(payload["vocabulary"]))
+    vocabulary = checkpoint_vocabulary(payload, Path(path))
     model = build_inference_model(settings, vocabulary)
     ema = use_ema and bool(payload.get("ema"))
     load_weights_strict(model, payload["ema"]["weights"] if ema else payload["model"], Path(path))

@@ -14,6 +14,8 @@ from simrec_cli.errors import SimrecError
 def require_checkpoint_file(path: Path) -> Path:
     """`path` if it is a file; otherwise the error that names it."""
     path = Path(path)
+    if path.is_dir():
+        raise SimrecError(f"checkpoint {path} is a folder", f"give the path of a file in it, e.g. {path / 'best.pth'}")
     if not path.is_file():
         raise SimrecError(f"checkpoint {path} does not exist", "give the path of a last.pth or best.pth")
     return path

@@ -44,7 +44,7 @@ class World:
 def resolve_device(requested: str) -> torch.device:
     """`auto` picks CUDA when present; asking for CUDA without it is a user error."""
     if requested.split(":")[0] not in ("auto", "cpu", "cuda"):
-        raise SimrecError(f"unknown device '{requested}'", "use auto, cpu, cuda or cuda:N")
+        raise SimrecError(f"unknown device '{requested}' (--device or train.device)", "use auto, cpu, cuda or cuda:N")
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():

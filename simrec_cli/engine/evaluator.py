@@ -168,12 +168,12 @@ def evaluate_checkpoint(
     loader = settings.train.data
     masks = model.has_mask_head
     batch_size = batch_size or settings.train.evaluation.eval_batch_size
+    options = {"training": False, "load_masks": masks, "mean": loader.mean, "std": loader.std, "reporter": reporter}
+    # every split is read (and checked) before the first is evaluated
+    split_sets = {split: RefDataset(dataset_settings, split, vocabulary, **options)
+                  for split in dataset_settings.resolved_eval_splits()}  # fmt: skip
     metrics, predictions = [], {}
-    for split in dataset_settings.resolved_eval_splits():
-        split_set = RefDataset(
-            dataset_settings, split, vocabulary, training=False, load_masks=masks, mean=loader.mean, std=loader.std,
-            reporter=reporter,
-        )  # fmt: skip
+    for split, split_set in split_sets.items():
         split_metrics, results = evaluate_split(
             model,
             split_set,

@@ -8,13 +8,14 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 import torch
 
 from simrec_cli.engine.distributed import EXPECTED_NODES_VARIABLE
 from simrec_cli.engine.slurm import SlurmValue, slurm_allocation
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import ERRORS_DIR_ENV, SimrecError
 
 DEFAULT_MASTER_ADDR = "127.0.0.1"
 DEFAULT_MASTER_PORT = 29500
@@ -84,6 +85,9 @@ def plan_processes(
     Flags win where SLURM only suggests (processes per node, master address and port). The node count and this
     node's rank are facts of the allocation: a flag that contradicts them is refused.
     """
+    for flag, value in (("--gpus", request.gpus), ("--nproc", request.nproc), ("--nnodes", request.nnodes)):
+        if value is not None and value < 1:  # 0 would otherwise fall back to one process without a word
+            raise SimrecError(f"{flag} {value} is not a number of processes", f"give {flag} 1 or more")
     if request.gpus is not None and request.nproc is not None:
         raise SimrecError("--gpus and --nproc were both given", "use --gpus N on GPUs, --device cpu --nproc N on CPU")
     if request.gpus is not None:
@@ -112,15 +116,21 @@ def plan_processes(
         max_restarts=request.max_restarts,
         rendezvous_timeout=rendezvous_timeout,
     )
-    if plan.nproc_per_node < 1 or plan.nnodes < 1 or not 0 <= plan.node_rank < plan.nnodes:
-        raise SimrecError("process counts must be >= 1 and --node-rank in [0, --nnodes)")
+    if not 0 <= plan.node_rank < plan.nnodes:
+        raise SimrecError(
+            f"--node-rank {plan.node_rank} is not in [0, --nnodes {plan.nnodes})", "number the nodes from 0"
+        )
     if plan.max_restarts < 0:
         raise SimrecError(f"--max-restarts {plan.max_restarts} is negative", "use 0 (no restarts) or more")
     return plan
 
 
-def relaunch(plan: LaunchPlan, cli_args: Sequence[str]) -> int:
-    """Run `python -m simrec_cli <cli_args>` under torchrun and return its exit code (130 when it was stopped)."""
+def relaunch(plan: LaunchPlan, cli_args: Sequence[str], errors_dir: Path | None = None) -> int:
+    """Run `python -m simrec_cli <cli_args>` under torchrun and return its exit code (130 when it was stopped).
+
+    With `errors_dir`, the processes leave their user errors there (see ERRORS_DIR_ENV) instead of printing them,
+    so the caller can report the first one once.
+    """
     command = [sys.executable, "-m", "simrec_cli.engine.torchrun_main", f"--nproc-per-node={plan.nproc_per_node}",
                f"--max-restarts={plan.max_restarts}"]  # fmt: skip
     if plan.nnodes == 1:
@@ -138,6 +148,7 @@ def relaunch(plan: LaunchPlan, cli_args: Sequence[str]) -> int:
         **os.environ,
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
         EXPECTED_NODES_VARIABLE: str(plan.nnodes),
+        **({ERRORS_DIR_ENV: str(errors_dir)} if errors_dir is not None else {}),
     }
     # torchrun gets its own session, so Ctrl-C and `kill` reach it once, through this process: torchrun then stops
     # its workers with SIGTERM and waits for them, and no worker outlives this command.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.settings import Settings, settings_from_dict, settings_to_dict
 
 # Settings that do not change what is computed, only where data lives, how long to go on, and logging.
@@ -63,7 +63,8 @@ def merge_for_resume(stored: Settings, requested: Settings, checkpoint: Path) ->
         if key in SAFE_RESUME_KEYS or key in DERIVED_KEYS or old.get(key) == value:
             continue
         raise SimrecError(
-            f"{key} is {old.get(key)!r} in {checkpoint} but {value!r} now; a resumed run keeps its settings",
+            f"{key} is {quoted(old.get(key))} in {checkpoint} but {quoted(value)} now; "
+            "a resumed run keeps its settings",
             f"drop that change, or start a new run with another train.output_dir (changeable: "
             f"{', '.join(sorted(k.split('.')[-1] for k in SAFE_RESUME_KEYS if k.startswith('train.e')))}, ...)",
         )

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TypeVar
 
-from simrec_cli.data.files import atomic_write
+from simrec_cli.data.files import atomic_write, os_error_message, topmost_missing
 from simrec_cli.reporting import Reporter, format_cell
 
 T = TypeVar("T")
+LOG = "log.txt"
 
 
 def next_run_dir(root: Path, name: str) -> Path:
@@ -22,6 +26,30 @@ def next_run_dir(root: Path, name: str) -> Path:
         candidate = root / f"{name}{number}"
         number += 1
     return candidate
+
+
+class RunDirSnapshot:
+    """What a run directory was before a start, so a start that fails can leave it exactly as it found it.
+
+    A new directory (and any parent created with it) is removed again; in an existing one the lines the
+    failed start appended to log.txt are cut off and the file gets its old modification time back.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.created = topmost_missing(run_dir)
+        self.log = run_dir / LOG
+        self.log_stat = self.log.stat() if self.log.is_file() else None
+
+    def restore(self) -> None:
+        if self.created is not None:
+            shutil.rmtree(self.created, ignore_errors=True)
+            return
+        with contextlib.suppress(OSError):
+            if self.log_stat is None:
+                self.log.unlink(missing_ok=True)
+            else:
+                os.truncate(self.log, self.log_stat.st_size)
+                os.utime(self.log, ns=(self.log_stat.st_atime_ns, self.log_stat.st_mtime_ns))
 
 
 class MetricsCsv:
@@ -70,11 +98,15 @@ class LoggingReporter:
 
     def __init__(self, inner: Reporter, log_path: Path) -> None:
         self.inner = inner
+        self.path = log_path
         self.log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def _write(self, level: str, message: str) -> None:
-        self.log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {level} {message}\n")
-        self.log.flush()
+        try:
+            self.log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {level} {message}\n")
+            self.log.flush()
+        except OSError as exc:  # a full disk shows here first when the log is the first file a step writes
+            raise os_error_message(self.path, exc, "resume the run in another train.output_dir") from exc
 
     def info(self, message: str) -> None:
         self._write("INFO", message)

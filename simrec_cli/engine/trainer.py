@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -23,16 +22,18 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from simrec_cli.data.dataset import Batch, RefDataset, load_embedding, load_vocabulary, resize_batch
-from simrec_cli.data.files import ensure_writable_dir
-from simrec_cli.data.text import Vocabulary
+from simrec_cli.data.files import atomic_copy, atomic_write, ensure_writable_dir, remove_stale_temporaries
 from simrec_cli.engine.checkpoint import (
     FORMAT_VERSION,
     KIND,
+    RESUME_ENTRIES,
     atomic_save,
     capture_rng,
     checkpoint_settings,
+    checkpoint_vocabulary,
     load_weights_strict,
     read_checkpoint,
+    require_entries,
     restore_rng,
 )
 from simrec_cli.engine.distributed import World, all_gather_objects, all_reduce_mean, any_rank, broadcast_object
@@ -40,7 +41,7 @@ from simrec_cli.engine.ema import ModelEMA
 from simrec_cli.engine.evaluator import evaluate_split
 from simrec_cli.engine.metrics import SplitMetrics
 from simrec_cli.engine.resume import merge_for_resume
-from simrec_cli.engine.rundir import LoggingReporter, MetricsCsv, plot_metrics
+from simrec_cli.engine.rundir import LOG, LoggingReporter, MetricsCsv, RunDirSnapshot, plot_metrics
 from simrec_cli.engine.sampling import ResumableSampler
 from simrec_cli.engine.schedule import LrSchedule
 from simrec_cli.engine.stopping import DeferredStop
@@ -155,11 +156,23 @@ class Trainer:
             raise SimrecError("train.output_dir is not set", "set train.output_dir=runs/my-run")
         self.world = world
         self.run_dir = Path(settings.train.output_dir)
+        self.reporter: Reporter = NullReporter()
+        before = RunDirSnapshot(self.run_dir) if world.is_main else None
+        try:
+            self._start(settings, reporter, resume)
+        except BaseException:  # a start that fails (bad data, Ctrl-C) leaves the run directory as it found it
+            self._close_log()
+            if before is not None:
+                before.restore()
+            raise
+
+    def _start(self, settings: Settings, reporter: Reporter, resume: Path | None) -> None:
+        """Check the inputs, build everything, and restore the checkpoint when resuming."""
+        world = self.world
         if world.is_main:
-            ensure_writable_dir(self.run_dir, "run directory (train.output_dir)")
-        self.reporter: Reporter = (
-            LoggingReporter(reporter, self.run_dir / "log.txt") if world.is_main else NullReporter()
-        )
+            ensure_writable_dir(self.run_dir, "run directory", "train.output_dir=FOLDER")
+            remove_stale_temporaries(self.run_dir)
+            self.reporter = LoggingReporter(reporter, self.run_dir / LOG)
         settings.check_world_size(world.size)
         if settings.train.sync_bn.enabled and world.device.type != "cuda":
             raise SimrecError(
@@ -175,10 +188,15 @@ class Trainer:
         self.resume_path = broadcast_object(world, find_resume_checkpoint(settings, self.run_dir, resume))
         self.state: dict[str, Any] | None = read_checkpoint(self.resume_path) if self.resume_path else None
         if self.state is not None:
+            require_entries(self.state, RESUME_ENTRIES, self.resume_path)  # type: ignore[arg-type]
             settings = self._settings_for_resume(settings, self.resume_path)  # type: ignore[arg-type]
         self.settings = settings
         seed_everything(settings.train.seed)
         self._build()
+
+    def _close_log(self) -> None:
+        if isinstance(self.reporter, LoggingReporter):
+            self.reporter.close()
 
     def _settings_for_resume(self, requested: Settings, path: Path) -> Settings:
         """The checkpoint's settings, with the few fields that may change on resume taken from `requested`."""
@@ -192,7 +210,7 @@ class Trainer:
     def _build(self) -> None:
         settings, world = self.settings, self.world
         if self.state is not None:
-            self.vocabulary = Vocabulary.from_list(list(self.state["vocabulary"]))
+            self.vocabulary = checkpoint_vocabulary(self.state, self.resume_path)  # type: ignore[arg-type]
             embedding = None
         else:
             self.vocabulary = load_vocabulary(settings.dataset)
@@ -452,9 +470,7 @@ class Trainer:
         if improved or final or forced or epoch % self.settings.train.save_period == 0:
             self._write_last(self._checkpoint(epoch), (epoch, 0))
         if improved and self.world.is_main:
-            temporary = self.run_dir / f".{BEST}.tmp"
-            shutil.copyfile(self.run_dir / LAST, temporary)
-            temporary.replace(self.run_dir / BEST)
+            atomic_copy(self.run_dir / LAST, self.run_dir / BEST)
 
     def _report_epoch(self, epoch: int, losses: dict[str, float], metrics: SplitMetrics, seconds: float) -> None:
         row: dict[str, float | int] = {"epoch": epoch, **{k: round(v, 6) for k, v in losses.items()}}
@@ -500,16 +516,19 @@ class Trainer:
         if improved:
             self.best_acc50, self.best_epoch = metrics.acc50, epoch + 1
         stop = deferring and any_rank(self.world, self.stop.requested)
-        self._save(epoch + 1, improved, forced=stop)
         if self.world.is_main:
+            # The epoch's row goes into metrics.csv before last.pth holds the epoch: a kill between the two leaves
+            # a row that resuming drops and writes again, never a saved epoch without its row.
             self._report_epoch(epoch + 1, losses, metrics, time.perf_counter() - started)
+        self._save(epoch + 1, improved, forced=stop)
         return stop
 
     def run(self) -> TrainResult:
         settings, world = self.settings, self.world
         self.writer = None
         if world.is_main:
-            (self.run_dir / "config.yaml").write_text(settings_to_yaml(settings))
+            yaml_text = settings_to_yaml(settings)
+            atomic_write(self.run_dir / "config.yaml", lambda handle: handle.write(yaml_text))
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.run_dir))
@@ -530,8 +549,7 @@ class Trainer:
         finally:
             if self.writer is not None:
                 self.writer.close()
-            if isinstance(self.reporter, LoggingReporter):
-                self.reporter.close()
+            self._close_log()
         if self.start_epoch >= settings.train.epochs:
             self.reporter.info(f"nothing to do: {self.run_dir} already finished {self.start_epoch} epochs")
         return TrainResult(self.run_dir, self.best_acc50, self.best_epoch, settings.train.epochs, self.last_metrics)

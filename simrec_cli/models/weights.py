@@ -10,6 +10,7 @@ torchvision VGG16/ResNet files, and darknet `.weights` files (DarkNet53, VGG16).
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,18 +47,25 @@ class LoadReport:
         """Share of the module's entries that were loaded."""
         return len(self.matched) / self.total if self.total else 0.0
 
-    def summary(self) -> str:
+    @property
+    def complete(self) -> bool:
+        """Every entry of the module and of the file matched by name and shape."""
+        return not (self.missing or self.unexpected or self.shape_mismatched)
+
+    def summary(self, verb: str = "loaded", shown: int = SHOWN_NAMES) -> str:
+        """One line: how many entries matched, then the first `shown` names of each kind that did not."""
+
         def listed(label: str, names: list[str]) -> str:
-            shown = ", ".join(names[:SHOWN_NAMES])
-            if len(names) > SHOWN_NAMES:
-                shown += f", ... (+{len(names) - SHOWN_NAMES})"
-            return f"; {len(names)} {label}" + (f" ({shown})" if names else "")
+            text = ", ".join(names[:shown])
+            if len(names) > shown:
+                text += f", ... (+{len(names) - shown})"
+            return f"; {len(names)} {label}" + (f" ({text})" if names else "")
 
         return (
-            f"{self.what}: loaded {len(self.matched)}/{self.total} entries"
+            f"{self.what}: {verb} {len(self.matched)}/{self.total} entries"
             + listed("missing", self.missing)
             + listed("unexpected", self.unexpected)
-            + listed("with another shape", self.shape_mismatched)
+            + listed("with another shape (file vs model)", self.shape_mismatched)
         )
 
 
@@ -82,13 +90,24 @@ def extract_state_dict(content: Any, source: str) -> dict[str, torch.Tensor]:
     )
 
 
+def torch_load_safely(path: Path) -> Any:
+    """torch.load with `weights_only=True`: no code from the file runs, whatever it holds.
+
+    torch warns about pickles of a protocol it did not write before refusing them; the caller's error line
+    already says what is wrong with such a file, so the warning is not shown.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def read_weights_file(path: Path, setting: str) -> Any:
     """torch.load with `weights_only=True` (no code from the file runs); missing or foreign files are user errors."""
     path = Path(path)
     if not path.is_file():
         raise SimrecError(f"weights file {path} not found", f"download it, or fix {setting}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch_load_safely(path)
     except pickle.UnpicklingError as exc:
         raise SimrecError(
             f"{path} contains pickled Python objects, which are not loaded for safety ({str(exc).splitlines()[0]})",
@@ -107,6 +126,26 @@ def _embedding_mismatch(name: str, stored: torch.Size, expected: torch.Size, wha
     )
 
 
+def compare_state_dict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str) -> LoadReport:
+    """Which entries of `state_dict` fit `module` by name and shape, and which are missing, unexpected or reshaped.
+
+    A word embedding of another size gets its own error: it means another vocabulary, not another model.
+    """
+    own = module.state_dict()
+    report = LoadReport(what, len(own))
+    for name, value in state_dict.items():
+        if name not in own:
+            report.unexpected.append(name)
+        elif value.shape != own[name].shape:
+            if name.endswith("embedding.weight"):
+                raise _embedding_mismatch(name, value.shape, own[name].shape, what)
+            report.shape_mismatched.append(f"{name} {tuple(value.shape)} vs {tuple(own[name].shape)}")
+        else:
+            report.matched.append(name)
+    report.missing = [name for name in own if name not in state_dict]
+    return report
+
+
 def load_state_dict_checked(
     module: nn.Module,
     state_dict: Mapping[str, torch.Tensor],
@@ -120,20 +159,8 @@ def load_state_dict_checked(
     if isinstance(state_dict, Mapping) and not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         state_dict = extract_state_dict(state_dict, what)
     state_dict = strip_ddp_prefix(state_dict)
-    own = module.state_dict()
-    report = LoadReport(what, len(own))
-    loadable = {}
-    for name, value in state_dict.items():
-        if name not in own:
-            report.unexpected.append(name)
-        elif value.shape != own[name].shape:
-            if name.endswith("embedding.weight"):
-                raise _embedding_mismatch(name, value.shape, own[name].shape, what)
-            report.shape_mismatched.append(f"{name} {tuple(value.shape)} vs {tuple(own[name].shape)}")
-        else:
-            report.matched.append(name)
-            loadable[name] = value
-    report.missing = [name for name in own if name not in state_dict]
+    report = compare_state_dict(module, state_dict, what)
+    loadable = {name: state_dict[name] for name in report.matched}
     if not report.matched or report.fraction < min_fraction:
         raise SimrecError(
             f"refusing to load: {report.summary()} (at least {min_fraction:.0%} must match)",
@@ -141,7 +168,7 @@ def load_state_dict_checked(
         )
     module.load_state_dict(loadable, strict=False)
     reporter.info(report.summary())
-    if report.missing or report.unexpected or report.shape_mismatched:
+    if not report.complete:
         reporter.warning(f"{what}: not everything matched; the entries listed above keep their current values")
     return report
 

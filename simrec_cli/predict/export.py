@@ -9,9 +9,13 @@ the file's metadata and in a JSON file beside it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
+import tempfile
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,14 +24,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from simrec_cli.data.files import atomic_write_json, ensure_writable_dir
+from simrec_cli.data.files import atomic_path, atomic_write_json, check_writable_file
 from simrec_cli.data.letterbox import PAD_VALUE
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import resolve_device
 from simrec_cli.engine.metrics import box_iou_xyxy
 from simrec_cli.errors import SimrecError
-from simrec_cli.predict.defaults import DEFAULT_OPSET
+from simrec_cli.predict.defaults import DEFAULT_OPSET, MIN_OPSET
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings
 
@@ -111,12 +115,14 @@ def export_onnx(
     reporter: Reporter | None = None,
 ) -> ExportResult:
     """Write CHECKPOINT as ONNX (default: beside it, `.onnx`) plus `<output>.json`; both written atomically."""
+    if opset < MIN_OPSET:
+        raise SimrecError(f"--opset {opset} is too old for this model", f"use --opset {MIN_OPSET} or newer (einsum)")
     onnx = _require_onnx()
     reporter = reporter or NullReporter()
     output = output or Path(checkpoint).with_suffix(".onnx")
     if output.suffix.lower() != ".onnx":
         raise SimrecError(f"output {output} must end in .onnx", "e.g. --output model.onnx")
-    ensure_writable_dir(output.parent, "ONNX file")
+    check_writable_file(output, "ONNX file", "-o/--output")
     torch_device = resolve_device(device)
     model, settings, vocabulary = load_model_from_checkpoint(checkpoint, torch_device, reporter=reporter)
     has_mask = bool(getattr(model, "has_mask_head", False))
@@ -132,8 +138,8 @@ def export_onnx(
         checkpoint=str(checkpoint),
     )
     output_names = ["boxes", "masks"] if has_mask else ["boxes"]
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
+    metadata_path = output.with_suffix(".json")
+    with atomic_path(output, "choose another -o/--output") as temporary:
         _trace_to_onnx(wrapper, (image, tokens), temporary, output_names, opset, dynamic_batch)
         proto = onnx.load(str(temporary))
         if half:
@@ -145,13 +151,9 @@ def export_onnx(
         onnx.save(proto, str(temporary))
         check_inputs = example_inputs(settings, vocabulary, torch_device, batch=3 if dynamic_batch else 1)
         box_iou = _compare_with_onnxruntime(temporary, wrapper, *check_inputs)
-        os.replace(temporary, output)
-    except OSError as exc:
-        raise SimrecError(f"cannot write {output}: {exc.strerror or exc}", "choose a writable --output") from exc
-    finally:
-        temporary.unlink(missing_ok=True)
-    metadata_path = output.with_suffix(".json")
-    atomic_write_json(metadata_path, metadata)
+        atomic_write_json(
+            metadata_path, metadata
+        )  # before the model is renamed into place: never one without the other
     return ExportResult(output, metadata_path, metadata, box_iou)
 
 
@@ -185,23 +187,44 @@ def _trace_to_onnx(
         # The TorchScript exporter warns about its own deprecation and about traced shape arithmetic; the
         # onnxruntime comparison after export is what tells whether the file is right.
         warnings.simplefilter("ignore")
+        with _native_output_held() as held:
+            try:
+                torch.onnx.export(
+                    wrapper,
+                    inputs,
+                    str(path),
+                    dynamo=False,
+                    input_names=["image", "tokens"],
+                    output_names=output_names,
+                    opset_version=opset,
+                    dynamic_axes=axes,
+                    do_constant_folding=True,
+                )
+            except (RuntimeError, ValueError) as exc:
+                exc.add_note(held())  # the graph torch printed: part of the traceback that --debug shows
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise SimrecError(
+                    f"ONNX export failed at opset {opset}: {first}",
+                    f"try another --opset, e.g. {DEFAULT_OPSET} (the default; {MIN_OPSET} is the oldest that works)",
+                ) from exc
+
+
+@contextlib.contextmanager
+def _native_output_held() -> Iterator[Callable[[], str]]:
+    """Hold what native code writes to file descriptor 1 in the block; yields a function that returns it.
+
+    When an export fails, torch's C++ side prints the whole traced graph (hundreds of lines) straight to
+    stdout, past Python's sys.stdout, ahead of the one line that says what went wrong.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
         try:
-            torch.onnx.export(
-                wrapper,
-                inputs,
-                str(path),
-                dynamo=False,
-                input_names=["image", "tokens"],
-                output_names=output_names,
-                opset_version=opset,
-                dynamic_axes=axes,
-                do_constant_folding=True,
-            )
-        except (RuntimeError, ValueError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise SimrecError(
-                f"ONNX export failed at opset {opset}: {first}", "try another --opset (17 works)"
-            ) from exc
+            yield lambda: (sink.seek(0), sink.read().decode(errors="replace"))[1]
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _to_float16(proto: Any) -> Any:
@@ -246,7 +269,10 @@ def _sort_nodes(graph: Any) -> None:
 
 def _metadata_props(metadata: dict[str, Any]) -> dict[str, str]:
     """ONNX metadata values are strings: plain strings stay, everything else is JSON."""
-    return {f"simrec.{key}": value if isinstance(value, str) else json.dumps(value) for key, value in metadata.items()}
+    return {
+        f"simrec.{key}": value if isinstance(value, str) else json.dumps(value, allow_nan=False)
+        for key, value in metadata.items()
+    }
 
 
 def _compare_with_onnxruntime(

@@ -25,7 +25,7 @@ class OutputFolder:
     """Where pictures and masks go; names follow the image names, made unique when two images share one."""
 
     def __init__(self, root: Path) -> None:
-        ensure_writable_dir(root, "predictions")
+        ensure_writable_dir(root, "predictions", "--output-dir")
         self.root = root
         self._taken: set[str] = set()
 

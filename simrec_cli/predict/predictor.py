@@ -23,7 +23,7 @@ from simrec_cli.data.text import Vocabulary, tokenize
 from simrec_cli.drawing import Annotation, PictureBase, draw_annotations, picture_base
 from simrec_cli.engine.distributed import resolve_device
 from simrec_cli.engine.loading import load_for_inference
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, listed, quoted
 from simrec_cli.models.inference import InferenceModel
 from simrec_cli.models.precision import PrecisionChoice, resolve_precision
 from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
@@ -64,6 +64,7 @@ class PredictionResult:
     height: int | None = None
     picture: Path | None = None
     error: str | None = None
+    unsaved: str | None = None  # why the picture and masks of this answer were not written (e.g. the disk is full)
 
     @property
     def ok(self) -> bool:
@@ -98,7 +99,7 @@ def encode_expression(vocabulary: Vocabulary, expression: str, max_length: int) 
     """Token ids of `expression` cut or padded to `max_length`, its unknown words, and whether it was cut."""
     words = tokenize(expression)
     if not words:
-        raise SimrecError(f"expression {expression!r} has no words", "describe the object in words")
+        raise SimrecError(f"expression {quoted(expression)} has no words", "describe the object in words")
     tokens, unknown = vocabulary.encode(expression, max_length)
     return EncodedExpression(tokens, tuple(dict.fromkeys(unknown)), len(words) > max_length)
 
@@ -205,12 +206,12 @@ def encode_requests(
             encoded[expression] = entry = predictor.encode(expression)
             if entry.oov_words:
                 reporter.warning(
-                    f"words not in the checkpoint's vocabulary, read as unknown: {', '.join(entry.oov_words)} "
-                    f"(in {expression!r})"
+                    f"words not in the checkpoint's vocabulary, read as unknown: {listed(list(entry.oov_words))} "
+                    f"(in {quoted(expression)})"
                 )
             if entry.truncated:
                 limit = predictor.settings.dataset.max_token_length
-                reporter.warning(f"{expression!r} is longer than {limit} words; only the first {limit} are read")
+                reporter.warning(f"{quoted(expression)} is longer than {limit} words; only the first {limit} are read")
     return encoded
 
 
@@ -239,13 +240,15 @@ def predict_requests(
 
     Every expression is checked before anything is read or written. An image that cannot be read yields an
     error result for each of its expressions and the rest go on. With `output_dir`, each image's picture
-    (and each mask) is written there as soon as its last expression is answered.
+    (and each mask) is written there as soon as its last expression is answered; once a write fails (a full
+    disk), no more are tried, and every answer still comes back, marked `unsaved` with the reason.
     """
     if batch_size < 1:
         raise SimrecError(f"batch size {batch_size} must be at least 1", "use --batch-size 1 or more")
     reporter = reporter or NullReporter()
     encoded = encode_requests(predictor, requests, reporter)
     output = OutputFolder(output_dir) if output_dir is not None else None
+    unsaved: str | None = None
     loaded: dict[int, _LoadedImage] = {}
     finished: dict[int, list[PredictionResult]] = {}
     next_to_yield = 0
@@ -268,7 +271,13 @@ def predict_requests(
         for request_index in [
             index for index, item in loaded.items() if len(item.boxes) == len(item.request.expressions)
         ]:
-            finished[request_index] = _finish(loaded.pop(request_index), predictor, encoded, output)
+            answers = _answers(loaded.pop(request_index), predictor, encoded)
+            if output is not None and unsaved is None:
+                try:
+                    answers.save(output)
+                except SimrecError as error:
+                    unsaved = error.message
+            finished[request_index] = answers.results(unsaved)
         while next_to_yield in finished:
             yield from finished.pop(next_to_yield)
             next_to_yield += 1
@@ -298,41 +307,54 @@ def _answer(
             loaded[request_index].masks.append(outputs["masks"][row])
 
 
-def _finish(
-    item: _LoadedImage,
-    predictor: Predictor,
-    encoded: dict[str, EncodedExpression],
-    output: OutputFolder | None,
-) -> list[PredictionResult]:
-    """Map one image's answers back to its pixels, write its picture and masks, and describe them."""
-    info = item.info
-    raw = np.stack(item.boxes)
-    boxes = np.asarray(boxes_to_original(raw[:, :4].astype(np.float64), info))
-    threshold = predictor.settings.model.head.mask_threshold
-    masks = [mask_to_original(mask > threshold, info) for mask in item.masks]
-    stem = output.claim_stem(item.request.image) if output is not None else None
-    mask_paths: list[Path | None] = [None] * len(item.boxes)
-    if output is not None and stem is not None:
-        mask_paths = [output.save_mask(stem, number, mask) for number, mask in enumerate(masks, 1)] or mask_paths
-    picture_path = None
-    if output is not None and stem is not None and item.picture is not None:
-        annotations = [
-            Annotation(text, tuple(boxes[k]), float(raw[k, 4]), masks[k] if masks else None)
-            for k, text in enumerate(item.request.expressions)
+@dataclass
+class _Answers:
+    """One image's answers in its own pixels, ready to be described and (optionally) drawn and saved."""
+
+    item: _LoadedImage
+    boxes: np.ndarray  # [N, 4] x1, y1, x2, y2 in original pixels
+    scores: np.ndarray  # [N]
+    masks: list[np.ndarray]
+    oov_words: list[tuple[str, ...]]
+    mask_paths: list[Path | None] = field(default_factory=list)
+    picture_path: Path | None = None
+
+    def save(self, output: OutputFolder) -> None:
+        """Write the masks and the annotated picture (each file atomically)."""
+        stem = output.claim_stem(self.item.request.image)
+        self.mask_paths = [output.save_mask(stem, number, mask) for number, mask in enumerate(self.masks, 1)]
+        if self.item.picture is not None:
+            annotations = [
+                Annotation(text, tuple(self.boxes[k]), float(self.scores[k]), self.masks[k] if self.masks else None)
+                for k, text in enumerate(self.item.request.expressions)
+            ]
+            self.picture_path = output.save_picture(stem, draw_annotations(self.item.picture, annotations))
+
+    def results(self, unsaved: str | None) -> list[PredictionResult]:
+        info = self.item.info
+        return [
+            PredictionResult(
+                image=self.item.request.image,
+                expression=text,
+                box=tuple(float(v) for v in self.boxes[k]),
+                score=float(self.scores[k]),
+                mask=self.mask_paths[k] if self.mask_paths else None,
+                mask_area=int(self.masks[k].sum()) if self.masks else None,
+                oov_words=self.oov_words[k],
+                width=info.width,
+                height=info.height,
+                picture=self.picture_path,
+                unsaved=unsaved if self.picture_path is None and self.item.picture is not None else None,
+            )
+            for k, text in enumerate(self.item.request.expressions)
         ]
-        picture_path = output.save_picture(stem, draw_annotations(item.picture, annotations))
-    return [
-        PredictionResult(
-            image=item.request.image,
-            expression=text,
-            box=tuple(float(v) for v in boxes[k]),
-            score=float(raw[k, 4]),
-            mask=mask_paths[k],
-            mask_area=int(masks[k].sum()) if masks else None,
-            oov_words=encoded[text].oov_words,
-            width=info.width,
-            height=info.height,
-            picture=picture_path,
-        )
-        for k, text in enumerate(item.request.expressions)
-    ]
+
+
+def _answers(item: _LoadedImage, predictor: Predictor, encoded: dict[str, EncodedExpression]) -> _Answers:
+    """Map one image's answers back to its pixels."""
+    raw = np.stack(item.boxes)
+    boxes = np.asarray(boxes_to_original(raw[:, :4].astype(np.float64), item.info))
+    threshold = predictor.settings.model.head.mask_threshold
+    masks = [mask_to_original(mask > threshold, item.info) for mask in item.masks]
+    oov = [encoded[text].oov_words for text in item.request.expressions]
+    return _Answers(item, boxes, raw[:, 4], masks, oov)

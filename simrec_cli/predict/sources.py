@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
@@ -148,5 +148,5 @@ def _pair(image: object, expression: object, where: str) -> tuple[Path, str]:
     if not isinstance(image, str) or not image.strip():
         raise SimrecError(f"{where}: 'image' must be a non-empty path", "give the image file for each pair")
     if not isinstance(expression, str):
-        raise SimrecError(f"{where}: the expression must be text", f"got {expression!r}")
+        raise SimrecError(f"{where}: the expression must be text", f"got {quoted(expression)}")
     return Path(image.strip()), checked_expression(expression, where)

@@ -19,7 +19,7 @@ from pathlib import Path
 from simrec_cli.data.annotations import Annotations, load_annotations
 from simrec_cli.data.categories import known_category_names
 from simrec_cli.data.dataset import evaluation_items, split_entries
-from simrec_cli.data.files import ensure_writable_dir, replace_dir
+from simrec_cli.data.files import check_writable_dir, replace_dir
 from simrec_cli.data.masks import MaskStore
 from simrec_cli.data.objects import ImageObjects, image_objects
 from simrec_cli.engine.metrics import SampleResult, SplitMetrics
@@ -45,7 +45,7 @@ def check_report_dir(folder: Path) -> None:
             f"report folder {folder} holds other files, and the report replaces the whole folder",
             "give a new or empty folder, or one an earlier report wrote",
         )
-    ensure_writable_dir(folder.resolve().parent, "report")
+    check_writable_dir(folder.resolve().parent, "report", "--report")
 
 
 def _file_stem(split: str) -> str:

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simrec_cli import __version__
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.serve import schema
 from simrec_cli.serve.answers import answer_records
 from simrec_cli.serve.batcher import Batcher, Job, RawAnswers
@@ -126,7 +126,10 @@ class PredictionService:
             return self.model.encode(expression)
         except SimrecError as exc:
             raise RequestProblem(
-                422, "expression_without_words", f"expression {number} ({expression!r}) has no words", "expression"
+                422,
+                "expression_without_words",
+                f"expression {number} ({quoted(expression)}) has no words",
+                "expression",
             ) from exc
 
 

@@ -6,9 +6,12 @@ from pydantic import BaseModel, ConfigDict
 
 
 class StrictModel(BaseModel):
-    """A settings block that rejects unknown keys, so a typo never passes silently."""
+    """A settings block that rejects unknown keys and non-finite numbers, so a typo never passes silently.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    `.inf` or `.nan` in a float setting would only show up later as a NaN loss or an empty schedule.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 def check_multiple_of_32(shape: tuple[int, int] | list[int], name: str) -> None:

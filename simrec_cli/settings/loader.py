@@ -51,6 +51,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SimrecError(f"cannot read preset {path}: {exc.strerror}", "check the path") from exc
+    except UnicodeDecodeError as exc:
+        raise SimrecError(f"preset {path} is not UTF-8 text", "give a YAML file") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -79,6 +81,8 @@ def _find_preset(preset: str | Path, relative_to: Path | None = None) -> Path:
         return packaged[name]
     if name.endswith(PRESET_SUFFIX) and Path(name).stem in packaged and not candidate.parent.name:
         return packaged[Path(name).stem]
+    if candidate.is_dir():
+        raise SimrecError(f"preset {candidate} is a folder, not a YAML file", "give the path of a .yaml file in it")
     close = difflib.get_close_matches(name, list(packaged), n=3, cutoff=0.5)
     suggestion = f"did you mean {', '.join(close)}? " if close else ""
     raise SimrecError(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args, get_origin
 
 import pytest
+from pydantic import BaseModel
 
 from simrec_cli.errors import SimrecError
 from simrec_cli.settings import Settings, load_settings, packaged_presets, settings_from_dict, settings_to_dict
@@ -146,3 +148,28 @@ def test_resolved_paths_follow_data_root() -> None:
     assert dataset.resolved_image_path() == Path("/d/images/refclef")
     assert dataset.resolved_eval_splits() == ["val", "test"]
     assert load_settings("refcoco-scratch").dataset.resolved_eval_splits() == ["val", "testA", "testB"]
+
+
+def _float_settings(model: type = Settings, prefix: str = "") -> list[tuple[str, object]]:
+    """Every dotted float setting with a value of its shape: a float, or a list of floats for tuple fields."""
+    found: list[tuple[str, object]] = []
+    for name, field in model.model_fields.items():
+        annotation, path = field.annotation, f"{prefix}{name}"
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found.extend(_float_settings(annotation, f"{path}."))
+        elif annotation is float:
+            found.append((path, None))
+        elif get_origin(annotation) is tuple and all(arg is float for arg in get_args(annotation)):
+            found.append((path, len(get_args(annotation))))
+    return found
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_every_float_setting_must_be_finite(value: str) -> None:
+    settings = _float_settings()
+    assert len(settings) >= 15 and ("train.base_lr", None) in settings
+    for key, length in settings:
+        raw = value if length is None else "[" + ",".join([value] * length) + "]"
+        with pytest.raises(SimrecError) as excinfo:
+            load_settings(None, [f"{key}={raw}"])
+        assert key in str(excinfo.value) and "finite" in str(excinfo.value), (key, str(excinfo.value))

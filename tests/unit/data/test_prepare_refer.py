@@ -161,8 +161,8 @@ def test_refs_pointing_to_unknown_annotations(refer: ReferFixture) -> None:
     (refer.refer_dir / "refs(unc).p").write_bytes(python2_pickle_bytes(refs))
     with pytest.raises(SimrecError, match="2 refs point to annotations") as error:
         prepare_dataset("refcoco", refer.root)
-    assert "--skip-missing" in error.value.hint
-    summary = prepare_dataset("refcoco", refer.root, skip_missing=True)
+    assert "--skip-invalid" in error.value.hint
+    summary = prepare_dataset("refcoco", refer.root, skip_invalid=True)
     assert summary.skipped == 2
     assert any("left out 2 refs" in w for w in summary.warnings)
 
@@ -182,8 +182,9 @@ def test_missing_and_unreadable_images(refer: ReferFixture) -> None:
 def test_non_writable_output(refer: ReferFixture, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(SimrecError, match="cannot write the annotations"):
+    with pytest.raises(SimrecError, match=r"cannot write the prepared dataset .* is a file") as error:
         prepare_dataset("refcoco", refer.root, output_dir=blocker / "out")
+    assert "--output-dir" in (error.value.hint or "")
 
 
 def test_bad_segmentation_names_the_annotation(refer: ReferFixture) -> None:
@@ -203,3 +204,33 @@ def test_empty_and_unicode_expressions_are_kept_with_a_warning(refer: ReferFixtu
     assert any("1 expressions have no words" in w and "'...'" in w for w in summary.warnings)
     vocab = Vocabulary.load(refer.root / "anns" / "refcoco.vocab.json")
     assert "café" in vocab and "à" in vocab
+
+
+@pytest.mark.parametrize(
+    ("bbox", "problem"),
+    [
+        ([10, 20, 30], "is not [x, y, w, h]"),
+        ([10, 20, -5, 40], "non-positive width or height"),
+        ([10, 20, float("nan"), 40], "non-finite number"),
+        ([10, 20, "5", 40], "is not [x, y, w, h]"),
+        ([1000, 20, 5, 5], "lies outside its"),
+    ],
+)
+def test_invalid_boxes_are_counted_refused_or_left_out(refer: ReferFixture, bbox: list, problem: str) -> None:
+    instances = json.loads((refer.refer_dir / "instances.json").read_text())
+    bad = [ref["ann_id"] for ref in refer.refs[:2]]
+    for ann in instances["annotations"]:
+        if ann["id"] in bad:
+            ann["bbox"] = bbox
+    (refer.refer_dir / "instances.json").write_text(json.dumps(instances))  # NaN as the literal json writes
+    with pytest.raises(SimrecError, match=r"^2 refs have an invalid box") as error:
+        prepare_dataset("refcoco", refer.root)
+    assert problem in error.value.message and f"annotation {bad[0]}" in error.value.message
+    assert "--skip-invalid" in (error.value.hint or "")
+    assert not (refer.root / "anns").exists()
+    summary = prepare_dataset("refcoco", refer.root, skip_invalid=True)
+    assert summary.skipped == 2 and any("left out 2 refs have an invalid box" in w for w in summary.warnings)
+    text = (refer.root / "anns" / "refcoco.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    kept = {entry["mask_id"] for entries in json.loads(text).values() for entry in entries}
+    assert not kept & {ref["ref_id"] for ref in refer.refs[:2]}

@@ -69,3 +69,21 @@ def test_unknown_source_and_pipeline_without_vectors(tmp_path: Path) -> None:
     spacy.blank("en").to_disk(tmp_path / "empty")
     with pytest.raises(SimrecError, match="has no word vectors"):
         load_word_vectors(str(tmp_path / "empty"), WORDS)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "numbers", "source"),
+    [
+        ("red 1 2 3 4\ncar 1 2 3\nzebra 1 2 3\n", 2, 3, "line 1 gives 4"),  # lines of another length than the first
+        ("car 1 2\nred 1 2 3 4\n", 2, 4, "line 1 gives 2"),
+        ("12 300\nred 1 2 3\ncar 1 2 3\n", 2, 3, "the word2vec header on line 1 gives 300"),
+    ],
+)
+def test_wrong_dimension_names_the_line_and_both_dimensions(
+    tmp_path: Path, text: str, line: int, numbers: int, source: str
+) -> None:
+    path = tmp_path / "vectors.txt"
+    path.write_text(text)
+    with pytest.raises(SimrecError) as error:
+        load_word_vectors(path, WORDS)
+    assert f"{path}: line {line} holds {numbers} numbers, but {source} dimensions" in error.value.message
