@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import torch
 from typer.testing import CliRunner
 
 from simrec_cli.cli import app
+from tests.e2e.bad_inputs import Places
+from tests.faults import read_only_folder
 
 # A model and data small enough that a CPU epoch takes a second or two.
 TINY = [
@@ -75,3 +78,16 @@ def assert_same_weights(a: Path, b: Path) -> None:
 def metrics_rows(run_dir: Path) -> list[dict[str, str]]:
     with open(run_dir / "metrics.csv", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="session")
+def read_only_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | None]:
+    """A folder nothing can be written to (a read-only tmpfs for root), or None where none can be made."""
+    with read_only_folder(tmp_path_factory.mktemp("read-only")) as folder:
+        yield folder
+
+
+@pytest.fixture
+def places(synthetic_root: Path, tmp_path: Path, read_only_dir: Path | None, request: pytest.FixtureRequest) -> Places:
+    """The output places of one bad-input row: its own folder, the shared dataset and run, a read-only folder."""
+    return Places(tmp_path, synthetic_root, lambda: request.getfixturevalue("trained_run"), read_only_dir)

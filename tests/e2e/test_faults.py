@@ -1,0 +1,270 @@
+"""Faults injected into real runs: a full disk while saving a checkpoint, preparing data or writing predictions
+(a real small tmpfs where this machine lets root mount one, a write that raises ENOSPC everywhere), SIGKILL at
+each phase of a checkpoint save, and SIGTERM during evaluation and prepare-data.
+
+SIGTERM during training, with one and two processes, is covered by test_train_eval.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from simrec_cli.errors import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_USER_ERROR
+from tests.e2e.bad_inputs import Outcome, Places, Row, error_line, judge, run_cli
+from tests.faults import failing_writes, fill, small_tmpfs
+from tests.refer_fixture import write_refer_fixture
+
+
+def _temporaries(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.rglob("*.tmp"))
+
+
+def _epoch(checkpoint: Path) -> int:
+    return int(torch.load(checkpoint, weights_only=True)["epoch"])
+
+
+# ------------------------------------------------------------------------------ a full disk: checkpoints
+
+
+def _resume_one_more_epoch(run: Path, cwd: Path) -> tuple[bytes, Outcome]:
+    """Resume the copied tiny run (2 epochs done) for a third; returns last.pth's bytes before, and the outcome."""
+    before = (run / "last.pth").read_bytes()
+    return before, run_cli(["resume", run, "--device", "cpu", "train.epochs=3"], cwd)
+
+
+def _assert_save_failed_cleanly(run: Path, before: bytes, outcome: Outcome) -> None:
+    assert outcome.exit_code == EXIT_USER_ERROR, outcome.output[-3000:]
+    line = error_line(outcome)
+    assert "disk full" in line and str(run / "last.pth") in line and "was left as it was" in line, line
+    assert (run / "last.pth").read_bytes() == before and _epoch(run / "last.pth") == 2
+    assert _temporaries(run) == []
+
+
+def test_disk_full_while_saving_a_checkpoint_simulated(places: Places, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = places.tmp / "run"
+    shutil.copytree(places.run, run)
+    failing_writes(monkeypatch, target="last.pth")
+    before, outcome = _resume_one_more_epoch(run, places.tmp)
+    _assert_save_failed_cleanly(run, before, outcome)
+    monkeypatch.undo()  # space again: the same command goes on from the intact last.pth
+    again = run_cli(["resume", run, "--device", "cpu", "train.epochs=3"], places.tmp)
+    assert again.exit_code == 0, again.output[-3000:]
+    assert _epoch(run / "last.pth") == 3
+
+
+def test_disk_full_while_saving_a_checkpoint_on_a_real_tmpfs(places: Places) -> None:
+    checkpoint_kib = (places.run / "last.pth").stat().st_size // 1024
+    with small_tmpfs(places.tmp / "disk", checkpoint_kib + 1024) as disk:  # room for last.pth, not for a second
+        run = disk / "run"
+        shutil.copytree(places.run, run, ignore=shutil.ignore_patterns("best.pth", "events.*", "results.png"))
+        fill(disk, leave_kib=256)
+        before, outcome = _resume_one_more_epoch(run, places.tmp)
+        _assert_save_failed_cleanly(run, before, outcome)
+
+
+# ----------------------------------------------------------------------------- a full disk: prepare-data
+
+
+def _prepare_refer_row(root: Path) -> Row:
+    return Row("prepare-data on a full disk", lambda p: ["prepare-data", "--dataset", "refcoco", "--data-root", root,
+               "--generate-mask"], "disk full")  # fmt: skip
+
+
+def test_disk_full_while_preparing_data_simulated(places: Places, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The masks fail after the annotations were written to their temporary: every old file stays as it was."""
+    root = places.tmp / "data"
+    write_refer_fixture(root, num_images=5, crowd=False)
+    row = _prepare_refer_row(root)
+    assert run_cli(row.args(places), places.tmp).exit_code == 0
+    failing_writes(monkeypatch, target=".rle.json")
+    line = error_line(judge(row, places))
+    assert "refcoco.rle.json" in line and _temporaries(root) == []
+
+
+def test_disk_full_while_preparing_data_on_a_real_tmpfs(places: Places) -> None:
+    with small_tmpfs(places.tmp / "disk", 1024) as disk:
+        root = disk / "data"
+        write_refer_fixture(root, num_images=5, crowd=False)
+        row = _prepare_refer_row(root)
+        assert run_cli(row.args(places), places.tmp).exit_code == 0
+        fill(disk, leave_kib=0)
+        judge(row, Places(places.tmp, places.data, lambda: places.run, disk))
+        assert _temporaries(root) == []
+
+
+# ------------------------------------------------------------------------------- a full disk: predictions
+
+
+def _predict_into(places: Places, output: Path) -> tuple[list[object], bytes]:
+    """Answer on a.jpg and b.jpg with pictures in `output`, where an earlier run left a.jpg's picture."""
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copyfile(places.image, places.tmp / name)
+    args = ["predict", places.tmp / "a.jpg", "the red circle", "--checkpoint", places.checkpoint, "--json",
+            "--output-dir", output]  # fmt: skip
+    first = run_cli(args, places.tmp)
+    assert first.exit_code == 0, first.output[-2000:]
+    return [*args[:1], places.tmp / "*.jpg", *args[2:]], (output / "a.jpg").read_bytes()
+
+
+def _assert_answers_printed(outcome: Outcome, output: Path, old_picture: bytes) -> None:
+    assert outcome.exit_code == EXIT_SOME_FAILED, outcome.output[-3000:]
+    records = [json.loads(line) for line in outcome.stdout.splitlines()]
+    assert [Path(record["image"]).name for record in records] == ["a.jpg", "b.jpg"]
+    assert all(record["box"] is not None and record["error"] is None for record in records)
+    assert all(record["picture"] is None for record in records)
+    line = error_line(outcome)
+    assert "disk full" in line and "2 of 2 images were not written" in line, line
+    assert (output / "a.jpg").read_bytes() == old_picture and not (output / "b.jpg").exists()
+    assert _temporaries(output) == []
+
+
+def test_disk_full_while_writing_predictions_simulated(places: Places, monkeypatch: pytest.MonkeyPatch) -> None:
+    output = places.tmp / "out"
+    args, old_picture = _predict_into(places, output)
+    failing_writes(monkeypatch, target=".jpg")
+    _assert_answers_printed(run_cli(args, places.tmp), output, old_picture)
+
+
+def test_disk_full_while_writing_predictions_on_a_real_tmpfs(places: Places) -> None:
+    with small_tmpfs(places.tmp / "disk", 1024) as disk:
+        output = disk / "out"
+        args, old_picture = _predict_into(places, output)
+        fill(disk, leave_kib=0)
+        _assert_answers_printed(run_cli(args, places.tmp), output, old_picture)
+
+
+# --------------------------------------------------------------------------- SIGKILL during a checkpoint save
+
+# Run the CLI in a process that kills itself with SIGKILL at one phase of writing last.pth.
+KILLING_DRIVER = """
+import os, signal, sys
+from simrec_cli.data import files
+
+phase, target = sys.argv[1], ".last.pth."
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if phase == "before the temporary file":
+    make_temporary = files.tempfile.mkstemp
+    def mkstemp(*args, **kwargs):
+        if kwargs.get("prefix", "").startswith(target):
+            die()
+        return make_temporary(*args, **kwargs)
+    files.tempfile.mkstemp = mkstemp
+elif phase == "while writing it":
+    open_for_writing = files._open_for_writing
+    class HalfWritten:
+        def __init__(self, handle):
+            self.handle, self.written = handle, 0
+        def write(self, data):
+            if self.written > 10_000:
+                self.handle.flush()
+                die()
+            self.written += len(data)
+            return self.handle.write(data)
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+        def __enter__(self):
+            return self
+        def __exit__(self, *exc):
+            self.handle.close()
+    def opener(path, binary):
+        handle = open_for_writing(path, binary)
+        return HalfWritten(handle) if path.name.startswith(target) else handle
+    files._open_for_writing = opener
+elif phase == "between writing and renaming":
+    rename = files.os.replace
+    def replace(source, destination):
+        if str(destination).endswith("last.pth"):
+            die()
+        return rename(source, destination)
+    files.os.replace = replace
+
+from simrec_cli.cli import main
+sys.argv = ["simrec", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("phase", ["before the temporary file", "while writing it", "between writing and renaming"])
+def test_sigkill_at_each_phase_of_a_save_leaves_the_old_checkpoint(places: Places, phase: str) -> None:
+    run = places.tmp / "run"
+    shutil.copytree(places.run, run)
+    before = (run / "last.pth").read_bytes()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", KILLING_DRIVER, phase, "resume", str(run), "--device", "cpu", "train.epochs=3"]
+    killed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert (run / "last.pth").read_bytes() == before and _epoch(run / "last.pth") == 2
+    left = _temporaries(run)
+    assert len(left) == (0 if phase == "before the temporary file" else 1), left
+    resumed = run_cli(["resume", run, "--device", "cpu", "train.epochs=3"], places.tmp)
+    assert resumed.exit_code == 0, resumed.output[-3000:]
+    assert _epoch(run / "last.pth") == 3 and _temporaries(run) == []  # the killed writer's temporary is gone
+
+
+# ------------------------------------------------------------------------------------------------- SIGTERM
+
+
+def _start(args: list[object], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "simrec_cli", *map(str, args)], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def _terminate(process: subprocess.Popen, ready: Callable[[], bool]) -> tuple[str, str]:
+    """Send SIGTERM once `ready()` holds (or the process ended), and collect its output."""
+    deadline = time.time() + 120
+    while not ready() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "the command ended before it could be stopped"
+    process.send_signal(signal.SIGTERM)
+    return process.communicate(timeout=120)
+
+
+def _assert_stopped(process: subprocess.Popen, stdout: str, stderr: str) -> None:
+    assert process.returncode == EXIT_INTERRUPTED, stderr[-3000:]
+    assert "Traceback" not in stdout + stderr
+    assert [line for line in stderr.splitlines() if line.strip()][-1] == "interrupted", stderr[-2000:]
+
+
+def test_sigterm_during_prepare_data_leaves_nothing(places: Places) -> None:
+    root = places.tmp / "data"
+    process = _start(["prepare-data", "--dataset", "synthetic", "--data-root", root, "--num-images", "5000",
+                      "--image-size", "64"], places.tmp)  # fmt: skip
+    staged = root / "images"
+    _assert_stopped(process, *_terminate(process, lambda: staged.is_dir() and any(staged.glob(".synthetic.*"))))
+    assert not root.exists()  # the staged images, and the folders made for them, are gone
+
+
+def test_sigterm_during_evaluation_writes_no_metrics(places: Places, tmp_path: Path) -> None:
+    data = tmp_path / "bigger"
+    prepared = run_cli(["prepare-data", "--dataset", "synthetic", "--data-root", data, "--num-images", "400",
+                        "--image-size", "64", "--seed", "7"], tmp_path)  # fmt: skip
+    assert prepared.exit_code == 0, prepared.output[-2000:]
+    metrics = tmp_path / "metrics.json"
+    process = _start(["eval", places.checkpoint, "--device", "cpu", "--data-root", data, "--batch-size", "1",
+                      "--json", metrics], tmp_path)  # fmt: skip
+    first_line: list[str] = []
+
+    def evaluating() -> bool:
+        if not first_line and process.stdout is not None:
+            first_line.append(process.stdout.readline())  # "loaded ... (epoch ...)": the model is in memory
+            time.sleep(0.5)  # into the evaluation loop (one expression per step)
+        return True
+
+    stdout, stderr = _terminate(process, evaluating)
+    _assert_stopped(process, first_line[0] + stdout, stderr)
+    assert "loaded" in first_line[0] and not metrics.exists()
