@@ -6,6 +6,7 @@ Kept free of FastAPI and torch so the command can validate its arguments before 
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class ServeOptions:
             "--timeout-s": self.timeout_s,
             "--workers": self.workers,
         }
+        for flag, value in [*positive.items(), ("--max-wait-ms", self.max_wait_ms)]:
+            if not math.isfinite(value):  # NaN passes every comparison below; infinity would wait or grow forever
+                raise SimrecError(f"{flag} {value} is not a finite number", f"give {flag} a number")
         for flag, value in positive.items():
             if value <= 0:
                 raise SimrecError(f"{flag} {value} must be positive", f"give {flag} a value above 0")

@@ -179,6 +179,15 @@ OTHERS = [
     Row("compare --plot below a file", lambda p: ["compare", p.run, "--plot", p.tmp / "file" / "c.png"], "--plot",
         write_file("file", "x"), says="is a file"),
     Row("compare --markdown and --csv", lambda p: ["compare", p.run, "--markdown", "--csv"], "--markdown and --csv"),
+    Row("serve model missing", lambda p: ["serve", p.tmp / "gone.pth"], "gone.pth", says="does not exist"),
+    Row("serve model is text", lambda p: ["serve", p.tmp / "m.pth"], "m.pth", write_file("m.pth", "text"),
+        says="not a readable checkpoint"),
+    Row("serve --timeout-s nan", lambda p: ["serve", p.checkpoint, "--timeout-s", "nan"], "--timeout-s",
+        says="finite"),
+    Row("serve --max-wait-ms inf", lambda p: ["serve", p.checkpoint, "--max-wait-ms", "inf"], "--max-wait-ms",
+        says="finite"),
+    Row("serve --port out of range", lambda p: ["serve", p.checkpoint, "--port", "99999"], "--port 99999"),
+    Row("serve --max-batch 0", lambda p: ["serve", p.checkpoint, "--max-batch", "0"], "--max-batch 0"),
 ]  # fmt: skip
 
 # Rows in a real process: what native code and Python's warnings print reaches the terminal only there.
