@@ -15,6 +15,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -24,16 +25,27 @@ from pathlib import Path
 
 import torch
 
+from simrec_cli.models.precision import cpu_flags
+
 TARGETS = (80.0, 90.0, 95.0)
 
 
-def _simrec(*args: str) -> float:
-    """Run one `simrec` command quietly; its wall time in seconds. A failure stops the benchmark with its output."""
-    started = time.perf_counter()
+def _simrec(*args: str) -> tuple[float, float]:
+    """Run one `simrec` command quietly; its wall time and CPU time (user + system, all threads) in seconds.
+
+    The CPU time tells whether other work on the machine slowed the run: alone on N cores, wall is about CPU / N.
+    A failure stops the benchmark with its output.
+    """
+    started, cpu_before = time.perf_counter(), _children_cpu_seconds()
     result = subprocess.run([sys.executable, "-m", "simrec_cli", "-q", *args], capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"simrec {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu_seconds() - cpu_before
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _minutes_to(target: float, epochs: list[dict]) -> float | None:
@@ -54,11 +66,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         data, run = root / "data", root / "run"
-        prepare_s = _simrec("prepare-data", "--dataset", "synthetic", "--data-root", str(data))
-        train_s = _simrec(
+        prepare_s, _ = _simrec("prepare-data", "--dataset", "synthetic", "--data-root", str(data))
+        train_s, train_cpu_s = _simrec(
             "train", "--preset", args.preset, f"dataset.data_root={data}", f"train.output_dir={run}", *args.overrides
         )
-        eval_s = _simrec(
+        eval_s, _ = _simrec(
             "eval", str(run / "best.pth"), "--split", "val", "--split", "test", "--json", str(root / "m.json")
         )
         with open(run / "metrics.csv", newline="") as handle:
@@ -76,9 +88,11 @@ def main() -> None:
                 "overrides": args.overrides,
                 "torch": torch.__version__,
                 "cpus": os.cpu_count(),
+                "cpu_flags": sorted(cpu_flags()),
                 "prepare_data_s": round(prepare_s, 1),
                 "train_s": round(train_s, 1),
                 "train_minutes": round(train_s / 60, 2),
+                "train_cpu_s": round(train_cpu_s, 1),
                 "eval_s": round(eval_s, 1),
                 "best_val_acc50": round(splits["val"]["acc50"], 2),
                 "test_acc50": round(splits["test"]["acc50"], 2),

@@ -40,6 +40,7 @@ from simrec_cli.engine.distributed import World, all_gather_objects, all_reduce_
 from simrec_cli.engine.ema import ModelEMA
 from simrec_cli.engine.evaluator import evaluate_split
 from simrec_cli.engine.metrics import SplitMetrics
+from simrec_cli.engine.mixed_precision import TrainingPrecision, training_precision
 from simrec_cli.engine.resume import merge_for_resume
 from simrec_cli.engine.rundir import LOG, LoggingReporter, MetricsCsv, RunDirSnapshot, plot_metrics
 from simrec_cli.engine.sampling import ResumableSampler
@@ -94,13 +95,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def amp_dtype(settings: Settings) -> torch.dtype | None:
-    if not settings.train.amp.enabled:
-        return None
-    return torch.bfloat16 if settings.train.amp.dtype == "bfloat16" else torch.float16
-
-
-def build_optimizer(settings: Settings, model: nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(settings: Settings, model: nn.Module, precision: TrainingPrecision) -> torch.optim.Optimizer:
     """Adam (SimREC), AdamW or SGD over the trainable parameters only.
 
     The fused kernels update all parameters in one pass: the same algorithm, about 4x faster than the
@@ -109,7 +104,7 @@ def build_optimizer(settings: Settings, model: nn.Module) -> torch.optim.Optimiz
     """
     parameters = [p for p in model.parameters() if p.requires_grad]
     optim, lr = settings.optim, settings.train.base_lr
-    fused = amp_dtype(settings) != torch.float16
+    fused = not precision.scales_gradients
     if optim.name == "sgd":
         return torch.optim.SGD(parameters, lr=lr, momentum=optim.momentum, weight_decay=optim.weight_decay, fused=fused)
     kind = torch.optim.AdamW if optim.name == "adamw" else torch.optim.Adam
@@ -239,10 +234,9 @@ class Trainer:
             if settings.train.ema.enabled
             else None
         )
-        self.optimizer = build_optimizer(settings, model)
-        self.scaler = torch.amp.GradScaler(
-            world.device.type, enabled=settings.train.amp.enabled and settings.train.amp.dtype == "float16"
-        )
+        self.precision = training_precision(settings.train.amp, world.device)
+        self.optimizer = build_optimizer(settings, model, self.precision)
+        self.scaler = torch.amp.GradScaler(world.device.type, enabled=self.precision.scales_gradients)
         per_process = settings.train.batch_size // world.size
         self.sampler = ResumableSampler(
             self.train_set, num_replicas=world.size, rank=world.rank, shuffle=True, seed=settings.train.seed,
@@ -289,6 +283,7 @@ class Trainer:
             f"{len(self.loader)} steps/epoch x {settings.train.epochs} epochs on {world.size} process(es), "
             f"{world.device}"
         )
+        self.reporter.info(f"training in {self.precision.describe()}")
 
     @property
     def _unit(self) -> str:
@@ -377,7 +372,7 @@ class Trainer:
         size = scale_for_step(settings, self.global_step)
         if size is not None:
             batch = resize_batch(batch, size)
-        with autocast(world.device, amp_dtype(settings)):
+        with autocast(world.device, self.precision.dtype):
             losses = self.ddp(
                 batch.images, batch.tokens, targets=batch.targets, masks=batch.masks, image_index=batch.image_index
             )
@@ -425,7 +420,7 @@ class Trainer:
             batch_size=self.settings.train.evaluation.eval_batch_size,
             num_workers=self.settings.train.data.num_workers,
             reporter=self.reporter,
-            amp_dtype=amp_dtype(self.settings),
+            amp_dtype=self.precision.dtype,
             mask_threshold=self.settings.model.head.mask_threshold,
         )
         if self.writer is not None and self.settings.train.log_image:

@@ -43,7 +43,8 @@ class SchedulerSettings(StrictModel):
 
 
 class AmpSettings(StrictModel):
-    enabled: bool = False
+    # auto: bf16 autocast on CPUs with native bf16 (AMX, avx512_bf16), fp32 elsewhere (engine/mixed_precision.py).
+    enabled: bool | Literal["auto"] = False
     dtype: Literal["float16", "bfloat16"] = "float16"
 
 

@@ -15,6 +15,7 @@ from torch import nn
 from simrec_cli.engine.checkpoint import capture_rng, restore_rng
 from simrec_cli.engine.ema import ModelEMA
 from simrec_cli.engine.metrics import SampleResult, box_iou_xyxy, summarize, xywh_to_xyxy
+from simrec_cli.engine.mixed_precision import training_precision
 from simrec_cli.engine.rundir import MetricsCsv, next_run_dir
 from simrec_cli.engine.schedule import LrSchedule
 from simrec_cli.engine.trainer import build_optimizer
@@ -88,12 +89,11 @@ def _leave_nan_in_freed_memory(model: nn.Module) -> None:
 def test_optimizers_match_the_reference_loop_and_survive_a_skipped_step(name: str, amp: str) -> None:
     """The trainer's (fused) optimizers step like torch's per-tensor loop, also after GradScaler skips a step."""
     overrides = [f"optim.name={name}", "train.base_lr=0.1", "optim.weight_decay=0.01"]
-    if amp != "off":
-        overrides += ["train.amp.enabled=true", f"train.amp.dtype={amp}"]
+    overrides += ["train.amp.enabled=false"] if amp == "off" else ["train.amp.enabled=true", f"train.amp.dtype={amp}"]
     settings = load_settings(None, overrides)
     ours, reference = nn.Linear(3, 2), nn.Linear(3, 2)
     reference.load_state_dict(ours.state_dict())
-    optimizer = build_optimizer(settings, ours)
+    optimizer = build_optimizer(settings, ours, training_precision(settings.train.amp, torch.device("cpu")))
     assert optimizer.defaults["fused"] == (amp != "float16")  # fused SGD garbles momentum on steps fp16 skips
     defaults = {key: value for key, value in optimizer.defaults.items() if key != "decoupled_weight_decay"}
     loop = type(optimizer)(reference.parameters(), **{**defaults, "fused": False, "foreach": False})
