@@ -46,9 +46,11 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(model: Path, *options: str, port: int = 0) -> Iterator[ServerProcess]:
-    """`simrec serve MODEL --port PORT OPTIONS...` on 127.0.0.1 (any free port by default), answering /health;
-    always stopped afterwards."""
+def running_server(
+    model: Path, *options: str, port: int = 0, start_timeout_s: float = START_TIMEOUT_S
+) -> Iterator[ServerProcess]:
+    """`simrec serve MODEL --port PORT OPTIONS...` on 127.0.0.1 (any free port by default), answering /health
+    within `start_timeout_s` (longer with --compile); always stopped afterwards."""
     command = [sys.executable, "-m", "simrec_cli", "serve", str(model), "--port", str(port), *options]
     env = {**os.environ, "COLUMNS": "200"}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -56,7 +58,7 @@ def running_server(model: Path, *options: str, port: int = 0) -> Iterator[Server
     found = threading.Event()
     reader = threading.Thread(target=_read_lines, args=(process, output, found), daemon=True)
     reader.start()
-    deadline = time.monotonic() + START_TIMEOUT_S
+    deadline = time.monotonic() + start_timeout_s
     while not found.wait(0.2):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()

@@ -125,9 +125,12 @@ class InferenceModel:
         self._compiled = compile_module(self.module, self.device, len(sizes))
         self.batch_sizes = sizes
         height, width = input_shape
+        # CUDA graph trees run a new graph once to warm up and record it on the next call; replays start after.
+        calls = 3 if self.device.type == "cuda" else 1
         for size in sizes:
             images = torch.zeros(size, 3, height, width, device=self.device)
-            self(images, torch.ones(size, token_length, dtype=torch.int64, device=self.device))
+            for _ in range(calls):
+                self(images, torch.ones(size, token_length, dtype=torch.int64, device=self.device))
 
     @torch.inference_mode()
     def __call__(

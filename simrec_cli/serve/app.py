@@ -65,6 +65,11 @@ class PredictionService:
         self.batcher = Batcher(model, options.max_batch, options.max_wait_ms / 1000, metrics)
         self.decoders = anyio.CapacityLimiter(DECODE_THREADS)
 
+    def start(self) -> None:
+        """Start the batcher and wait until its model is prepared (compiled, with --compile); again: nothing."""
+        self.batcher.start()
+        self.batcher.wait_ready()
+
     async def predict(self, request: Request) -> dict[str, Any]:
         if self.metrics.in_progress.value >= self.options.queue_size:
             raise RequestProblem(
@@ -175,7 +180,7 @@ def create_app(model: ServedModel, options: ServeOptions) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        service.batcher.start()
+        await anyio.to_thread.run_sync(service.start)
         yield
         await anyio.to_thread.run_sync(service.batcher.stop)
 

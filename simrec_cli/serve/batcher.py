@@ -1,6 +1,7 @@
 """Dynamic batching: the expressions of concurrent requests share forward passes.
 
-A request is a job: one image and its expressions. One thread owns the model. It takes the oldest waiting
+A request is a job: one image and its expressions. One thread owns the model: it first prepares it (compiles
+the forward when asked; the server says it is ready only after that), then takes the oldest waiting
 job, waits up to `max_wait` from that job's arrival for others, then runs one forward pass over up to
 `max_batch` expressions taken in arrival order (a job with more expressions than fit goes on in the next pass).
 Jobs whose image has the same content hash share one canvas in the pass, so the backbone encodes each distinct
@@ -73,9 +74,21 @@ class Batcher:
         self._condition = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="simrec-batcher", daemon=True)
+        self._start_lock = threading.Lock()
+        self._prepared = threading.Event()
+        self._prepare_error: BaseException | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        """Start the model's thread (a second call does nothing); it prepares the model before the first pass."""
+        with self._start_lock:
+            if self._thread.ident is None:
+                self._thread.start()
+
+    def wait_ready(self) -> None:
+        """Block until the model is prepared; raise what preparing it raised (the thread has ended then)."""
+        self._prepared.wait()
+        if self._prepare_error is not None:
+            raise self._prepare_error
 
     def stop(self, timeout: float | None = None) -> None:
         """Answer every queued job, then end the thread."""
@@ -98,11 +111,28 @@ class Batcher:
         return job.future
 
     def _run(self) -> None:
+        try:
+            self.model.prepare()
+        except BaseException as exc:  # handed to wait_ready's caller, which decides what it means
+            self._prepare_error = exc
+            self._refuse_all(exc)
+            return
+        finally:
+            self._prepared.set()
         while True:
             batch = self._next_batch()
             if batch is None:
                 return
             self._answer(batch)
+
+    def _refuse_all(self, exc: BaseException) -> None:
+        """No model to answer with: fail what is queued and refuse what comes."""
+        with self._condition:
+            self._stopping = True
+            for job in self._pending:
+                self.metrics.queue_length.add(-(job.rows - job.taken))
+                _settle(job.future, exception=exc)
+            self._pending.clear()
 
     def _waiting_rows(self) -> int:
         return sum(job.rows - job.taken for job in self._pending if not job.abandoned)

@@ -2,12 +2,14 @@
 
 Both offer what the batcher and the answers need: the input size, a tokenizer, a batched forward over
 letterboxed canvases that encodes each distinct image once (PyTorch) or once per row (ONNX, whose graph has no
-image index), and a description for `GET /info`.
+image index), a `prepare` step the batcher runs on its own thread before the first request (compiling the
+forward with `--compile`), and a description for `GET /info`.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,7 +20,7 @@ from simrec_cli import __version__
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.errors import SimrecError
 from simrec_cli.predict.predictor import EncodedExpression, Predictor, encode_expression
-from simrec_cli.reporting import Reporter
+from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.serve.options import ServeOptions
 
 ONNX_METADATA_PREFIX = "simrec."
@@ -33,6 +35,10 @@ class ServedModel(Protocol):
 
     def encode(self, expression: str) -> EncodedExpression: ...
 
+    def prepare(self) -> None:
+        """Work done once, on the thread that will run every forward pass, before the server says it is ready."""
+        ...
+
     def forward(self, canvases: Sequence[np.ndarray], rows: Sequence[int], tokens: np.ndarray) -> dict[str, np.ndarray]:
         """Row k pairs canvases[rows[k]] with tokens[k]: "boxes" [N, 5] in letterbox pixels, "masks" [N, H, W]."""
         ...
@@ -41,17 +47,46 @@ class ServedModel(Protocol):
 
 
 class TorchModel:
-    """A checkpoint through the same Predictor `simrec predict` uses, so the answers are the same."""
+    """A checkpoint through the same Predictor `simrec predict` uses, so the answers are the same.
 
-    def __init__(self, predictor: Predictor, checkpoint: Path) -> None:
+    With `compile_batch_sizes`, `prepare` compiles the forward for those numbers of expressions per pass (the
+    batcher's passes are padded up to the next one). It runs on the batcher's thread because CUDA graphs are
+    recorded per thread: compiled anywhere else, the first requests would record them again.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        checkpoint: Path,
+        compile_batch_sizes: Sequence[int] = (),
+        reporter: Reporter | None = None,
+    ) -> None:
         self.predictor = predictor
         self.checkpoint = checkpoint
+        self.compile_batch_sizes = tuple(compile_batch_sizes)
+        self.reporter = reporter or NullReporter()
         self.input_shape = predictor.input_shape
         self.has_mask = predictor.has_mask
         self.mask_threshold = predictor.settings.model.head.mask_threshold
 
     def encode(self, expression: str) -> EncodedExpression:
         return self.predictor.encode(expression)
+
+    def prepare(self) -> None:
+        if not self.compile_batch_sizes:
+            return
+        sizes = ", ".join(map(str, self.compile_batch_sizes))
+        self.reporter.info(f"compiling the forward for batch sizes {sizes} (once, before serving)")
+        started = time.perf_counter()
+        try:
+            self.predictor.compile(self.compile_batch_sizes)
+        except Exception as exc:  # inductor and its C++ toolchain raise many types; one line says which
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            raise SimrecError(
+                f"compiling the model failed: {type(exc).__name__}: {first_line}",
+                "serve without --compile: the eager forward answers the same, only slower",
+            ) from exc
+        self.reporter.info(f"compiled in {time.perf_counter() - started:.0f} s")
 
     def forward(self, canvases: Sequence[np.ndarray], rows: Sequence[int], tokens: np.ndarray) -> dict[str, np.ndarray]:
         return self.predictor.forward(canvases, rows, tokens)
@@ -66,6 +101,7 @@ class TorchModel:
             "masks": self.has_mask,
             "device": str(self.predictor.device),
             "precision": self.predictor.precision.name,
+            "compiled_batch_sizes": list(self.compile_batch_sizes),
             "runtime": "pytorch",
             "file": str(self.checkpoint),
             "version": __version__,
@@ -102,6 +138,9 @@ class OnnxModel:
     def encode(self, expression: str) -> EncodedExpression:
         return encode_expression(self.vocabulary, expression, self.max_token_length)
 
+    def prepare(self) -> None:
+        """Nothing left to do: onnxruntime optimized the graph when the session was created."""
+
     def forward(self, canvases: Sequence[np.ndarray], rows: Sequence[int], tokens: np.ndarray) -> dict[str, np.ndarray]:
         images = np.stack([canvases[row] for row in rows]).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
         if self.dynamic_batch:
@@ -121,6 +160,7 @@ class OnnxModel:
             "masks": self.has_mask,
             "device": "cuda" if self.provider.startswith("CUDA") else "cpu",
             "precision": "fp16" if self.metadata.get("half") else "fp32",
+            "compiled_batch_sizes": [],
             "runtime": f"onnxruntime ({self.provider})",
             "file": str(self.path),
             "version": __version__,
@@ -157,4 +197,4 @@ def load_model(options: ServeOptions, reporter: Reporter | None = None) -> Serve
     )
     if reporter is not None:
         reporter.info(f"precision {predictor.precision.describe()} on {predictor.device}")
-    return TorchModel(predictor, options.model_path)
+    return TorchModel(predictor, options.model_path, options.compile_batch_sizes, reporter)

@@ -23,6 +23,7 @@ DEFAULT_MAX_EXPRESSIONS = 32
 DEFAULT_TIMEOUT_S = 30.0
 MIN_IMAGE_SIDE = 8  # an image narrower than this holds too little to find anything in
 MASK_FORMATS = ("none", "rle", "png")
+COMPILE_BUCKET_STEP = 4  # compiled batch sizes 1, 4, 16, ...: a pass is padded up to at most 4x its rows
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ServeOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
     allow_paths: bool = False
     workers: int = 1
+    compile: bool = False
 
     def __post_init__(self) -> None:
         positive = {
@@ -70,10 +72,29 @@ class ServeOptions:
             raise SimrecError(
                 f"model {self.model_path} does not exist", "give a best.pth from simrec train or an exported .onnx"
             )
+        if self.compile and self.is_onnx:
+            raise SimrecError(
+                "--compile applies to a checkpoint; an ONNX file is optimized by onnxruntime when it loads",
+                "leave out --compile, or serve the .pth checkpoint",
+            )
 
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def compile_batch_sizes(self) -> tuple[int, ...]:
+        """The batch sizes `--compile` builds a graph for: 1, 4, 16, ... below --max-batch, and --max-batch itself.
+
+        Each size costs a compile at start-up (most of a minute for the default SimREC on a 2-core CPU), and a pass
+        runs at the next size up, so few sizes that grow by a constant factor bound both the start-up and the
+        padding. Empty without --compile."""
+        if not self.compile:
+            return ()
+        sizes = [1]
+        while sizes[-1] * COMPILE_BUCKET_STEP < self.max_batch:
+            sizes.append(sizes[-1] * COMPILE_BUCKET_STEP)
+        return tuple(sorted({*sizes, self.max_batch}))
 
     @property
     def is_onnx(self) -> bool:

@@ -59,6 +59,7 @@ class Info(BaseModel):
     masks: bool
     device: str
     precision: str
+    compiled_batch_sizes: list[int] = Field(description="batch sizes of the compiled forward (--compile); [] if eager")
     runtime: str
     file: str
     version: str

@@ -42,6 +42,7 @@ def serve(options: ServeOptions, reporter: Reporter | None = None, access_log: b
     sock = bind(options.host, options.port)
     port = sock.getsockname()[1]
     app = create_app(load_model(options, reporter), options)
+    app.state.service.start()  # compiles with --compile; a failure is one error line, before uvicorn starts
     server = _AnnouncingServer(_config(app, options, access_log), lambda: _announce(reporter, options, port))
     with _signals_end_quietly():
         server.run(sockets=[sock])
