@@ -1,12 +1,15 @@
 """Throughput and latency of `simrec serve` under concurrent clients, with and without dynamic batching.
 
-Starts `simrec serve` twice on 127.0.0.1, batched (`--max-batch 16`, the default wait) and unbatched
-(`--max-batch 1`), and for 1, 4 and 16 concurrent clients sends `--requests` requests, each one distinct
-image (from a pool of 32 synthetic scenes) with one expression. Prints one JSON object: requests per second and
-p50/p99 latency per setting and client count, the speed-up of batching at each client count, and the CPU.
-The clients run on the same machine as the server and share its cores, as a local deployment's would.
+Starts `simrec serve` on 127.0.0.1 once per setting: batched (`--max-batch 16`, the default wait), unbatched
+(`--max-batch 1`) and, with `--settings ...,compiled`, batched with `--compile` (timed after its start-up
+compile). For each client count (1, 4 and 16 by default) it sends `--requests` requests, each one distinct image
+(from a pool of 32 synthetic scenes) with one expression. Prints one JSON object: requests per second and
+p50/p99 latency per setting and client count, the speed-ups against the unbatched and the batched eager server,
+the start-up time of each setting, and the CPU. The clients run on the same machine as the server and share its
+cores, as a local deployment's would.
 
     python benchmarks/bench_serve.py [--model tiny|default|PATH] [--requests 400] [--device cpu]
+        [--settings batched,unbatched,compiled] [--clients 1,4,16]
 
 `tiny` is synthetic-tiny (random weights at its 192 input), `default` the default SimREC at 416 with random
 weights (speed does not depend on the weights); a path serves that checkpoint or ONNX file.
@@ -40,7 +43,12 @@ from simrec_cli.models import build_model
 from simrec_cli.settings import load_settings, settings_to_dict
 from tests.serving import running_server
 
-CLIENT_COUNTS = (1, 4, 16)
+SETTINGS = {
+    "batched": ("--max-batch", "16"),
+    "unbatched": ("--max-batch", "1"),
+    "compiled": ("--max-batch", "16", "--compile"),
+}
+COMPILE_START_TIMEOUT_S = 1800  # three buckets of the default SimREC compile in minutes on a 2-core CPU
 POOL = 32
 WARMUP_REQUESTS = 16
 EXPRESSIONS = ("the big red circle", "the small blue square", "the leftmost shape", "the green triangle")
@@ -119,29 +127,30 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="timed requests per client count")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--max-wait-ms", default="10")
+    parser.add_argument("--settings", default="batched,unbatched", help=f"comma-separated, of {', '.join(SETTINGS)}")
+    parser.add_argument("--clients", default="1,4,16", help="comma-separated client counts")
+    parser.add_argument("--image-width", type=int, help="width of the JPEGs sent (default 640 for `default`, else 160)")
     args = parser.parse_args()
+    names = args.settings.split(",")
+    client_counts = [int(count) for count in args.clients.split(",")]
     with tempfile.TemporaryDirectory() as folder:
         if args.model in MODELS:
             preset, overrides, width = MODELS[args.model]
             model = random_checkpoint(preset, overrides, Path(folder))
         else:
             model, width = Path(args.model), 160
+        width = args.image_width or width
         images = image_pool(width)
-        settings = {"batched": ["--max-batch", "16"], "unbatched": ["--max-batch", "1"]}
         results: dict[str, dict] = {}
-        for name, options in settings.items():
-            with running_server(model, "--device", args.device, "--max-wait-ms", args.max_wait_ms, *options) as server:
+        for name in names:
+            started = time.perf_counter()
+            options = ("--device", args.device, "--max-wait-ms", args.max_wait_ms, *SETTINGS[name])
+            with running_server(model, *options, start_timeout_s=COMPILE_START_TIMEOUT_S) as server:
+                ready_s = time.perf_counter() - started
                 info = httpx.get(f"{server.url}info").json()
-                results[name] = {
-                    str(clients): load(server.url, images, clients, args.requests) for clients in CLIENT_COUNTS
+                results[name] = {"start_s": round(ready_s, 1)} | {
+                    str(clients): load(server.url, images, clients, args.requests) for clients in client_counts
                 }
-    speedup = {
-        str(clients): round(
-            results["batched"][str(clients)]["requests_per_s"] / results["unbatched"][str(clients)]["requests_per_s"],
-            2,
-        )
-        for clients in CLIENT_COUNTS
-    }
     report = {
         "model": args.model,
         "input_size": info["input_size"],
@@ -150,13 +159,28 @@ def main() -> None:
         "precision": info["precision"],
         "max_wait_ms": float(args.max_wait_ms),
         "requests_per_client_count": args.requests,
-        "batched_max_batch_16": results["batched"],
-        "unbatched_max_batch_1": results["unbatched"],
-        "speedup_of_batching": speedup,
+        "settings": {name: " ".join(SETTINGS[name]) for name in names},
+        "results": results,
+        "speedups": speedups(results, client_counts),
         "torch_threads": torch.get_num_threads(),
         **cpu_description(),
     }
     print(json.dumps(report, indent=2))
+
+
+def speedups(results: dict[str, dict], client_counts: list[int]) -> dict[str, dict[str, float]]:
+    """Requests per second of one setting over another's, per client count, for the pairs that were measured."""
+    pairs = {"batched_over_unbatched": ("batched", "unbatched"), "compiled_over_batched": ("compiled", "batched")}
+    return {
+        label: {
+            str(clients): round(
+                results[faster][str(clients)]["requests_per_s"] / results[slower][str(clients)]["requests_per_s"], 2
+            )
+            for clients in client_counts
+        }
+        for label, (faster, slower) in pairs.items()
+        if faster in results and slower in results
+    }
 
 
 if __name__ == "__main__":

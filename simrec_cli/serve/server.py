@@ -76,7 +76,9 @@ def _config(app: Any, options: ServeOptions, access_log: bool, **extra: Any) -> 
 
 def _announce(reporter: Reporter, options: ServeOptions, port: int) -> None:
     url = options.url(port)
-    reporter.info(f"serving {options.model_path}; Ctrl-C or SIGTERM stops it")
+    sizes = options.compile_batch_sizes
+    forward = f"compiled forward for batch sizes {', '.join(map(str, sizes))}" if sizes else "eager forward"
+    reporter.info(f"serving {options.model_path} ({forward}); Ctrl-C or SIGTERM stops it")
     reporter.info(f"open {url} (API docs: {url}docs)")
 
 

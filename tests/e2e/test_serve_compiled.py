@@ -16,15 +16,16 @@ COMPILE_START_TIMEOUT_S = 600
 
 
 @pytest.mark.slow
-def test_compiled_server_answers_as_predict_does(trained_run: Path, synthetic_root: Path) -> None:
+def test_compiled_server_answers_as_predict_does(trained_run: Path, synthetic_root: Path, tmp_path: Path) -> None:
     checkpoint = trained_run / "best.pth"
     image = synthetic_root / "images" / "synthetic" / "demo.jpg"
-    expected = reference_answers(checkpoint, [image], synthetic_root)
+    expected = reference_answers(checkpoint, [image], tmp_path)
     options = (*FP32_ON_CPU, "--compile", "--max-batch", "4")
     with running_server(checkpoint, *options, start_timeout_s=COMPILE_START_TIMEOUT_S) as server:
         log = server.log
         assert "compiling the forward for batch sizes 1, 4" in log
         assert log.index("compiled in") < log.index("open http"), log  # ready only once compiled
+        assert "(compiled forward for batch sizes 1, 4)" in log
         with httpx.Client(base_url=server.url, timeout=60) as client:
             assert client.get("/info").json()["compiled_batch_sizes"] == [1, 4]
             records = []
