@@ -32,7 +32,9 @@ def test_train_writes_a_complete_run_directory(trained_run: Path) -> None:
     rows = metrics_rows(trained_run)
     assert [row["epoch"] for row in rows] == ["1", "2"]
     assert {"loss", "loss_det", "lr", "val_acc50", "val_acc75", "time_s"} <= set(rows[0])
-    epoch_row = re.search(r"^1 \| (.+)$", (trained_run / "log.txt").read_text(), re.MULTILINE)
+    log = (trained_run / "log.txt").read_text()
+    assert "training in fp32 (train.amp.enabled=false)" in log  # the default, named where the run is recorded
+    epoch_row = re.search(r"^1 \| (.+)$", log, re.MULTILINE)
     assert epoch_row is not None  # the epoch table, as the console shows it: loss, metrics, seconds to 2 decimals
     assert all(re.fullmatch(r"\d+\.\d\d", cell) for cell in epoch_row.group(1).split(" | ")), epoch_row.group(0)
     checkpoint = torch.load(trained_run / "last.pth", weights_only=True)

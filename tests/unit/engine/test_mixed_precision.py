@@ -29,6 +29,10 @@ def cpu_without_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mixed_precision, "cpu_flags", lambda: frozenset({"avx2"}))
 
 
+def test_fp32_is_the_default_whatever_the_cpu(cpu_with_amx: None) -> None:
+    assert training_precision(amp(), CPU).describe() == "fp32 (train.amp.enabled=false)"
+
+
 def test_auto_trains_in_bf16_on_a_cpu_with_native_bf16(cpu_with_amx: None) -> None:
     chosen = training_precision(amp("train.amp.enabled=auto"), CPU)
     assert chosen.dtype == torch.bfloat16 and not chosen.scales_gradients
