@@ -166,6 +166,17 @@ def all_reduce_mean(world: World, value: torch.Tensor) -> torch.Tensor:
     return reduced / world.size
 
 
+def broadcast_buffers(world: World, module: torch.nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm statistics) in `module` on every rank.
+
+    DDP hands rank 0's buffers to the other ranks at every forward, but each rank then updates its own copy from
+    its own batch, so an average of the model kept per rank (the EMA) drifts apart in its buffers.
+    """
+    if world.distributed:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
 def any_rank(world: World, flag: bool) -> bool:
     """True when the flag is set on at least one rank, so all ranks take the same branch."""
     if not world.distributed:

@@ -36,7 +36,14 @@ from simrec_cli.engine.checkpoint import (
     require_entries,
     restore_rng,
 )
-from simrec_cli.engine.distributed import World, all_gather_objects, all_reduce_mean, any_rank, broadcast_object
+from simrec_cli.engine.distributed import (
+    World,
+    all_gather_objects,
+    all_reduce_mean,
+    any_rank,
+    broadcast_buffers,
+    broadcast_object,
+)
 from simrec_cli.engine.ema import ModelEMA
 from simrec_cli.engine.evaluator import evaluate_split
 from simrec_cli.engine.metrics import SplitMetrics
@@ -411,6 +418,9 @@ class Trainer:
     # ------------------------------------------------------------------ validation and checkpoints
 
     def _validate(self) -> SplitMetrics:
+        """Val metrics of the model that is saved: the EMA with rank 0's buffers on every rank, or the model."""
+        if self.ema is not None:
+            broadcast_buffers(self.world, self.ema.module)  # so that a resumed run validates the same numbers
         eval_model = self.ema.module if self.ema is not None else self.model
         metrics, results = evaluate_split(
             eval_model,
