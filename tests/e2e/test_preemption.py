@@ -170,8 +170,8 @@ def test_torchrun_restarts_a_killed_worker_and_the_run_ends_as_if_uninterrupted(
     run_dir = tmp_path / "restarted"
     process = subprocess.Popen(command(synthetic_root, run_dir, "--nproc", "2", "--max-restarts", "1"),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    # epoch 1's row is written after its checkpoint; epoch 2 (24 steps) is under way then
-    wait_for(process, lambda: (run_dir / "metrics.csv").is_file() and len(metrics_rows(run_dir)) == 1)
+    # last.pth appears (atomically) once epoch 1 is saved, after its metrics row; epoch 2 (24 steps) is under way then
+    wait_for(process, lambda: (run_dir / "last.pth").is_file())
     workers = [pid for pid in process_tree(process.pid) if b"\0RANK=1\0" in environment(pid)]
     assert len(workers) == 1
     os.kill(workers[0], signal.SIGKILL)  # one worker, not the launcher: an OOM kill, a crashed process
