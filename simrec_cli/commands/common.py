@@ -44,7 +44,11 @@ def report_error(error: SimrecError) -> None:
 
 
 def guarded(command: Callable[P, R]) -> Callable[P, R]:
-    """Run a command so user errors become one line and exit code 2 (tracebacks only with --debug)."""
+    """Run a command so user errors become one line and exit code 2 (tracebacks only with --debug).
+
+    A file-system error on a named path that the command did not foresee (a file name too long for the file
+    system, a symbolic link loop) is also the user's to fix: one line naming the path, exit code 2.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -56,6 +60,13 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
                 raise
             if not _leave_for_launcher(error):
                 report_error(error)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except OSError as error:
+            if state.debug or error.filename is None:
+                raise
+            from simrec_cli.data.files import path_failure
+
+            report_error(path_failure(error))
             raise typer.Exit(EXIT_USER_ERROR) from None
         except KeyboardInterrupt:
             if state.debug:
@@ -77,16 +88,16 @@ HALF_OPTION = typer.Option(False, "--half", help="Same as --precision bf16 (kept
 GPUS_OPTION = typer.Option(None, "--gpus", help="Number of GPUs on this node; N > 1 relaunches under torchrun.")
 NPROC_OPTION = typer.Option(None, "--nproc", help="Number of CPU processes (gloo), e.g. --device cpu --nproc 2.")
 NNODES_OPTION = typer.Option(
-    None, "--nnodes", help="Number of nodes for multi-node training [default: 1, or the SLURM job's]."
+    None, "--nnodes", help="Number of nodes for multi-node training \\[default: 1, or the SLURM job's]."
 )
 NODE_RANK_OPTION = typer.Option(
-    None, "--node-rank", help="Rank of this node, 0 .. nnodes-1 [default: 0, or SLURM_NODEID]."
+    None, "--node-rank", help="Rank of this node, 0 .. nnodes-1 \\[default: 0, or SLURM_NODEID]."
 )
 MASTER_ADDR_OPTION = typer.Option(
-    None, "--master-addr", help="Address of node 0 [default: 127.0.0.1, or the first host of the SLURM job]."
+    None, "--master-addr", help="Address of node 0 \\[default: 127.0.0.1, or the first host of the SLURM job]."
 )
 MASTER_PORT_OPTION = typer.Option(
-    None, "--master-port", help="Free TCP port on node 0 [default: 29500; under SLURM 20000 + job id mod 10000]."
+    None, "--master-port", help="Free TCP port on node 0 \\[default: 29500; under SLURM 20000 + job id mod 10000]."
 )
 MAX_RESTARTS_OPTION = typer.Option(
     0, "--max-restarts", help="Times torchrun restarts the workers after one fails; they resume from last.pth."

@@ -24,12 +24,13 @@ from typing import IO, Any
 
 import numpy as np
 
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 
 TEMPORARY_SUFFIX = ".tmp"
 _TEMPORARY_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _NOT_ALLOWED = (errno.EACCES, errno.EPERM, errno.EROFS)
+PATH_QUOTE_LIMIT = 160  # characters of a path that a message shows
 
 
 def _os_error_in(exc: BaseException) -> OSError | None:
@@ -76,6 +77,23 @@ def os_error_message(path: Path, os_error: OSError, fix: str = "choose another p
     return SimrecError(f"cannot write {path}: {_reason(os_error)}", f"{fix}; {kept}")
 
 
+_PATH_FIXES = {
+    errno.ENAMETOOLONG: "shorten it: at most 255 bytes per file or folder name",
+    errno.ELOOP: "a symbolic link on it points back to itself; fix or remove the link",
+    errno.ENOTDIR: "a part of it is a file, not a folder",
+}
+
+
+def path_failure(os_error: OSError) -> SimrecError:
+    """One line for a file-system error on a path the user chose that no command foresaw (a name too long for
+    the file system, a symbolic link loop), naming the path, the cause and the fix."""
+    path = quoted(str(os_error.filename), PATH_QUOTE_LIMIT).strip("'\"")
+    if os_error.errno in _DISK_FULL:
+        return SimrecError(f"disk full: cannot write {path}", "free some space there, or choose another place")
+    fix = _PATH_FIXES.get(os_error.errno or 0, "check the path and its permissions")
+    return SimrecError(f"cannot use {path}: {_reason(os_error)}", fix)
+
+
 def _nearest_existing(path: Path) -> Path:
     for candidate in [path, *path.parents]:
         if candidate.exists() or candidate.is_symlink():
@@ -90,7 +108,12 @@ def check_writable_dir(folder: Path, what: str, option: str) -> None:
     names the flag or setting that chose the folder, for the fix.
     """
     fix = f"choose a writable folder with {option}"
-    existing = _nearest_existing(folder)
+    try:
+        existing = _nearest_existing(folder)
+    except OSError as exc:  # e.g. a name too long for the file system
+        failure = path_failure(exc)
+        raise SimrecError(f"cannot write the {what} to {failure.message.removeprefix('cannot use ')}",
+                          f"{failure.hint}, or {fix}") from exc  # fmt: skip
     if not existing.is_dir():
         raise SimrecError(f"cannot write the {what} to {folder}: {existing} is a file, not a folder", fix)
     try:

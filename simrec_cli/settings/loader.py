@@ -46,6 +46,25 @@ def preset_description(path: Path) -> str:
     return str(_read_yaml(path).get("description", ""))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' appears twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: plain data only
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -54,7 +73,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise SimrecError(f"preset {path} is not UTF-8 text", "give a YAML file") from exc
     try:
-        data = yaml.safe_load(text)
+        data = _parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -83,6 +102,8 @@ def _find_preset(preset: str | Path, relative_to: Path | None = None) -> Path:
         return packaged[Path(name).stem]
     if candidate.is_dir():
         raise SimrecError(f"preset {candidate} is a folder, not a YAML file", "give the path of a .yaml file in it")
+    if candidate.exists():
+        raise SimrecError(f"preset {candidate} is not a regular file", "give the path of a YAML file")
     close = difflib.get_close_matches(name, list(packaged), n=3, cutoff=0.5)
     suggestion = f"did you mean {', '.join(close)}? " if close else ""
     raise SimrecError(
@@ -143,7 +164,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
         if key not in known:
             raise unknown_key_error(key)
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = _parse_yaml(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
             raise SimrecError(f"override {key}: value '{raw}' is not valid YAML", "quote or fix it") from exc
         node = result

@@ -85,6 +85,7 @@ class Row:
     needs_read_only: bool = False
     usage: bool = False  # refused by the command-line parser itself (an option's type or range)
     may_create: tuple[str, ...] = ()  # patterns (relative to the row's folder) of what a fault mid-run may leave
+    env: tuple[tuple[str, str], ...] = ()  # environment variables the command runs with (a SLURM job's, say)
 
     def param(self) -> object:
         return pytest.param(self, id=self.id)
@@ -105,18 +106,21 @@ def resolve(text: Text, places: Places) -> str:
     return str(text(places)) if callable(text) else text
 
 
-def run_cli(args: Sequence[object], cwd: Path, process: bool = False, timeout: float = 300) -> Outcome:
-    """Run `simrec ARGS` in `cwd`: in this process (CliRunner), or as a real `python -m simrec_cli`."""
+def run_cli(
+    args: Sequence[object], cwd: Path, process: bool = False, timeout: float = 300, env: dict[str, str] | None = None
+) -> Outcome:
+    """Run `simrec ARGS` in `cwd`, with `env` added to the environment: in this process (CliRunner), or as a
+    real `python -m simrec_cli`."""
     arguments = [str(arg) for arg in args]
     if process:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200", **(env or {})}
         completed = subprocess.run([sys.executable, "-m", "simrec_cli", *arguments], cwd=cwd, capture_output=True,
                                    text=True, timeout=timeout, env=env, check=False)  # fmt: skip
         return Outcome(completed.returncode, completed.stdout, completed.stderr)
     previous = Path.cwd()
     os.chdir(cwd)
     try:
-        result = CliRunner().invoke(app, arguments, catch_exceptions=False)
+        result = CliRunner().invoke(app, arguments, catch_exceptions=False, env=env)
     finally:
         os.chdir(previous)
     return Outcome(result.exit_code, result.stdout, result.stderr)
@@ -177,7 +181,7 @@ def judge(row: Row, places: Places) -> Outcome:
     args = row.args(places)
     watched = places.watched()
     before = snapshot(*watched)
-    outcome = run_cli(args, places.tmp, row.process)
+    outcome = run_cli(args, places.tmp, row.process, env=dict(row.env))
     assert outcome.exit_code == row.exit_code, outcome.output[-3000:]
     line = usage_line(outcome, resolve(row.names, places)) if row.usage else error_line(outcome)
     assert resolve(row.names, places) in line, f"{resolve(row.names, places)!r} not in {line!r}"

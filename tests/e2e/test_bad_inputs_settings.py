@@ -64,6 +64,14 @@ OVERRIDES = [
     _override("train.epochs=[1", "train.epochs", "not valid YAML"),
     _override("train.sync_bn.enabled=maybe", "train.sync_bn.enabled"),
     _override("dataset.max_token_length=0", "dataset.max_token_length"),
+    _override("train.batch_size=true", "train.batch_size", "not true or false"),  # pydantic would read it as 1
+    _override("train.data.mean=[0.5,false,0.5]", "train.data.mean", "not true or false"),
+    _override("train.checkpoint_every_steps=-1", "train.checkpoint_every_steps"),
+    _override("train.checkpoint_every_steps=2.5", "train.checkpoint_every_steps"),
+    _override("train.checkpoint_every_steps=.inf", "train.checkpoint_every_steps", "finite"),
+    _override("dataset.input_shape=[-64,-64]", "dataset.input_shape", "positive multiple of 32"),
+    _override("train.batch_size=", "train.batch_size"),
+    _override("train.batch_size.x=1", "train.batch_size.x", "unknown setting"),
 ]
 
 PRESETS = [
@@ -97,6 +105,26 @@ PRESETS = [
     ),
     Row("preset base missing", _with_preset(), "no-such-base", _preset_file("base: no-such-base\n")),
     Row(
+        "preset key given twice",
+        _with_preset(),
+        "preset.yaml",
+        _preset_file("train:\n  epochs: 4\n  epochs: 40\n"),
+        says="'epochs' appears twice",
+    ),
+    Row(
+        "preset section given twice",
+        _with_preset(),
+        "preset.yaml",
+        _preset_file("train: {epochs: 4}\ntrain: {batch_size: 8}\n"),
+        says="'train' appears twice",
+    ),
+    Row(
+        "preset is a device file",
+        lambda p: ["config", "show", "--preset", "/dev/null"],
+        "/dev/null",
+        says="not a regular file",
+    ),
+    Row(
         "preset inherits itself",
         _with_preset(),
         "preset.yaml",
@@ -119,6 +147,8 @@ STARTS = [
     Row("train output_dir read-only", lambda p: [*_train()(p), f"train.output_dir={p.read_only / 'run'}"],
         "train.output_dir", needs_read_only=True, says="read-only"),
     Row("train batch larger than the split", _train("train.batch_size=4000"), "train.batch_size"),
+    Row("train output_dir name too long", lambda p: [*_train()(p), f"train.output_dir={p.tmp / ('x' * 300)}"],
+        "train.output_dir", says="File name too long"),
     Row("train missing word vectors file", _train("dataset.use_glove=true", "dataset.word_vectors=missing.txt"),
         "missing.txt"),
 ]  # fmt: skip
