@@ -64,9 +64,9 @@ def _split_top_level(text: str, what: str) -> list[str]:
     return parts
 
 
-def _expand_ranges(body: str, text: str, what: str) -> list[str]:
-    """`01-03,07` -> 01, 02, 03, 07: a range keeps the width of its first number (zero padding)."""
-    numbers: list[str] = []
+def _ranges(body: str, text: str, what: str) -> list[tuple[str, str]]:
+    """`01-03,07` -> (01, 03), (07, 07), each checked: numbers only, none running backwards."""
+    ranges = []
     for item in body.split(","):
         match = _RANGE.fullmatch(item.strip())
         if match is None:
@@ -74,8 +74,24 @@ def _expand_ranges(body: str, text: str, what: str) -> list[str]:
         low, high = match.group(1), match.group(2) or match.group(1)
         if int(high) < int(low):
             raise SimrecError(f"{what}: the range {item} in '{text}' runs backwards", "check the list")
-        numbers.extend(str(number).zfill(len(low)) for number in range(int(low), int(high) + 1))
-    return numbers
+        ranges.append((low, high))
+    return ranges
+
+
+def _expand_ranges(body: str, text: str, what: str) -> list[str]:
+    """`01-03,07` -> 01, 02, 03, 07: a range keeps the width of its first number (zero padding)."""
+    return [str(number).zfill(len(low)) for low, high in _ranges(body, text, what)
+            for number in range(int(low), int(high) + 1)]  # fmt: skip
+
+
+def _parts(text: str, what: str) -> list[list[str]]:
+    """Each host pattern of a node list as its pieces: literal, bracket body, literal, ..., literal."""
+    parts = []
+    for part in _split_top_level(text.strip(), what):
+        if not part:
+            raise SimrecError(f"{what}: empty host name in '{text}'", "check the SLURM node list")
+        parts.append(re.split(r"\[([^\]]*)\]", part))
+    return parts
 
 
 def expand_nodelist(text: str, what: str = "node list") -> list[str]:
@@ -85,14 +101,23 @@ def expand_nodelist(text: str, what: str = "node list") -> list[str]:
     rack2-n2 (the first bracket changes slowest).
     """
     hosts: list[str] = []
-    for part in _split_top_level(text.strip(), what):
-        if not part:
-            raise SimrecError(f"{what}: empty host name in '{text}'", "check the SLURM node list")
-        pieces = re.split(r"\[([^\]]*)\]", part)  # literal, bracket body, literal, bracket body, ..., literal
+    for pieces in _parts(text, what):
         choices = [[piece] if index % 2 == 0 else _expand_ranges(piece, text, what) for index, piece in
                    enumerate(pieces)]  # fmt: skip
         hosts.extend("".join(combination) for combination in itertools.product(*choices))
     return hosts
+
+
+def _first_listed_host(text: str, what: str) -> str:
+    """The first host of a node list, the whole list checked but never expanded (a typo such as
+    `n[1-100000000]` would otherwise build a hundred million names)."""
+    parts = _parts(text, what)
+    for pieces in parts:
+        for index in range(1, len(pieces), 2):
+            _ranges(pieces[index], text, what)
+    first = parts[0]
+    return "".join(piece if index % 2 == 0 else _ranges(piece, text, what)[0][0] for index, piece in
+                   enumerate(first))  # fmt: skip
 
 
 def first_host(nodelist: str, what: str) -> str:
@@ -106,7 +131,7 @@ def first_host(nodelist: str, what: str) -> str:
                 return names[0]
         except (OSError, subprocess.SubprocessError):
             pass  # a broken or unreachable SLURM controller: the list itself says the same
-    return expand_nodelist(nodelist, what)[0]
+    return _first_listed_host(nodelist, what)
 
 
 def _first(environ: Mapping[str, str], *names: str) -> tuple[str, str] | None:

@@ -42,6 +42,13 @@ def test_malformed_nodelists_are_one_clear_error(nodelist: str, problem: str) ->
         expand_nodelist(nodelist, "SLURM_JOB_NODELIST")
 
 
+def test_the_first_host_of_a_huge_range_is_found_without_expanding_it() -> None:
+    """A typo such as `n[0-999999999]` names a billion hosts: node 0 comes at once, and the list is still checked."""
+    assert first_host("n[0-999999999],login[007-9]", "SLURM_JOB_NODELIST") == "n0"
+    with pytest.raises(SimrecError, match="runs backwards"):
+        first_host("n[0-999999999],m[9-1]", "SLURM_JOB_NODELIST")
+
+
 def test_scontrol_expands_the_list_where_it_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scontrol = tmp_path / "scontrol"
     scontrol.write_text('#!/bin/sh\n[ "$1 $2" = "show hostnames" ] && printf "from-scontrol\\nother\\n"\n')
