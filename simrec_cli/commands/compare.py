@@ -59,7 +59,9 @@ def command(
     if plot is not None:
         for name in plot_curves(comparison, plot):
             error_console.print(
-                f"[yellow]no curve:[/] {name} has no metrics.csv with val Acc@0.5", highlight=False, soft_wrap=True
+                f"[yellow]no curve:[/] {name} has no readable metrics.csv with val Acc@0.5",
+                highlight=False,
+                soft_wrap=True,
             )
         error_console.print(f"curves written to {plot}", markup=False, highlight=False, soft_wrap=True)
     if comparison.problems:

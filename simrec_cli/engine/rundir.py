@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from simrec_cli.data.files import atomic_write, os_error_message, topmost_missing
+from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.reporting import Reporter, format_cell
 
 T = TypeVar("T")
@@ -52,6 +53,44 @@ class RunDirSnapshot:
                 os.utime(self.log, ns=(self.log_stat.st_atime_ns, self.log_stat.st_mtime_ns))
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_metrics_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a run's metrics.csv, each checked: an integer epoch and a number (or nothing) per column.
+
+    simrec writes the file atomically, so damage comes from outside (an editor, a copy cut short). It is refused
+    with the line at fault rather than half read, because resuming rewrites the file from the rows it read.
+    """
+    fix = "repair or delete that line; resuming rewrites metrics.csv from the rows it keeps"
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            if "epoch" not in header:
+                raise SimrecError(f"{path} has no header line with an epoch column", "delete the file")
+            rows = []
+            for values in reader:
+                if not values:
+                    continue
+                row = dict(zip(header, values, strict=False))
+                if (
+                    len(values) != len(header)
+                    or not row["epoch"].isdigit()
+                    or not all(value == "" or _is_number(value) for value in values)
+                ):
+                    raise SimrecError(f"{path} line {reader.line_num} is damaged: {quoted(','.join(values))}", fix)
+                rows.append(row)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise SimrecError(f"{path} is not a readable CSV file ({exc})", "delete it, or restore it") from exc
+    return rows
+
+
 class MetricsCsv:
     """metrics.csv with one row per epoch; on resume, rows past the checkpoint's epoch are dropped."""
 
@@ -59,8 +98,7 @@ class MetricsCsv:
         self.path = path
         self.rows: list[dict[str, str]] = []
         if path.is_file():
-            with open(path, newline="") as handle:
-                self.rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) <= keep_through_epoch]
+            self.rows = [row for row in read_metrics_rows(path) if int(row["epoch"]) <= keep_through_epoch]
 
     def append(self, row: dict[str, float | int]) -> None:
         self.rows.append({key: str(value) for key, value in row.items()})

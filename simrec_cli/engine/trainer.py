@@ -193,6 +193,9 @@ class Trainer:
             require_entries(self.state, RESUME_ENTRIES, self.resume_path)  # type: ignore[arg-type]
             settings = self._settings_for_resume(settings, self.resume_path)  # type: ignore[arg-type]
         self.settings = settings
+        if world.is_main:  # read (and checked) here, so a damaged file fails the start and changes nothing
+            done = int(self.state["epoch"]) if self.state is not None else 0
+            self.metrics_csv = MetricsCsv(self.run_dir / "metrics.csv", keep_through_epoch=done)
         seed_everything(settings.train.seed)
         self._build()
 
@@ -537,7 +540,6 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.run_dir))
-            self.metrics_csv = MetricsCsv(self.run_dir / "metrics.csv", keep_through_epoch=self.start_epoch)
         if self.state is not None and self.resumed_progress is None:
             restore_rng(self._rank_rng())  # mid-epoch, the epoch restores them once its loader has started
         # With step checkpoints, SIGTERM waits for the end of the running step (or validation) and saves first.

@@ -20,6 +20,7 @@ from pathlib import Path
 from simrec_cli.data.files import atomic_write
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import build_inference_model, checkpoint_settings, read_checkpoint
+from simrec_cli.engine.rundir import read_metrics_rows
 from simrec_cli.errors import SimrecError
 from simrec_cli.settings import settings_to_dict
 
@@ -108,11 +109,14 @@ def _report_accuracies(run_dir: Path, checkpoint: Path) -> dict[str, float]:
 
 
 def _curve(run_dir: Path | None) -> tuple[list[int], list[float]] | None:
+    """Val Acc@0.5 per epoch from the run's metrics.csv; None without one (or with a damaged one: no curve)."""
     path = run_dir / "metrics.csv" if run_dir else None
     if path is None or not path.is_file():
         return None
-    with open(path, newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if row.get("val_acc50")]
+    try:
+        rows = [row for row in read_metrics_rows(path) if row.get("val_acc50")]
+    except SimrecError:
+        return None
     if not rows:
         return None
     return [int(row["epoch"]) for row in rows], [float(row["val_acc50"]) for row in rows]

@@ -149,6 +149,17 @@ def _run_copy(p: Places) -> None:
     shutil.copytree(p.run, p.tmp / "run")
 
 
+def _damaged_metrics(damage: Callable[[str], str]) -> Callable[[Places], None]:
+    """A copy of the shared run whose metrics.csv `damage` rewrote (as an editor or a copy cut short would)."""
+
+    def prepare(p: Places) -> None:
+        _run_copy(p)
+        path = p.tmp / "run" / "metrics.csv"
+        path.write_bytes(damage(path.read_text()).encode("utf-8", "surrogateescape"))
+
+    return prepare
+
+
 def _resume(*args: object) -> Args:
     return lambda p: ["resume", p.tmp / "run", "--device", "cpu", *args]
 
@@ -165,6 +176,14 @@ RESUME = [
     Row("resume data moved away", lambda p: [*_resume()(p), "train.epochs=3", f"dataset.data_root={p.tmp / 'gone'}"],
         "prepare-data", _run_copy),
     Row("resume --nproc 0", _resume("--nproc", "0"), "--nproc", _run_copy),
+    Row("resume metrics.csv damaged", _resume("train.epochs=3"), "metrics.csv",
+        _damaged_metrics(lambda text: text + "2,abc,,\n"), says="line 4 is damaged"),
+    Row("resume metrics.csv cut short", _resume("train.epochs=3"), "metrics.csv",
+        _damaged_metrics(lambda text: text[:-12]), says="line 3 is damaged"),
+    Row("resume metrics.csv without header", _resume("train.epochs=3"), "metrics.csv",
+        _damaged_metrics(lambda text: "1,2,3\n"), says="no header line"),
+    Row("resume metrics.csv not utf-8", _resume("train.epochs=3"), "metrics.csv",
+        _damaged_metrics(lambda text: "epoch,loss\n1,\udcff\n"), says="not a readable CSV"),
 ]  # fmt: skip
 
 
@@ -208,6 +227,17 @@ def _first_test_image(p: Places) -> str:
 @pytest.mark.parametrize("row", [row.param() for row in PREDICT + EVAL + EXPORT + RESUME + OTHERS + PROCESS])
 def test_bad_command_input(row: Row, places: Places) -> None:
     judge(row, places)
+
+
+def test_compare_draws_no_curve_for_a_damaged_metrics_csv(places: Places) -> None:
+    """A run whose metrics.csv is damaged is still compared (its best.pth is whole); only its curve is left out."""
+    from tests.e2e.bad_inputs import run_cli
+
+    _damaged_metrics(lambda text: text + "2,abc,,\n")(places)
+    outcome = run_cli(["compare", places.tmp / "run", "--plot", places.tmp / "curves.png"], places.tmp)
+    assert outcome.exit_code == 0, outcome.output[-3000:]
+    assert "Traceback" not in outcome.output and "no readable metrics.csv" in outcome.stderr
+    assert (places.tmp / "curves.png").stat().st_size > 0
 
 
 def test_a_failed_export_prints_no_graph(places: Places) -> None:
