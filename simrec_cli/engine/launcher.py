@@ -90,6 +90,10 @@ def plan_processes(
             raise SimrecError(f"{flag} {value} is not a number of processes", f"give {flag} 1 or more")
     if request.gpus is not None and request.nproc is not None:
         raise SimrecError("--gpus and --nproc were both given", "use --gpus N on GPUs, --device cpu --nproc N on CPU")
+    if request.master_port is not None and not 1 <= request.master_port <= 65535:
+        raise SimrecError(f"--master-port {request.master_port} is not a TCP port", "give a free port, 1-65535")
+    if request.master_addr is not None and not request.master_addr.strip():
+        raise SimrecError("--master-addr is empty", "give the address of node 0, or leave the flag out")
     if request.gpus is not None:
         _check_gpus(request.gpus, device, f"--gpus {request.gpus}")
     use_gpus = device != "cpu" and torch.cuda.is_available()
