@@ -68,6 +68,10 @@ class ServeOptions:
             raise SimrecError(f"--port {self.port} is not a TCP port", "use 1-65535, or 0 for any free port")
         if self.max_pixels < MIN_IMAGE_SIDE * MIN_IMAGE_SIDE:
             raise SimrecError(f"--max-pixels {self.max_pixels} is too small", f"allow at least {MIN_IMAGE_SIDE**2}")
+        if self.model_path.is_dir():
+            raise SimrecError(
+                f"model {self.model_path} is a folder", f"give a file in it, e.g. {self.model_path / 'best.pth'}"
+            )
         if not self.model_path.is_file():
             raise SimrecError(
                 f"model {self.model_path} does not exist", "give a best.pth from simrec train or an exported .onnx"

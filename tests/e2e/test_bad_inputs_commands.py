@@ -199,6 +199,8 @@ OTHERS = [
         write_file("file", "x"), says="is a file"),
     Row("compare --markdown and --csv", lambda p: ["compare", p.run, "--markdown", "--csv"], "--markdown and --csv"),
     Row("serve model missing", lambda p: ["serve", p.tmp / "gone.pth"], "gone.pth", says="does not exist"),
+    Row("serve model is a folder", lambda p: ["serve", p.tmp / "run"], "best.pth", lambda p: (p.tmp / "run").mkdir(),
+        says="is a folder"),
     Row("serve model is text", lambda p: ["serve", p.tmp / "m.pth"], "m.pth", write_file("m.pth", "text"),
         says="not a readable checkpoint"),
     Row("serve --timeout-s nan", lambda p: ["serve", p.checkpoint, "--timeout-s", "nan"], "--timeout-s",
