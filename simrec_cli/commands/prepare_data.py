@@ -65,9 +65,11 @@ def command(
         "--word-vectors",
         help="GloVe/word2vec .txt, a .npy matrix with a word list beside it, or a spaCy pipeline with vectors.",
     ),
-    num_images: int | None = typer.Option(None, "--num-images", help="synthetic: how many images [default: 2000]."),
+    num_images: int | None = typer.Option(None, "--num-images", help="synthetic: how many images \\[default: 2000]."),
     seed: int = typer.Option(0, "--seed", help="synthetic: the seed (same seed, same dataset)."),
-    image_size: int | None = typer.Option(None, "--image-size", help="synthetic: image side in pixels [default: 160]."),
+    image_size: int | None = typer.Option(
+        None, "--image-size", help="synthetic: image side in pixels \\[default: 160]."
+    ),
     flickr: Path | None = typer.Option(None, "--flickr", help="merge: a SimREC flickr.json to include."),
     vg: Path | None = typer.Option(None, "--vg", help="merge: a SimREC vg.json to include."),
 ) -> None:

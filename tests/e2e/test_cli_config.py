@@ -25,6 +25,14 @@ def test_help_lists_every_verb() -> None:
         assert verb in result.output
 
 
+def test_help_shows_defaults_written_in_brackets() -> None:
+    """Option help that names its default in square brackets keeps them (rich markup would swallow them)."""
+    train = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "250"}).output
+    prepare = CliRunner().invoke(app, ["prepare-data", "--help"], env={"COLUMNS": "250"}).output
+    assert "[default: 1, or the SLURM job's]" in train and "[default: 0, or SLURM_NODEID]" in train
+    assert "[default: 2000]" in prepare and "[default: 160]" in prepare
+
+
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and __version__ in result.output
