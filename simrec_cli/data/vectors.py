@@ -52,7 +52,7 @@ def _read_text_vectors(path: Path, needed: Iterable[str], reporter: Reporter) ->
                 continue
             fields = line.split()
             if len(fields) != dim + 1:
-                if len(fields) > dim + 1 and not _is_number(fields[1]):
+                if len(fields) > dim + 1 and not is_number(fields[1]):
                     continue  # a multi-word entry that starts like a vocabulary word
                 raise _vectors_error(
                     path, f"line {number + 1} holds {len(fields) - 1} numbers, but {dim_source} gives {dim} dimensions"
@@ -66,7 +66,8 @@ def _read_text_vectors(path: Path, needed: Iterable[str], reporter: Reporter) ->
     return found, dim
 
 
-def _is_number(field: bytes) -> bool:
+def is_number(field: str | bytes) -> bool:
+    """Whether `field` reads as a float (a word-vector value, a metrics.csv cell)."""
     try:
         float(field)
     except ValueError:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from simrec_cli.data.files import atomic_write, os_error_message, topmost_missing
+from simrec_cli.data.vectors import is_number
 from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.reporting import Reporter, format_cell
 
@@ -53,14 +54,6 @@ class RunDirSnapshot:
                 os.utime(self.log, ns=(self.log_stat.st_atime_ns, self.log_stat.st_mtime_ns))
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def read_metrics_rows(path: Path) -> list[dict[str, str]]:
     """The rows of a run's metrics.csv, each checked: an integer epoch and a number (or nothing) per column.
 
@@ -82,7 +75,7 @@ def read_metrics_rows(path: Path) -> list[dict[str, str]]:
                 if (
                     len(values) != len(header)
                     or not row["epoch"].isdigit()
-                    or not all(value == "" or _is_number(value) for value in values)
+                    or not all(value == "" or is_number(value) for value in values)
                 ):
                     raise SimrecError(f"{path} line {reader.line_num} is damaged: {quoted(','.join(values))}", fix)
                 rows.append(row)
