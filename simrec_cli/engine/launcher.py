@@ -101,7 +101,11 @@ def plan_processes(
     nnodes, node_rank = request.nnodes, request.node_rank
     count = request.gpus or request.nproc
     master_addr, master_port = request.master_addr, request.master_port
+    # What the node-rank check names: the flag, or the SLURM variable the value came from.
+    nodes_source, rank_source = "--nnodes", "--node-rank"
     if slurm is not None:
+        nodes_source = nodes_source if nnodes is not None else slurm.nnodes.source
+        rank_source = rank_source if node_rank is not None else slurm.node_rank.source
         nnodes = _agree(nnodes, "--nnodes", slurm.nnodes, "leave --nnodes out in a SLURM job, or ask sbatch for more")
         node_rank = _agree(node_rank, "--node-rank", slurm.node_rank,
                            "leave --node-rank out in a SLURM job: every srun task knows its node")  # fmt: skip
@@ -122,7 +126,7 @@ def plan_processes(
     )
     if not 0 <= plan.node_rank < plan.nnodes:
         raise SimrecError(
-            f"--node-rank {plan.node_rank} is not in [0, --nnodes {plan.nnodes})", "number the nodes from 0"
+            f"{rank_source} {plan.node_rank} is not in [0, {nodes_source} {plan.nnodes})", "number the nodes from 0"
         )
     if plan.max_restarts < 0:
         raise SimrecError(f"--max-restarts {plan.max_restarts} is negative", "use 0 (no restarts) or more")

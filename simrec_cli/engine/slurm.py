@@ -141,7 +141,7 @@ def _first(environ: Mapping[str, str], *names: str) -> tuple[str, str] | None:
     return None
 
 
-def _integer(environ: Mapping[str, str], *names: str) -> SlurmValue | None:
+def _integer(environ: Mapping[str, str], *names: str, least: int = 0) -> SlurmValue | None:
     found = _first(environ, *names)
     if found is None:
         return None
@@ -149,6 +149,8 @@ def _integer(environ: Mapping[str, str], *names: str) -> SlurmValue | None:
     number = re.match(r"\d+", text)  # SLURM_GPUS_ON_NODE or a tasks count such as `8(x2)` starts with the number
     if number is None:
         raise SimrecError(f"SLURM variable {name}={text!r} is not a number", "check the job's environment")
+    if int(number.group()) < least:
+        raise SimrecError(f"SLURM variable {name}={text!r} must be {least} or more", "check the job's environment")
     return SlurmValue(int(number.group()), name)
 
 
@@ -159,10 +161,10 @@ def slurm_allocation(environ: Mapping[str, str], use_gpus: bool = True) -> Slurm
     """
     if not environ.get("SLURM_JOB_ID", "").strip():
         return None
-    nnodes = _integer(environ, "SLURM_JOB_NUM_NODES", "SLURM_NNODES") or SlurmValue(1, "SLURM_JOB_NUM_NODES")
+    nnodes = _integer(environ, "SLURM_JOB_NUM_NODES", "SLURM_NNODES", least=1) or SlurmValue(1, "SLURM_JOB_NUM_NODES")
     node_rank = _integer(environ, "SLURM_NODEID") or SlurmValue(0, "SLURM_NODEID")
     gpus = _integer(environ, "SLURM_GPUS_ON_NODE") if use_gpus else None
-    tasks = _integer(environ, "SLURM_NTASKS_PER_NODE")
+    tasks = _integer(environ, "SLURM_NTASKS_PER_NODE", least=1)
     nproc = gpus if gpus is not None and int(gpus.value) > 0 else tasks
     step_tasks, step_nodes = _integer(environ, "SLURM_STEP_NUM_TASKS"), _integer(environ, "SLURM_STEP_NUM_NODES")
     if step_tasks is not None and step_nodes is not None and int(step_tasks.value) > int(step_nodes.value):
