@@ -34,6 +34,7 @@ from simrec_cli.reporting import NullReporter, Reporter
 
 DEFAULT_NUM_IMAGES = 2000
 MIN_IMAGE_SIZE = 32  # pixels: room for 3-5 shapes that can still be told apart
+MAX_IMAGE_SIZE = 4096  # pixels: larger than any model input; 100000 would ask for 30 GB per picture
 DEFAULT_IMAGE_SIZE = 160
 JPEG_QUALITY = 95
 DEMO_EXPRESSION = "the big red circle"
@@ -309,6 +310,8 @@ def generate_synthetic(
         raise SimrecError(f"--num-images {num_images} is too few", "use at least 10 (one val and one test image)")
     if image_size < MIN_IMAGE_SIZE:
         raise SimrecError(f"--image-size {image_size} is too small", f"use at least {MIN_IMAGE_SIZE} pixels")
+    if image_size > MAX_IMAGE_SIZE:
+        raise SimrecError(f"--image-size {image_size} is too large", f"use at most {MAX_IMAGE_SIZE} pixels")
     settings = output_settings("synthetic", data_root)
     image_dir = settings.resolved_image_path()
     ensure_writable_dir(image_dir.parent, "images", "--data-root")
