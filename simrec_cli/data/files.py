@@ -159,8 +159,19 @@ def new_folders_removed_on_failure(*folders: Path) -> Iterator[None]:
         raise
 
 
+NAME_MAX_BYTES = 255  # the longest file name of Linux (ext4, xfs, tmpfs) and macOS file systems
+_TEMPORARY_NAME_ROOM = 40  # bytes a temporary name adds: dots, the pid, mkstemp's random part, .tmp
+
+
+def shortened_name(name: str, max_bytes: int) -> str:
+    """`name` cut to at most `max_bytes` bytes of UTF-8 (never inside a character)."""
+    return name.encode("utf-8", "surrogateescape")[:max_bytes].decode("utf-8", "ignore")
+
+
 def _temporary_prefix(path: Path) -> str:
-    return f".{path.name}.{os.getpid()}."
+    """The start of a temporary name for `path`: its name cut so that the whole temporary name fits a file
+    system, even when `path`'s own name is as long as one may be."""
+    return f".{shortened_name(path.name, NAME_MAX_BYTES - _TEMPORARY_NAME_ROOM)}.{os.getpid()}."
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:

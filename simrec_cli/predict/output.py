@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from simrec_cli.data.files import atomic_write, ensure_writable_dir
+from simrec_cli.data.files import NAME_MAX_BYTES, atomic_write, ensure_writable_dir, shortened_name
 from simrec_cli.engine.rundir import next_run_dir
 
 PICTURE_QUALITY = 90
+# An image's name may be as long as a file name may be; the names made from it add `_2`, `_mask12.png`.
+MAX_STEM_BYTES = NAME_MAX_BYTES - 32
 MASK_PNG_COMPRESSION = 1  # binary masks compress well even at the fastest level; a 80 MP mask saves in a blink
 
 
@@ -31,7 +33,7 @@ class OutputFolder:
 
     def claim_stem(self, image: Path) -> str:
         """A file stem for `image` no earlier image of this run has (photo, photo_2, photo_3, ...)."""
-        stem = image.stem or "image"
+        stem = shortened_name(image.stem, MAX_STEM_BYTES) or "image"
         candidate, number = stem, 2
         while candidate in self._taken:
             candidate = f"{stem}_{number}"

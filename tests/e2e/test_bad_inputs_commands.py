@@ -242,6 +242,18 @@ def test_compare_draws_no_curve_for_a_damaged_metrics_csv(places: Places) -> Non
     assert (places.tmp / "curves.png").stat().st_size > 0
 
 
+def test_an_image_with_the_longest_name_gets_its_picture(places: Places) -> None:
+    """An image named with all 255 bytes a file name may have is answered and drawn (the picture's name and its
+    temporary name are cut to fit)."""
+    from tests.e2e.bad_inputs import run_cli
+
+    name = "é" * 125 + ".jpg"
+    _image(name)(places)
+    outcome = run_cli(_predict(f"@{name}", "the dog", "--output-dir", "@out", save=True)(places), places.tmp)
+    assert outcome.exit_code == 0, outcome.output[-3000:]
+    assert [path.suffix for path in (places.tmp / "out").iterdir()] == [".jpg"]
+
+
 def test_a_failed_export_prints_no_graph(places: Places) -> None:
     """torch prints the traced graph from native code when an export fails; none of it reaches stdout."""
     outcome = judge(EXPORT[6], places)

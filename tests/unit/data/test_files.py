@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from simrec_cli.data.files import (
+    atomic_write,
     atomic_write_json,
     check_writable_dir,
     check_writable_file,
@@ -75,6 +76,13 @@ def _dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+@pytest.mark.parametrize("name", ["a" * 251 + ".jpg", "é" * 125 + ".p"], ids=["ascii", "two-byte characters"])
+def test_a_file_with_the_longest_name_is_written_atomically(tmp_path: Path, name: str) -> None:
+    """The temporary name beside a 255-byte file name is cut to fit, not refused as too long."""
+    atomic_write(tmp_path / name, lambda handle: handle.write("x"))
+    assert [path.name for path in tmp_path.iterdir()] == [name]
 
 
 def test_stale_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:
