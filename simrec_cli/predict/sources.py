@@ -137,11 +137,17 @@ def _csv_rows(text: str, pairs_file: Path) -> list[tuple[Path, str]]:
             f"its first row is {header}",
         )
     reader.fieldnames = header
-    return [
-        _pair(row.get("image"), row.get("expression"), f"{pairs_file} line {reader.line_num}")
-        for row in reader
-        if any((value or "").strip() for value in row.values() if isinstance(value, str))
-    ]
+    rows = []
+    for row in reader:
+        where = f"{pairs_file} line {reader.line_num}"
+        if None in row:  # more fields than the header names: an unquoted comma would cut the expression short
+            raise SimrecError(
+                f"{where} has {len(header) + len(row[None])} fields, the header {len(header)}",
+                'quote an expression that holds a comma: a.jpg,"the man, on the left"',
+            )
+        if any((value or "").strip() for value in row.values()):
+            rows.append(_pair(row.get("image"), row.get("expression"), where))
+    return rows
 
 
 def _pair(image: object, expression: object, where: str) -> tuple[Path, str]:
