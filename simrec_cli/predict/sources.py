@@ -73,6 +73,9 @@ def _suffix_list() -> str:
     return ", ".join(sorted(IMAGE_SUFFIXES))
 
 
+PATH_MAX_BYTES = 4096  # the longest path Linux opens; a longer 'image' is a broken line, not a file
+
+
 def requests_from_pairs(pairs_file: Path) -> list[ImageRequest]:
     """Requests from a JSONL or CSV file of (image, expression) pairs, grouped by image in first-seen order.
 
@@ -153,6 +156,8 @@ def _csv_rows(text: str, pairs_file: Path) -> list[tuple[Path, str]]:
 def _pair(image: object, expression: object, where: str) -> tuple[Path, str]:
     if not isinstance(image, str) or not image.strip():
         raise SimrecError(f"{where}: 'image' must be a non-empty path", "give the image file for each pair")
+    if len(image.encode("utf-8", "surrogateescape")) > PATH_MAX_BYTES:
+        raise SimrecError(f"{where}: 'image' {quoted(image)} is longer than any path", "give the image file's path")
     if not isinstance(expression, str):
         raise SimrecError(f"{where}: the expression must be text", f"got {quoted(expression)}")
     return Path(image.strip()), checked_expression(expression, where)

@@ -87,6 +87,8 @@ PREDICT = [
     _pairs_row("expression a number", "p.jsonl", '{"image": "a.jpg", "expression": 42}\n', "line 1", "must be text"),
     _pairs_row("expression a huge list", "p.jsonl", json.dumps({"image": "a.jpg", "expression": ["w"] * 3000}) + "\n",
                "line 1", "characters as text"),
+    _pairs_row("image path of a million characters", "p.jsonl", json.dumps({"image": "a" * 10**6, "expression": "x"}),
+               "line 1", "longer than any path"),
     _pairs_row("csv without header", "p.csv", "a.jpg,the dog\n", "p.csv", "header row"),
     _pairs_row("csv image empty", "p.csv", "image,expression\n,the dog\n", "line 2", "'image'"),
     _pairs_row("csv expression with an unquoted comma", "p.csv", "image,expression\na.jpg,the dog,on the left\n",
