@@ -95,8 +95,10 @@ def command(
     """
     require_checkpoint_file(checkpoint)  # before the seconds of importing torch
 
-    from simrec_cli.data.files import atomic_write_json, check_writable_file
+    from simrec_cli.data.files import atomic_write_json, check_separate_outputs, check_writable_file
 
+    outputs = {"--json": json_file, "--save-predictions": save_predictions, "--report": report}
+    check_separate_outputs(outputs, replaced_folders=("--report",))
     for path, what, option in [(json_file, "metrics file", "--json"),
                                (save_predictions, "predictions file", "--save-predictions")]:  # fmt: skip
         if path is not None:

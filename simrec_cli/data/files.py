@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import os
 import re
@@ -128,6 +129,21 @@ def check_writable_file(path: Path, what: str, option: str) -> None:
     if path.is_dir():
         raise SimrecError(f"the {what} {path} is a folder", f"give a file name with {option}")
     check_writable_dir(path.parent, what, option)
+
+
+def check_separate_outputs(outputs: dict[str, Path | None], replaced_folders: tuple[str, ...] = ()) -> None:
+    """Refuse two outputs of one command at one path, or an output inside a folder (named by its option in
+    `replaced_folders`) that the command replaces as a whole: one would overwrite or delete the other."""
+    given = {option: path.resolve() for option, path in outputs.items() if path is not None}
+    for first, second in itertools.combinations(given, 2):
+        if given[first] == given[second]:
+            raise SimrecError(f"{first} and {second} both name {outputs[first]}", "give each output its own path")
+        for folder, inside in ((first, second), (second, first)):
+            if folder in replaced_folders and given[folder] in given[inside].parents:
+                raise SimrecError(
+                    f"{inside} {outputs[inside]} lies inside the {folder} folder, which is replaced as a whole",
+                    f"write it outside {outputs[folder]}",
+                )
 
 
 def ensure_writable_dir(folder: Path, what: str, option: str) -> None:

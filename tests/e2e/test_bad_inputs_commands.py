@@ -197,6 +197,12 @@ RESUME = [
 
 OTHERS = [
     Row("eval --report is a file", _eval("--report", "@report"), "report", write_file("report", "x"), says="is a file"),
+    Row("eval --json and --report at one path", _eval("--json", "@out", "--report", "@out"), "--json and --report",
+        says="both name"),
+    Row("eval --json inside the --report folder", _eval("--json", "@rep/m.json", "--report", "@rep"), "--json",
+        says="inside the --report folder"),
+    Row("eval --json and --save-predictions at one path", _eval("--json", "@o.json", "--save-predictions",
+        "@o.json"), "--json and --save-predictions", says="both name"),
     Row("eval --report holds other files", _eval("--report", "@report"), "report", write_file("report/notes.txt", "x"),
         says="holds other files"),
     Row("compare only unreadable paths", lambda p: ["compare", p.tmp / "gone", p.tmp / "notes.pth"],
