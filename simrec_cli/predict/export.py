@@ -40,6 +40,7 @@ from simrec_cli.settings import Settings
 MIN_BOX_IOU = 0.99
 SCORE_TIE = 0.01
 METADATA_FORMAT = "simrec-onnx-v1"
+ORT_ERRORS_ONLY = 3  # onnxruntime log severity: 0 verbose, 1 info, 2 warning, 3 error
 TOKENIZER_RULES = (
     "lowercase; delete the characters . , ' ! ? \" ( ) * # : ; ; replace - and / by spaces; split on whitespace; "
     "map each word to its index in `vocabulary` (unknown words -> 1), pad with 0 or cut to max_token_length"
@@ -287,7 +288,9 @@ def _compare_with_onnxruntime(
         import onnxruntime
     except ImportError:
         return None
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = ORT_ERRORS_ONLY  # its notes on float16 folding are not the user's to act on
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     (onnx_boxes, *_) = session.run(None, {"image": image.cpu().numpy(), "tokens": tokens.cpu().numpy()})
     with torch.no_grad():
         torch_boxes = wrapper(image, tokens)[0].cpu().numpy()

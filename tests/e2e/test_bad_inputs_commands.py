@@ -145,6 +145,7 @@ EXPORT = [
     Row("export --opset 11", _export("-o", "@m.onnx", "--opset", "11"), "--opset", usage=True),
     Row("export --opset 99", _export("-o", "@m.onnx", "--opset", "99"), "opset 99", process=True,
         says="ONNX export failed"),
+    Row("export output name too long", _export("-o", "@" + "m" * 300 + ".onnx"), "m" * 100, says="File name too long"),
     Row("export --device tpu", _export("-o", "@m.onnx", "--device", "tpu"), "tpu"),
 ]  # fmt: skip
 
@@ -264,6 +265,15 @@ def test_an_image_with_the_longest_name_gets_its_picture(places: Places) -> None
     outcome = run_cli(_predict(f"@{name}", "the dog", "--output-dir", "@out", save=True)(places), places.tmp)
     assert outcome.exit_code == 0, outcome.output[-3000:]
     assert [path.suffix for path in (places.tmp / "out").iterdir()] == [".jpg"]
+
+
+def test_a_float16_export_prints_no_warnings_of_onnxruntime(places: Places) -> None:
+    """onnxruntime's notes about float16 nodes it cannot fold on a CPU stay out of the output."""
+    from tests.e2e.bad_inputs import run_cli
+
+    outcome = run_cli(_export("-o", "@h.onnx", "--half")(places), places.tmp, process=True)
+    assert outcome.exit_code == 0, outcome.output[-3000:]
+    assert "onnxruntime:" not in outcome.output and "Traceback" not in outcome.output, outcome.output[-3000:]
 
 
 def test_a_failed_export_prints_no_graph(places: Places) -> None:
