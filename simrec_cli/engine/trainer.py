@@ -159,7 +159,7 @@ class Trainer:
         self.world = world
         self.run_dir = Path(settings.train.output_dir)
         self.reporter: Reporter = NullReporter()
-        before = RunDirSnapshot(self.run_dir) if world.is_main else None
+        before = self._before = RunDirSnapshot(self.run_dir) if world.is_main else None
         try:
             self._start(settings, reporter, resume)
         except BaseException:  # a start that fails (bad data, Ctrl-C) leaves the run directory as it found it
@@ -198,6 +198,17 @@ class Trainer:
             self.metrics_csv = MetricsCsv(self.run_dir / "metrics.csv", keep_through_epoch=done)
         seed_everything(settings.train.seed)
         self._build()
+
+    def _finished_already(self) -> TrainResult:
+        """A run that has trained all its epochs: say so, and leave its directory exactly as it was."""
+        self._close_log()
+        if self._before is not None:
+            self._before.restore()
+        reporter = self.reporter.inner if isinstance(self.reporter, LoggingReporter) else self.reporter
+        epochs, done = self.settings.train.epochs, self.start_epoch
+        reporter.info(f"nothing to do: {self.run_dir} already finished {done} of train.epochs={epochs} epochs "
+                      f"(to train on: simrec resume {self.run_dir} train.epochs={done + 10})")  # fmt: skip
+        return TrainResult(self.run_dir, self.best_acc50, self.best_epoch, epochs, self.last_metrics)
 
     def _close_log(self) -> None:
         if isinstance(self.reporter, LoggingReporter):
@@ -534,6 +545,8 @@ class Trainer:
     def run(self) -> TrainResult:
         settings, world = self.settings, self.world
         self.writer = None
+        if self.start_epoch >= settings.train.epochs:
+            return self._finished_already()
         if world.is_main:
             yaml_text = settings_to_yaml(settings)
             atomic_write(self.run_dir / "config.yaml", lambda handle: handle.write(yaml_text))
@@ -557,6 +570,4 @@ class Trainer:
             if self.writer is not None:
                 self.writer.close()
             self._close_log()
-        if self.start_epoch >= settings.train.epochs:
-            self.reporter.info(f"nothing to do: {self.run_dir} already finished {self.start_epoch} epochs")
         return TrainResult(self.run_dir, self.best_acc50, self.best_epoch, settings.train.epochs, self.last_metrics)

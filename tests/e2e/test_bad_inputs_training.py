@@ -9,13 +9,26 @@ temporary file.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.e2e.bad_inputs import Places, Row, judge, own_anns, own_data, prepared_copy, replace_image, write_file
+from tests.e2e.bad_inputs import (
+    Places,
+    Row,
+    changes,
+    judge,
+    own_anns,
+    own_data,
+    prepared_copy,
+    replace_image,
+    run_cli,
+    snapshot,
+    write_file,
+)
 from tests.e2e.conftest import TINY
 
 Args = Callable[[Places], Sequence[object]]
@@ -63,3 +76,17 @@ TRAINING = [
 @pytest.mark.parametrize("row", [row.param() for row in TRAINING])
 def test_training_fault(row: Row, places: Places) -> None:
     judge(row, places)  # a fault mid-run may leave the run's log and settings, never a checkpoint (see STARTED_RUN)
+
+
+@pytest.mark.parametrize("verb", ["resume", "train"])
+def test_a_finished_run_started_again_is_left_as_it_was(places: Places, verb: str) -> None:
+    """`resume` of a run that trained all its epochs, or `train` into it again (which resumes it), says there is
+    nothing to do and changes nothing in it: no new log lines, settings or TensorBoard file."""
+    run = places.tmp / "run"
+    shutil.copytree(places.run, run)
+    args = ["resume", run, "--device", "cpu"] if verb == "resume" else _train("train.auto_resume.enabled=true")(places)
+    before = snapshot(run)
+    outcome = run_cli(args, places.tmp)
+    assert outcome.exit_code == 0, outcome.output[-3000:]
+    assert "nothing to do" in outcome.output and "Traceback" not in outcome.output
+    assert changes(before, snapshot(run)) == []
