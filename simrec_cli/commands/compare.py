@@ -38,6 +38,8 @@ def command(
     if plot is not None:
         from simrec_cli.data.files import check_writable_file
 
+        if plot.suffix.lower() != ".png":
+            raise SimrecError(f"--plot {plot} must end in .png", f"write it to {plot.with_suffix('.png')}")
         check_writable_file(plot, "plot", "--plot")
     comparison = compare_runs(runs)
     for problem in comparison.problems:

@@ -210,6 +210,8 @@ OTHERS = [
         "none of the paths", write_file("notes.pth", "text")),
     Row("compare --plot below a file", lambda p: ["compare", p.run, "--plot", p.tmp / "file" / "c.png"], "--plot",
         write_file("file", "x"), says="is a file"),
+    Row("compare --plot not a png", lambda p: ["compare", p.run, "--plot", p.tmp / "curves.txt"], "curves.txt",
+        says="must end in .png"),
     Row("compare --markdown and --csv", lambda p: ["compare", p.run, "--markdown", "--csv"], "--markdown and --csv"),
     Row("serve model missing", lambda p: ["serve", p.tmp / "gone.pth"], "gone.pth", says="does not exist"),
     Row("serve model is a folder", lambda p: ["serve", p.tmp / "run"], "best.pth", lambda p: (p.tmp / "run").mkdir(),
