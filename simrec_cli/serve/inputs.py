@@ -94,6 +94,8 @@ async def _json_fields(request: Request) -> dict[str, Any]:
         body = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestProblem(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # Python's parser recurses once per nesting level
+        raise RequestProblem(400, "invalid_json", "the body's JSON is nested too deeply to be a request") from exc
     if not isinstance(body, dict):
         raise RequestProblem(400, "invalid_json", f"the body must be a JSON object, not {type(body).__name__}")
     unknown = sorted(set(body) - set(JSON_FIELDS))

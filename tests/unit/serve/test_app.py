@@ -133,6 +133,8 @@ BAD_REQUESTS = {
     "invalid JSON": ({"content": b"{not json", "headers": {"content-type": "application/json"}},
                      400, "invalid_json", None),
     "JSON list": ({"json": ["the dog"]}, 400, "invalid_json", None),
+    "JSON nested too deeply": ({"content": b"[" * 20_000 + b"]" * 20_000, "headers": {"content-type":
+                               "application/json"}}, 400, "invalid_json", None),
     "bad base64": ({"json": {"image": "***", "expression": "x"}}, 400, "bad_base64", "image"),
     "unknown JSON field": ({"json": {"image": "", "expression": "x", "colour": 1}}, 422, "unknown_field", "colour"),
     "both expression keys": ({"json": {"image": "", "expression": "x", "expressions": ["y"]}},
