@@ -77,6 +77,9 @@ class DatasetSettings(StrictModel):
             for part in split.split("+"):
                 if part not in known:
                     raise ValueError(f"split '{part}' does not exist in {self.name}; choose from {known}")
+        twice = sorted({split for split in self.eval_splits or [] if (self.eval_splits or []).count(split) > 1})
+        if twice:  # it would be evaluated, printed and written twice
+            raise ValueError(f"split {', '.join(map(repr, twice))} is given twice; name each split once")
         return self
 
     @property

@@ -121,6 +121,8 @@ EVAL = [
         needs_read_only=True, says="read-only"),
     Row("eval --save-predictions read-only", lambda p: [*_eval()(p), "--save-predictions", p.read_only / "p.jsonl"],
         "--save-predictions", needs_read_only=True, says="read-only"),
+    Row("eval --split given twice", _eval("--split", "val", "--split", "test", "--split", "val"), "'val'",
+        says="given twice"),
     Row("eval --batch-size 0", _eval("--batch-size", "0"), "--batch-size", usage=True),
     Row("eval --nproc 0", _eval("--nproc", "0"), "--nproc"),
     Row("eval --gpus without cuda", _eval("--gpus", "2"), "--gpus"),

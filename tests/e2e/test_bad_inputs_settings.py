@@ -57,6 +57,7 @@ OVERRIDES = [
     _override("train.warmup_epochs=30", "train.warmup_epochs"),
     _override("train.min_lr=1", "train.min_lr"),
     _override("dataset.eval_splits=[testC]", "testC"),
+    _override("dataset.eval_splits=[val,val]", "dataset", "given twice"),
     _override("dataset.name=imagenet", "dataset.name"),
     _override("model.name=yolo", "model.name"),
     _override("optim.name=rmsprop", "optim.name"),
