@@ -1,6 +1,6 @@
 """Faults injected into real runs: a full disk while saving a checkpoint, preparing data or writing predictions
 (a real small tmpfs where this machine lets root mount one, a write that raises ENOSPC everywhere), SIGKILL at
-each phase of a checkpoint save, and SIGTERM during evaluation and prepare-data.
+each phase of a checkpoint save, and SIGTERM and Ctrl-C (SIGINT) during prepare-data, evaluation and predict.
 
 SIGTERM during training, with one and two processes, is covered by test_train_eval.py.
 """
@@ -215,22 +215,30 @@ def test_sigkill_at_each_phase_of_a_save_leaves_the_old_checkpoint(places: Place
     assert _epoch(run / "last.pth") == 3 and _temporaries(run) == []  # the killed writer's temporary is gone
 
 
-# ------------------------------------------------------------------------------------------------- SIGTERM
+# -------------------------------------------------------------------------------------- SIGTERM and Ctrl-C
+
+STOPS = [signal.SIGTERM, signal.SIGINT]  # a scheduler's or `kill`'s stop, and Ctrl-C
+
+
+def _default_sigint() -> None:
+    """A process started from a background job inherits SIGINT ignored; a terminal's Ctrl-C reaches it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _start(args: list[object], cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "simrec_cli", *map(str, args)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)  # fmt: skip
 
 
-def _terminate(process: subprocess.Popen, ready: Callable[[], bool]) -> tuple[str, str]:
-    """Send SIGTERM once `ready()` holds (or the process ended), and collect its output."""
+def _terminate(process: subprocess.Popen, ready: Callable[[], bool], stop: int = signal.SIGTERM) -> tuple[str, str]:
+    """Send `stop` once `ready()` holds (or the process ended), and collect its output."""
     deadline = time.time() + 120
     while not ready() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert process.poll() is None, "the command ended before it could be stopped"
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop)
     return process.communicate(timeout=120)
 
 
@@ -240,31 +248,62 @@ def _assert_stopped(process: subprocess.Popen, stdout: str, stderr: str) -> None
     assert [line for line in stderr.splitlines() if line.strip()][-1] == "interrupted", stderr[-2000:]
 
 
-def test_sigterm_during_prepare_data_leaves_nothing(places: Places) -> None:
+@pytest.mark.parametrize("stop", STOPS, ids=lambda stop: stop.name)
+def test_a_stop_during_prepare_data_leaves_nothing(places: Places, stop: signal.Signals) -> None:
     root = places.tmp / "data"
     process = _start(["prepare-data", "--dataset", "synthetic", "--data-root", root, "--num-images", "5000",
                       "--image-size", "64"], places.tmp)  # fmt: skip
     staged = root / "images"
-    _assert_stopped(process, *_terminate(process, lambda: staged.is_dir() and any(staged.glob(".synthetic.*"))))
+    ready = lambda: staged.is_dir() and any(staged.glob(".synthetic.*"))  # noqa: E731
+    _assert_stopped(process, *_terminate(process, ready, stop))
     assert not root.exists()  # the staged images, and the folders made for them, are gone
 
 
-def test_sigterm_during_evaluation_writes_no_metrics(places: Places, tmp_path: Path) -> None:
-    data = tmp_path / "bigger"
+@pytest.fixture(scope="module")
+def bigger_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic dataset large enough that evaluating or predicting on it takes seconds, not a blink."""
+    data = tmp_path_factory.mktemp("bigger")
     prepared = run_cli(["prepare-data", "--dataset", "synthetic", "--data-root", data, "--num-images", "400",
-                        "--image-size", "64", "--seed", "7"], tmp_path)  # fmt: skip
+                        "--image-size", "64", "--seed", "7"], data)  # fmt: skip
     assert prepared.exit_code == 0, prepared.output[-2000:]
-    metrics = tmp_path / "metrics.json"
-    process = _start(["eval", places.checkpoint, "--device", "cpu", "--data-root", data, "--batch-size", "1",
-                      "--json", metrics], tmp_path)  # fmt: skip
-    first_line: list[str] = []
+    return data
 
-    def evaluating() -> bool:
+
+def _after_first_line(process: subprocess.Popen, first_line: list[str]) -> Callable[[], bool]:
+    """Ready once the command printed its first line (the model is loaded), and half a second after."""
+
+    def ready() -> bool:
         if not first_line and process.stdout is not None:
-            first_line.append(process.stdout.readline())  # "loaded ... (epoch ...)": the model is in memory
-            time.sleep(0.5)  # into the evaluation loop (one expression per step)
+            first_line.append(process.stdout.readline())
+            time.sleep(0.5)  # into the work loop (one expression or image per step)
         return True
 
-    stdout, stderr = _terminate(process, evaluating)
+    return ready
+
+
+@pytest.mark.parametrize("stop", STOPS, ids=lambda stop: stop.name)
+def test_a_stop_during_evaluation_writes_no_metrics(
+    places: Places, tmp_path: Path, bigger_data: Path, stop: signal.Signals
+) -> None:
+    metrics = tmp_path / "metrics.json"
+    process = _start(["eval", places.checkpoint, "--device", "cpu", "--data-root", bigger_data, "--batch-size", "1",
+                      "--json", metrics], tmp_path)  # fmt: skip
+    first_line: list[str] = []
+    stdout, stderr = _terminate(process, _after_first_line(process, first_line), stop)
     _assert_stopped(process, first_line[0] + stdout, stderr)
     assert "loaded" in first_line[0] and not metrics.exists()
+
+
+@pytest.mark.parametrize("stop", STOPS, ids=lambda stop: stop.name)
+def test_a_stop_during_predict_leaves_whole_pictures(
+    places: Places, tmp_path: Path, bigger_data: Path, stop: signal.Signals
+) -> None:
+    """Stopped while answering a folder of images: one line, and only whole pictures (no temporary file)."""
+    out = tmp_path / "out"
+    images = bigger_data / "images" / "synthetic"
+    process = _start(["predict", images, "the red circle", "--checkpoint", places.checkpoint, "--device", "cpu",
+                      "--batch-size", "1", "--output-dir", out], tmp_path)  # fmt: skip
+    first_line: list[str] = []
+    stdout, stderr = _terminate(process, _after_first_line(process, first_line), stop)
+    _assert_stopped(process, first_line[0] + stdout, stderr)
+    assert _temporaries(out) == [] and all(picture.stat().st_size > 0 for picture in out.iterdir())
