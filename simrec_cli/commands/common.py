@@ -55,18 +55,12 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         try:
             with sigterm_as_interrupt():
                 return command(*args, **kwargs)
-        except SimrecError as error:
-            if state.debug:
+        except (SimrecError, OSError) as error:
+            if state.debug or (isinstance(error, OSError) and error.filename is None):
                 raise
-            if not _leave_for_launcher(error):
-                report_error(error)
-            raise typer.Exit(EXIT_USER_ERROR) from None
-        except OSError as error:
-            if state.debug or error.filename is None:
-                raise
-            from simrec_cli.data.files import path_failure
-
-            report_error(path_failure(error))
+            failure = error if isinstance(error, SimrecError) else _path_failure(error)
+            if not _leave_for_launcher(failure):
+                report_error(failure)
             raise typer.Exit(EXIT_USER_ERROR) from None
         except KeyboardInterrupt:
             if state.debug:
@@ -132,6 +126,12 @@ def run_under_torchrun(plan: LaunchPlan, verb_args: list[str]) -> None:
             report_error(SimrecError(**json.loads(reported[0].read_text())))
             code = EXIT_USER_ERROR
     raise typer.Exit(code)
+
+
+def _path_failure(error: OSError) -> SimrecError:
+    from simrec_cli.data.files import path_failure  # numpy and friends: only on this rare path
+
+    return path_failure(error)
 
 
 def _leave_for_launcher(error: SimrecError) -> bool:
