@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from simrec_cli.errors import SimrecError, quoted
+from simrec_cli.errors import SimrecError
 
 TEMPORARY_SUFFIX = ".tmp"
 _TEMPORARY_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
@@ -85,10 +85,17 @@ _PATH_FIXES = {
 }
 
 
+def _shown_path(path: str) -> str:
+    """A path as a message shows it: whole, or its start and its end (where the file's name is) when long."""
+    if len(path) <= PATH_QUOTE_LIMIT:
+        return path
+    return f"{path[: PATH_QUOTE_LIMIT // 4]}...{path[-PATH_QUOTE_LIMIT // 2 :]} ({len(path):,} characters)"
+
+
 def path_failure(os_error: OSError) -> SimrecError:
     """One line for a file-system error on a path the user chose that no command foresaw (a name too long for
     the file system, a symbolic link loop), naming the path, the cause and the fix."""
-    path = quoted(str(os_error.filename), PATH_QUOTE_LIMIT).strip("'\"")
+    path = _shown_path(str(os_error.filename))
     if os_error.errno in _DISK_FULL:
         return SimrecError(f"disk full: cannot write {path}", "free some space there, or choose another place")
     fix = _PATH_FIXES.get(os_error.errno or 0, "check the path and its permissions")

@@ -147,7 +147,7 @@ REFER = [
     Row("synthetic image size huge", _prepare("--image-size", "100000", dataset="synthetic"), "--image-size 100000",
         says="too large"),
     Row("data root name too long", lambda p: ["prepare-data", "--dataset", "synthetic", "--data-root",
-        p.tmp / ("données-" + "é" * 130), "--num-images", "10"], "données-", says="File name too long"),
+        p.tmp / ("données-" + "é" * 130), "--num-images", "10"], "é" * 60, says="File name too long"),
     Row("output dir is a file", _prepare("--output-dir", "out"), "--output-dir",
         _refer(lambda f: (f.root.parent / "out").write_text("x")), says="is a file"),
     Row("output dir read-only", lambda p: [*_prepare()(p), "--output-dir", p.read_only / "out"], "--output-dir",
