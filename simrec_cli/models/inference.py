@@ -160,10 +160,15 @@ class InferenceModel:
 
 def compile_module(module: nn.Module, device: torch.device, shapes: int) -> Forward:
     """torch.compile for fixed shapes: inductor with constant folding of the frozen weights on CPU, CUDA graphs
-    (`reduce-overhead`) on GPU. `shapes` is how many input shapes it will see, so none falls back to eager."""
+    (`reduce-overhead`) on GPU. `shapes` is how many input shapes it will see, so none falls back to eager.
+
+    The language encoder's GRU is traced into the graph (dynamo's `allow_rnn`): otherwise the forward breaks
+    into seven graphs around it, and the default SimREC at 416 runs about 9 % slower at batch 1 and 8 on a
+    2-core CPU with AMX."""
     import torch._dynamo
 
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, shapes)
+    torch._dynamo.config.allow_rnn = True
     if device.type == "cuda":
         return torch.compile(module, dynamic=False, mode="reduce-overhead")
     return torch.compile(module, dynamic=False, options={"freezing": True})
