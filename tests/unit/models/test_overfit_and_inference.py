@@ -144,17 +144,17 @@ def test_compiled_forward_keeps_the_boxes(trained_tiny_simrec: Trained) -> None:
         assert box_iou(answer[:, :4], reference[:, :4]).diag().min() >= 0.99
 
 
-def test_the_compiled_forward_is_one_graph(trained_tiny_simrec: Trained, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_compiled_forward_is_one_graph(trained_tiny_simrec: Trained) -> None:
     """With compile_module's dynamo settings the whole forward, the language encoder's GRU included, traces into
     one graph: a break around the GRU would split it into seven and cost the compiled forward about 9 %."""
     import torch._dynamo
 
-    monkeypatch.setattr(torch._dynamo.config, "allow_rnn", False)
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", torch._dynamo.config.recompile_limit)
     model, _, batch = trained_tiny_simrec
     module = _inference_model(model).module
-    before = torch._dynamo.explain(module)(batch.images, batch.tokens)
-    inference.compile_module(module, torch.device("cpu"), 1)  # compiles lazily: nothing is compiled here
-    after = torch._dynamo.explain(module)(batch.images, batch.tokens)
+    limit = torch._dynamo.config.recompile_limit
+    with torch._dynamo.config.patch(allow_rnn=False, recompile_limit=limit):  # restored afterwards
+        before = torch._dynamo.explain(module)(batch.images, batch.tokens)
+        inference.compile_module(module, torch.device("cpu"), 1)  # compiles lazily: nothing is compiled here
+        after = torch._dynamo.explain(module)(batch.images, batch.tokens)
     assert before.graph_break_count > 0
     assert (after.graph_count, after.graph_break_count) == (1, 0)
