@@ -90,7 +90,7 @@ class ServeOptions:
     def compile_batch_sizes(self) -> tuple[int, ...]:
         """The batch sizes `--compile` builds a graph for: 1, 4, 16, ... below --max-batch, and --max-batch itself.
 
-        Each size costs a compile at start-up (most of a minute for the default SimREC on a 2-core CPU), and a pass
+        Each size costs a compile at start-up (about 35 s for the default SimREC at 416 on a 2-core CPU), and a pass
         runs at the next size up, so few sizes that grow by a constant factor bound both the start-up and the
         padding. Empty without --compile."""
         if not self.compile:
