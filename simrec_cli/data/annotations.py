@@ -56,6 +56,19 @@ def box_problem(bbox: object, width: float | None = None, height: float | None =
     return None
 
 
+NUMBERED_IMAGES = ("refcoco", "refcoco+", "refcocog", "synthetic")  # image files named by the id as a number
+
+
+def _image_id_problem(iid: object, dataset: str) -> str | None:
+    """What is wrong with an entry's image id: a number (0 or more), or for some datasets a file name."""
+    number = isinstance(iid, int) and not isinstance(iid, bool) and iid >= 0
+    if number or (isinstance(iid, str) and iid.isdigit()):
+        return None
+    if isinstance(iid, str) and iid.strip() and dataset not in NUMBERED_IMAGES:
+        return None
+    return f"iid {quoted(iid)}, not an image id ({'a number' if dataset in NUMBERED_IMAGES else 'a number or a name'})"
+
+
 def _entry_problem(entry: object, dataset: str) -> str | None:
     """What is wrong with one entry, or None."""
     if not isinstance(entry, dict):
@@ -65,7 +78,7 @@ def _entry_problem(entry: object, dataset: str) -> str | None:
         missing.append("data_source")
     if missing:
         return f"lacks {', '.join(missing)}"
-    problem = box_problem(entry["bbox"])
+    problem = _image_id_problem(entry["iid"], dataset) or box_problem(entry["bbox"])
     if problem:
         return f"has {problem}"
     refs = entry["refs"]
