@@ -30,6 +30,7 @@ FORMAT_VERSION = 1
 KIND = "simrec-checkpoint"
 INFERENCE_ENTRIES = ("model", "settings", "vocabulary", "epoch")  # what eval, predict and export read
 RESUME_ENTRIES = ("optimizer", "global_step", "best_acc50", "best_epoch", "rng")  # and what resume reads too
+COUNTERS = ("epoch", "global_step", "best_epoch")  # whole numbers of 0 or more
 
 
 def atomic_save(payload: dict[str, Any], path: Path) -> None:
@@ -101,13 +102,21 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def require_entries(payload: dict[str, Any], names: tuple[str, ...], path: Path) -> None:
-    """Refuse a checkpoint that lacks any of `names` (a damaged or hand-assembled file), naming them."""
+    """Refuse a checkpoint that lacks any of `names` (a damaged or hand-assembled file), or whose counters among
+    them are not counts, naming them."""
     missing = [name for name in names if payload.get(name) is None]
     if missing:
         raise SimrecError(
             f"{path} lacks {', '.join(missing)}: the file is damaged or was assembled by hand",
             "use a last.pth or best.pth as `simrec train` wrote it",
         )
+    for name in (name for name in names if name in COUNTERS):
+        value = payload[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise SimrecError(
+                f"{path}: its {name} is {quoted(value)}, not a count",
+                "the file was edited or assembled by hand; use a last.pth or best.pth as `simrec train` wrote it",
+            )
 
 
 def checkpoint_settings(payload: dict[str, Any], path: Path) -> Settings:
@@ -120,7 +129,10 @@ def checkpoint_vocabulary(payload: dict[str, Any], path: Path) -> Vocabulary:
     words = payload["vocabulary"]
     if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
         raise SimrecError(f"{path}: its vocabulary is not a list of words", "the file is damaged; use another")
-    return Vocabulary.from_list(words)
+    try:
+        return Vocabulary.from_list(words)
+    except SimrecError as error:  # its own hint speaks of prepare-data's file, not of a checkpoint
+        raise SimrecError(f"{path}: {error.message}", "the file is damaged; use another") from error
 
 
 def build_inference_model(settings: Settings, vocabulary: Vocabulary) -> nn.Module:
