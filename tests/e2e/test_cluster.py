@@ -73,6 +73,7 @@ def test_two_nodes_on_localhost_equal_one_node_with_two_processes(
     assert_same_weights(node0 / "last.pth", slurm_run / "last.pth")
 
 
+@pytest.mark.slow
 def test_a_node_that_cannot_reach_the_master_stops_in_one_line(synthetic_root: Path, tmp_path: Path) -> None:
     started = time.monotonic()
     completed = run(simrec(*train_args(synthetic_root, tmp_path / "alone", "train.ddp.rendezvous_timeout=3"),

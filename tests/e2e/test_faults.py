@@ -198,6 +198,7 @@ main()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["before the temporary file", "while writing it", "between writing and renaming"])
 def test_sigkill_at_each_phase_of_a_save_leaves_the_old_checkpoint(places: Places, phase: str) -> None:
     run = places.tmp / "run"

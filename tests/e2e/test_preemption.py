@@ -115,6 +115,7 @@ def kill_after_a_step_checkpoint(root: Path, run_dir: Path, *extra: str) -> dict
     return checkpoint
 
 
+@pytest.mark.slow
 def test_sigkill_after_a_step_checkpoint_then_resume_is_bit_exact(
     synthetic_root: Path, one_process_reference: Path, tmp_path: Path
 ) -> None:
@@ -130,6 +131,7 @@ def test_sigkill_after_a_step_checkpoint_then_resume_is_bit_exact(
     assert_same_run(run_dir, one_process_reference)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_step_checkpoint_before_stopping(
     synthetic_root: Path, one_process_reference: Path, tmp_path: Path
 ) -> None:

@@ -68,6 +68,7 @@ def test_eval_prints_every_split_and_writes_json(trained_run: Path, synthetic_ro
     assert [s["acc50"] for s in json.loads(again.read_text())["splits"]] == [s["acc50"] for s in report["splits"]]
 
 
+@pytest.mark.slow
 def test_distributed_eval_matches_single_process(trained_run: Path, tmp_path: Path) -> None:
     single, double = tmp_path / "one.json", tmp_path / "two.json"
     fp32 = ["--precision", "fp32"]
@@ -150,6 +151,7 @@ def _wait_for_first_checkpoint(process: subprocess.Popen, run_dir: Path) -> None
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_auto_resume_after_sigkill(synthetic_root: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "killed"
     command = [sys.executable, "-m", "simrec_cli", *train_args(synthetic_root, run_dir, "train.epochs=4")]
@@ -171,6 +173,7 @@ def test_auto_resume_after_sigkill(synthetic_root: Path, tmp_path: Path) -> None
     assert_same_weights(straight / "last.pth", run_dir / "last.pth")
 
 
+@pytest.mark.slow
 def test_distributed_training_with_two_gloo_processes(synthetic_root: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "ddp"
     command = [sys.executable, "-m", "simrec_cli", *train_args(synthetic_root, run_dir, "train.epochs=1",
@@ -193,6 +196,7 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processes", [1, 2])
 def test_sigterm_stops_training_cleanly_and_says_how_to_resume(
     synthetic_root: Path, tmp_path: Path, processes: int

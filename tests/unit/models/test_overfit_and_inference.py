@@ -144,6 +144,7 @@ def test_compiled_forward_keeps_the_boxes(trained_tiny_simrec: Trained) -> None:
         assert box_iou(answer[:, :4], reference[:, :4]).diag().min() >= 0.99
 
 
+@pytest.mark.slow
 def test_the_compiled_forward_is_one_graph(trained_tiny_simrec: Trained) -> None:
     """With compile_module's dynamo settings the whole forward, the language encoder's GRU included, traces into
     one graph: a break around the GRU would split it into seven and cost the compiled forward about 9 %."""
