@@ -16,6 +16,9 @@ from simrec_cli.errors import SimrecError, quoted
 
 Annotations = dict[str, list[dict]]
 
+# Beyond any real image (JPEG stops at 65,535 px a side), yet far from float overflow in areas and IoUs.
+LARGEST_COORDINATE = 10_000_000
+
 
 @dataclass(frozen=True)
 class SplitCounts:
@@ -41,8 +44,9 @@ def _is_number(value: object) -> bool:
 def box_problem(bbox: object, width: float | None = None, height: float | None = None) -> str | None:
     """What is wrong with an `[x, y, w, h]` box, or None; with the image size, also whether it lies inside.
 
-    A box must be 4 finite numbers with a positive width and height, and (given the image size) lie in
-    the image within a pixel (COCO boxes are floats that may overhang by rounding).
+    A box must be 4 finite numbers with a positive width and height, none beyond LARGEST_COORDINATE pixels,
+    and (given the image size) lie in the image within a pixel (COCO boxes are floats that may overhang by
+    rounding).
     """
     if not isinstance(bbox, list | tuple) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
         return f"bbox {quoted(bbox)} is not [x, y, w, h]"
@@ -51,6 +55,8 @@ def box_problem(bbox: object, width: float | None = None, height: float | None =
         return f"bbox {quoted(bbox)} holds a non-finite number"
     if w <= 0 or h <= 0:
         return f"bbox {quoted(bbox)} has a non-positive width or height"
+    if any(abs(v) > LARGEST_COORDINATE for v in bbox):
+        return f"bbox {quoted(bbox)} reaches beyond any image ({LARGEST_COORDINATE:,} px)"
     if width is not None and height is not None and (x < -1 or y < -1 or x + w > width + 1 or y + h > height + 1):
         return f"bbox {quoted(bbox)} lies outside its {width:g}x{height:g} image"
     return None

@@ -143,9 +143,13 @@ def _csv_rows(text: str, pairs_file: Path) -> list[tuple[Path, str]]:
     rows = []
     for row in reader:
         where = f"{pairs_file} line {reader.line_num}"
-        if None in row:  # more fields than the header names: an unquoted comma would cut the expression short
+        # More fields than the header names, or a value under an unnamed column (a header ending in a comma):
+        # an unquoted comma would cut the expression short.
+        extra = list(row.pop(None, [])) + [value for name, value in row.items() if not name and (value or "").strip()]
+        if extra:
+            named = sum(1 for name in header if name)
             raise SimrecError(
-                f"{where} has {len(header) + len(row[None])} fields, the header {len(header)}",
+                f"{where} has {named + len(extra)} fields but the header names {named} columns",
                 'quote an expression that holds a comma: a.jpg,"the man, on the left"',
             )
         if any((value or "").strip() for value in row.values()):

@@ -268,6 +268,8 @@ ANNS = [
         prepared_copy(edit_json(lambda d: d["test"][1].update(bbox=[1, 2, float("nan"), 4]))), says="non-finite"),
     Row("anns bbox negative", _eval(), "split 'test'",
         prepared_copy(edit_json(lambda d: d["test"][0].update(bbox=[1, 2, -3, 4]))), says="non-positive"),
+    Row("anns bbox beyond any image", _eval(), "split 'test'",
+        prepared_copy(edit_json(lambda d: d["test"][0].update(bbox=[1, 2, 1e300, 4]))), says="beyond any image"),
     Row("anns image id not a number", _eval(), "split 'test'",
         prepared_copy(edit_json(lambda d: d["test"][0].update(iid="abc"))), says="not an image id"),
     Row("anns image id negative", _eval(), "split 'test'",

@@ -212,6 +212,7 @@ def test_empty_and_unicode_expressions_are_kept_with_a_warning(refer: ReferFixtu
         ([10, 20, 30], "is not [x, y, w, h]"),
         ([10, 20, -5, 40], "non-positive width or height"),
         ([10, 20, float("nan"), 40], "non-finite number"),
+        ([10, 20, 1e300, 40], "beyond any image"),
         ([10, 20, "5", 40], "is not [x, y, w, h]"),
         ([1000, 20, 5, 5], "lies outside its"),
     ],

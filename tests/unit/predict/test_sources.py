@@ -73,6 +73,15 @@ def test_csv_pairs_with_header_and_unicode(tmp_path: Path) -> None:
     assert requests_from_pairs(pairs) == [ImageRequest(tmp_path / "x.png", ("the café, left", "the red one"))]
 
 
+def test_csv_pairs_with_a_trailing_comma_or_an_extra_named_column(tmp_path: Path) -> None:
+    """Spreadsheets write a header that ends in a comma; rows with nothing after that comma are fine."""
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text('image,expression,\nx.png,the dog,\nx.png,"the cat, left"\n', encoding="utf-8")
+    assert requests_from_pairs(pairs) == [ImageRequest(tmp_path / "x.png", ("the dog", "the cat, left"))]
+    pairs.write_text("id,image,expression\n7,x.png,the dog\n", encoding="utf-8")
+    assert requests_from_pairs(pairs) == [ImageRequest(tmp_path / "x.png", ("the dog",))]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
