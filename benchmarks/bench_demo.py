@@ -4,8 +4,9 @@
 
 Runs the commands a user runs, as subprocesses in a temporary folder: `simrec prepare-data --dataset synthetic`,
 `simrec train --preset synthetic-tiny` and `simrec eval` of its best.pth on val and test. Reports the wall time
-of each, the time and val Acc@0.5 of every epoch (from metrics.csv), and the minutes the run took to first reach
-80, 90, 95 and 97 % val Acc@0.5 (null when it never did). Overrides go to `simrec train`, e.g. `train.epochs=12`.
+of each, the time and val Acc@0.5 of every epoch (from metrics.csv), the minutes the run took to first reach
+80, 90, 95 and 97 % val Acc@0.5 (null when it never did), the seed it trained with, and the load average when it
+started (other work on the cores slows every figure). Overrides go to `simrec train`, e.g. `train.epochs=12`.
 `--keep-run DIR` copies the run directory (best.pth included) there before the temporary folder goes.
 """
 
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from simrec_cli.models.precision import cpu_flags
 
@@ -63,6 +65,7 @@ def main() -> None:
     parser.add_argument("--keep-run", type=Path, help="copy the run directory here at the end")
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE settings passed to `simrec train`")
     args = parser.parse_args()
+    load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         data, run = root / "data", root / "run"
@@ -78,6 +81,7 @@ def main() -> None:
                 {"epoch": int(row["epoch"]), "time_s": float(row["time_s"]), "val_acc50": float(row["val_acc50"])}
                 for row in csv.DictReader(handle)
             ]
+        seed = yaml.safe_load((run / "config.yaml").read_text())["train"]["seed"]
         splits = {entry["split"]: entry for entry in json.loads((root / "m.json").read_text())["splits"]}
         if args.keep_run:
             shutil.copytree(run, args.keep_run, dirs_exist_ok=True)
@@ -86,9 +90,11 @@ def main() -> None:
             {
                 "preset": args.preset,
                 "overrides": args.overrides,
+                "seed": seed,
                 "torch": torch.__version__,
                 "cpus": os.cpu_count(),
                 "cpu_flags": sorted(cpu_flags()),
+                "load_average_at_start": [round(value, 2) for value in load_at_start],
                 "prepare_data_s": round(prepare_s, 1),
                 "train_s": round(train_s, 1),
                 "train_minutes": round(train_s / 60, 2),

@@ -140,6 +140,23 @@ def test_eval_batches_stack_each_image_once(synthetic_root: Path) -> None:
     assert dataset.collate(samples[:1]).image_index is None  # nothing shared: one image per row
 
 
+def test_eval_reads_each_image_once_for_all_its_expressions(
+    synthetic_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simrec_cli.data import dataset as dataset_module
+
+    reads: list[Path] = []
+    original_read = dataset_module.read_image
+    monkeypatch.setattr(dataset_module, "read_image", lambda path: reads.append(path) or original_read(path))
+    dataset = _dataset(synthetic_root)
+    samples = [dataset[i] for i in range(len(dataset))]
+    assert len(reads) == dataset.num_images < len(samples)
+    for index in (len(dataset) - 1, 0):  # out of order, and with a fresh dataset: the same sample
+        fresh = _dataset(synthetic_root)[index]
+        assert torch.equal(samples[index].image, fresh.image) and torch.equal(samples[index].info, fresh.info)
+        assert torch.equal(samples[index].target, fresh.target) and samples[index].sentence == fresh.sentence
+
+
 ALL_CANDIDATES = ["randaugment", "elastic", "grid_distortion", "random_erasing"]
 
 
