@@ -12,9 +12,12 @@ precision `auto` picks on this machine and whether it passes.
 Speed: images per second of the forward pass at batch 1 and 8 (random images and tokens at the checkpoint's
 input size; the weights do not change the speed) for our plain fp32 NCHW model (the baseline every ratio is
 against, measured in the same run), fp32 with BatchNorm folded and channels_last, bf16, and the compiled
-forward, with the time it took to compile. The CPU's flags are printed with the figures, since they decide bf16
-speed. The goals: at
-batch 1 a ratio >= 4.5 against the baseline, and at batch 8 >= 25 images/s, both within the accuracy gate.
+forward, with the time it took to compile. Only the model's forward is timed: no image decoding, letterbox or
+tokenizing. Each configuration is timed in a process of its own (so none inherits another's allocator state,
+compiled caches or thread pools), in `--rounds` interleaved rounds; each round reports the median of its passes
+and the figure is the median over the rounds (`--in-process` times them all in this process instead). The CPU's
+flags are printed with the figures, since they decide bf16 speed. The goals: at batch 1 a ratio >= 4.5 against
+the baseline, and at batch 8 >= 25 images/s, both within the accuracy gate.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -97,44 +101,90 @@ def _speed(model: InferenceModel, settings: Settings, vocabulary: Vocabulary, ar
     return entry
 
 
-def measure(args: argparse.Namespace) -> tuple[dict, dict]:
-    """Per configuration: accuracy and agreement with fp32 on the split, and forward speed. A compiled model is
-    compiled once (for any batch, as `eval --compile` does) and used for both."""
+CONFIGURATIONS = {  # name: (precision, compiled)
+    "fp32_nchw": ("fp32", False),  # our plain model: no folding, NCHW, eager; the baseline of every ratio
+    "fp32": ("fp32", False),
+    "bf16": ("bf16", False),
+    "bf16_compiled": ("bf16", True),
+}
+
+
+def _load(name: str, args: argparse.Namespace) -> tuple[InferenceModel, Settings, Vocabulary, dict]:
+    """The model of one configuration, compiled (for the timed batch sizes) where it asks for it."""
     device = torch.device("cpu")
-    plain, settings, vocabulary = load_model_from_checkpoint(args.checkpoint, device)
-    checkpoint = args.checkpoint
-    configurations = [("fp32_nchw", checkpoint, "fp32", False), ("fp32", checkpoint, "fp32", False),
-                      ("bf16", checkpoint, "bf16", False), ("bf16_compiled", checkpoint, "bf16", True)]  # fmt: skip
+    precision, compiled = CONFIGURATIONS[name]
+    if name == "fp32_nchw":
+        plain, settings, vocabulary = load_model_from_checkpoint(args.checkpoint, device)
+        model = InferenceModel(plain, device, PrecisionChoice("fp32", "baseline"))
+    else:
+        model, settings, vocabulary = load_for_inference(args.checkpoint, device, precision)
+    entry: dict[str, object] = {"precision": model.precision.describe()}
+    if compiled:
+        started = time.perf_counter()
+        model.compile(args.batches, settings.dataset.input_shape, settings.dataset.max_token_length)
+        entry["compile_s"] = round(time.perf_counter() - started, 1)
+    return model, settings, vocabulary, entry
+
+
+def measure_accuracy(args: argparse.Namespace) -> dict[str, dict]:
+    """Per configuration (the baseline aside): Acc@0.5 on the split and agreement of its boxes with fp32's."""
     accuracy: dict[str, dict] = {}
-    speed: dict[str, dict] = {}
     reference: np.ndarray | None = None
-    for name, path, precision, compiled in configurations:
-        if name == "fp32_nchw":  # our plain model: no folding, NCHW, eager; the baseline of every ratio
-            model = InferenceModel(plain, device, PrecisionChoice("fp32", "baseline"))
-        else:
-            model = load_for_inference(path, device, precision)[0]
-        entry: dict[str, object] = {"precision": model.precision.describe()}
-        if compiled:
-            started = time.perf_counter()
-            model.compile(args.batches, settings.dataset.input_shape, settings.dataset.max_token_length)
-            entry["compile_s"] = round(time.perf_counter() - started, 1)
-        if not args.skip_accuracy and name != "fp32_nchw":
-            summary, boxes = _evaluate(model, settings, vocabulary, args)
-            reference = boxes if reference is None else reference
-            iou = box_iou_xyxy(boxes, reference)
-            summary["share_of_boxes_iou_ge_0.99_vs_fp32"] = round(float((iou >= 0.99).mean()), 4)
-            summary["boxes_moved_vs_fp32"] = int((iou < 0.99).sum())
-            summary["acc50_points_vs_fp32"] = round(summary["acc50"] - accuracy.get("fp32", summary)["acc50"], 2)
-            summary["within_gate"] = abs(summary["acc50_points_vs_fp32"]) <= GATE_POINTS
-            accuracy[name] = summary
-        if not args.skip_speed:
-            speed[name] = {**entry, **_speed(model, settings, vocabulary, args)}
-        print(json.dumps({name: {"accuracy": accuracy.get(name), "speed": speed.get(name)}}), file=sys.stderr)
-    for entry in speed.values():
-        for rows in args.batches:
-            key = f"batch{rows}_images_per_s"
-            entry[f"batch{rows}_ratio_vs_fp32_nchw"] = round(entry[key] / speed["fp32_nchw"][key], 2)
-    return accuracy, speed
+    for name in [name for name in args.configurations if name != "fp32_nchw"]:
+        model, settings, vocabulary, _ = _load(name, args)
+        summary, boxes = _evaluate(model, settings, vocabulary, args)
+        reference = boxes if reference is None else reference
+        iou = box_iou_xyxy(boxes, reference)
+        summary["share_of_boxes_iou_ge_0.99_vs_fp32"] = round(float((iou >= 0.99).mean()), 4)
+        summary["boxes_moved_vs_fp32"] = int((iou < 0.99).sum())
+        summary["acc50_points_vs_fp32"] = round(summary["acc50"] - accuracy.get("fp32", summary)["acc50"], 2)
+        summary["within_gate"] = abs(summary["acc50_points_vs_fp32"]) <= GATE_POINTS
+        accuracy[name] = summary
+        print(json.dumps({name: {"accuracy": summary}}), file=sys.stderr)
+    return accuracy
+
+
+def measure_speed_here(name: str, args: argparse.Namespace) -> dict:
+    """One configuration's forward speed, timed in this process."""
+    model, settings, vocabulary, entry = _load(name, args)
+    return {**entry, **_speed(model, settings, vocabulary, args)}
+
+
+def _speed_in_subprocess(name: str, args: argparse.Namespace) -> dict:
+    """One configuration's forward speed, timed in a fresh process running this script."""
+    command = [sys.executable, __file__, str(args.checkpoint), "--skip-accuracy", "--in-process", "--configurations",
+               name, "--batches", *map(str, args.batches), "--repeats", str(args.repeats)]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    if finished.returncode != 0:
+        raise RuntimeError(f"timing {name} failed:\n{finished.stderr[-4000:]}")
+    return json.loads(finished.stdout)["speed"][name]
+
+
+def measure_speed(args: argparse.Namespace) -> dict[str, dict]:
+    """Per configuration: forward speed at each batch size and the ratio to the fp32 NCHW baseline.
+
+    Isolated (the default): `--rounds` rounds, each timing every configuration in its own process in turn; a
+    configuration's figure is the median over rounds, and each round is kept under `rounds`."""
+    keys = [f"batch{rows}_images_per_s" for rows in args.batches]
+    if args.in_process:
+        speed = {name: measure_speed_here(name, args) for name in args.configurations}
+    else:
+        rounds: dict[str, list[dict]] = {name: [] for name in args.configurations}
+        for _ in range(args.rounds):
+            for name in args.configurations:
+                rounds[name].append(_speed_in_subprocess(name, args))
+                print(json.dumps({name: rounds[name][-1]}), file=sys.stderr)
+        speed = {}
+        for name, entries in rounds.items():
+            speed[name] = {**entries[0], **{key: round(statistics.median(e[key] for e in entries), 2) for key in keys}}
+            speed[name]["rounds"] = {key: [e[key] for e in entries] for key in keys}
+    if "fp32_nchw" in speed:
+        for entry in speed.values():
+            for key in keys:
+                entry[key.replace("images_per_s", "ratio_vs_fp32_nchw")] = round(
+                    entry[key] / speed["fp32_nchw"][key], 2
+                )
+    return speed
 
 
 def goals(speeds: dict, accuracy: dict | None) -> dict:
@@ -166,6 +216,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], help="batch sizes timed")
     parser.add_argument("--repeats", type=int, default=5, help="timed passes per batch size (batch 1: 3x)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of isolated timings (median)")
+    parser.add_argument("--in-process", action="store_true", help="time every configuration in this process")
+    parser.add_argument("--configurations", nargs="+", choices=list(CONFIGURATIONS), default=list(CONFIGURATIONS))
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
@@ -178,12 +231,16 @@ def main() -> None:
         "cpu_flags": sorted(cpu_flags()),
         "auto_choice": auto.describe(),
     }
-    accuracy, speed = measure(args)
+    accuracy = {} if args.skip_accuracy else measure_accuracy(args)
+    speed = {} if args.skip_speed else measure_speed(args)
     if accuracy:
         report["split"] = args.split
         report["accuracy"] = accuracy
-        report["auto_choice_within_gate"] = accuracy[auto.name]["within_gate"]
+        if auto.name in accuracy:
+            report["auto_choice_within_gate"] = accuracy[auto.name]["within_gate"]
     if speed:
+        isolated = f"one process per configuration, median of {args.rounds} rounds"
+        report["timing"] = "all configurations in one process" if args.in_process else isolated
         report["speed"] = speed
         report["goals"] = goals(speed, accuracy or None)
     print(json.dumps(report, indent=2))

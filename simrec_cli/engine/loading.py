@@ -8,7 +8,7 @@ import torch
 
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
-from simrec_cli.models.inference import InferenceModel, prepare_for_inference
+from simrec_cli.models.inference import InferenceModel, prepare_for_inference, store_autocast_weights
 from simrec_cli.models.precision import resolve_precision
 from simrec_cli.reporting import Reporter
 from simrec_cli.settings import Settings
@@ -17,8 +17,10 @@ from simrec_cli.settings import Settings
 def load_for_inference(
     path: Path, device: torch.device, precision: str = "auto", *, reporter: Reporter | None = None
 ) -> tuple[InferenceModel, Settings, Vocabulary]:
-    """The checkpoint's model with BatchNorm folded and channels_last weights, set to run in `precision`."""
+    """The checkpoint's model with BatchNorm folded and channels_last weights, set to run in `precision` (the
+    weights of the layers autocast runs in bf16 stored in bf16)."""
     choice = resolve_precision(precision, device)
     model, settings, vocabulary = load_model_from_checkpoint(path, device, reporter=reporter)
     prepared = prepare_for_inference(model, fold_bn=True, channels_last=True, in_place=True)
+    store_autocast_weights(prepared, choice.autocast_dtype)
     return InferenceModel(prepared, device, choice), settings, vocabulary

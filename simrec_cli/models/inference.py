@@ -75,6 +75,25 @@ def prepare_for_inference(
     return prepared
 
 
+# The layers whose weights autocast casts to its low precision dtype on every call (convolutions and matrix products).
+AUTOCAST_LOW_PRECISION_LAYERS = (nn.Conv2d, nn.Linear)
+
+
+def store_autocast_weights(model: nn.Module, dtype: torch.dtype | None) -> int:
+    """Store the weights of the layers autocast runs in `dtype` in that dtype already (in place); returns how many.
+
+    Autocast would otherwise copy every one of these weights into `dtype` on every forward pass. The answers do
+    not change, since autocast computes these layers in `dtype` either way and leaves tensors already in it as they
+    are. Only for a model built to be run: it cannot train afterwards.
+    """
+    if dtype is None:
+        return 0
+    layers = [module for module in model.modules() if isinstance(module, AUTOCAST_LOW_PRECISION_LAYERS)]
+    for layer in layers:
+        layer.to(dtype)
+    return len(layers)
+
+
 def autocast(device: torch.device | str, dtype: torch.dtype | None) -> AbstractContextManager:
     """Mixed precision in `dtype` on CPU or CUDA; a no-op context when `dtype` is None."""
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype, enabled=dtype is not None)
@@ -143,6 +162,24 @@ class InferenceModel:
                 images = images.index_select(0, image_index)
             return self._bucketed(images, tokens)
 
+    @property
+    def _image_format(self) -> torch.memory_format:
+        return torch.channels_last if getattr(self.module, "channels_last_input", False) else torch.contiguous_format
+
+    @staticmethod
+    def _as_compiled_input(
+        tensor: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format
+    ) -> torch.Tensor:
+        """`tensor` as an inference-mode tensor in `memory_format`, copied only where it is not one already.
+
+        The compiled graphs guard on both: the warm-up's zeros, a data loader's batch, a server's canvases (created
+        under inference mode, permuted from height x width x channels) and a padded batch differ in them, and each
+        difference recompiled a graph at its first call, which took the server seconds to minutes per batch size.
+        """
+        if tensor.is_inference() and tensor.is_contiguous(memory_format=memory_format):
+            return tensor
+        return tensor.clone(memory_format=memory_format)
+
     def _bucketed(self, images: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         assert self._compiled is not None
         rows, largest = tokens.shape[0], self.batch_sizes[-1]
@@ -154,7 +191,7 @@ class InferenceModel:
         if size > rows:
             images = torch.cat([images, images[-1:].expand(size - rows, *images.shape[1:])])
             tokens = torch.cat([tokens, tokens[-1:].expand(size - rows, *tokens.shape[1:])])
-        outputs = self._compiled(images, tokens)
+        outputs = self._compiled(self._as_compiled_input(images, self._image_format), self._as_compiled_input(tokens))
         return {key: value[:rows].clone() for key, value in outputs.items()}
 
 
@@ -166,9 +203,13 @@ def compile_module(module: nn.Module, device: torch.device, shapes: int) -> Forw
     into seven graphs around it, and the default SimREC at 416 runs about 9 % slower at batch 1 and 8 on a
     2-core CPU with AMX."""
     import torch._dynamo
+    import torch._inductor.config
 
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, shapes)
     torch._dynamo.config.allow_rnn = True
     if device.type == "cuda":
         return torch.compile(module, dynamic=False, mode="reduce-overhead")
-    return torch.compile(module, dynamic=False, options={"freezing": True})
+    # Freezing must be set in inductor's global config: passed as `options`, it leaves the weights graph inputs,
+    # cast to bf16 on every call, and the convolutions unfused.
+    torch._inductor.config.freezing = True
+    return torch.compile(module, dynamic=False)

@@ -10,7 +10,13 @@ import torch
 from torchvision.ops import box_iou
 
 from simrec_cli.models import inference
-from simrec_cli.models.inference import InferenceModel, bf16_autocast, fold_batchnorm, prepare_for_inference
+from simrec_cli.models.inference import (
+    InferenceModel,
+    bf16_autocast,
+    fold_batchnorm,
+    prepare_for_inference,
+    store_autocast_weights,
+)
 from simrec_cli.models.precision import PrecisionChoice
 
 from .conftest import SceneBatch
@@ -88,6 +94,43 @@ def test_in_place_preparation_is_the_copy_without_copying(trained_tiny_simrec: T
         assert torch.equal(prepared(images, tokens)["boxes"], copied(images, tokens)["boxes"])
 
 
+def test_weights_stored_in_bf16_give_autocasts_answers(trained_tiny_simrec: Trained) -> None:
+    """Convolutions and linear layers keep bf16 weights, so autocast stops casting them on every pass; the boxes stay
+    bit for bit those of the fp32 weights under autocast."""
+    model, _, batch = trained_tiny_simrec
+    images, tokens = evaluation_inputs(batch)
+    autocast_only = prepare_for_inference(model, fold_bn=True, channels_last=True)
+    stored = prepare_for_inference(model, fold_bn=True, channels_last=True)
+    assert store_autocast_weights(stored, None) == 0
+    assert store_autocast_weights(stored, torch.bfloat16) > 0
+    assert all(m.weight.dtype == torch.bfloat16 for m in stored.modules() if isinstance(m, torch.nn.Conv2d))
+    assert stored.lang_encoder.lstm.weight_ih_l0.dtype == torch.float32  # autocast leaves the GRU in fp32
+    with torch.inference_mode(), bf16_autocast("cpu"):
+        assert torch.equal(stored(images, tokens)["boxes"], autocast_only(images, tokens)["boxes"])
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="weight packing needs oneDNN")
+def test_compiled_cpu_forward_packs_the_frozen_weights() -> None:
+    """On CPU the compiled forward treats the weights as constants: packed for oneDNN, each convolution fused with
+    its activation. (Asked for through torch.compile's options, freezing was silently skipped: the weights stayed
+    inputs, cast to bf16 on every call.)"""
+    import torch._inductor.config
+    from torch._dynamo.utils import counters
+
+    layers = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.SiLU(), torch.nn.Conv2d(16, 8, 1))
+    module = layers.eval().to(memory_format=torch.channels_last)
+    images = torch.rand(1, 16, 16, 16).contiguous(memory_format=torch.channels_last)
+    counters.clear()
+    with torch._inductor.config.patch(freezing=False, force_disable_caches=True), torch.inference_mode():
+        compiled = inference.compile_module(module, torch.device("cpu"), 1)
+        with bf16_autocast("cpu"):
+            answer = compiled(images)
+            reference = module(images)
+    assert counters["inductor"]["mkldnn_conv_weight_pack_matcher_count"] == 2
+    assert counters["inductor"]["mkldnn_unary_fusion_matcher_count"] >= 1
+    assert torch.allclose(answer.float(), reference.float(), atol=0.05)
+
+
 def _inference_model(model: torch.nn.Module, batch_sizes: tuple[int, ...] = (), size: int = 160) -> InferenceModel:
     """Eager by default; compiled for `batch_sizes`."""
     prepared = InferenceModel(
@@ -132,15 +175,22 @@ def test_bucketed_forward_pads_cuts_and_repeats_images(
 @pytest.mark.slow
 def test_compiled_forward_keeps_the_boxes(trained_tiny_simrec: Trained) -> None:
     """inductor with frozen weights computes what the eager model computes (the real compile: about a minute),
-    with images shared by several expressions and with one image per expression."""
+    with images shared by several expressions and with one image per expression, and the graph compiled up front
+    serves them all: a loader's batch, a padded one, and a server's (made under inference mode from
+    height x width x channels canvases) without compiling again."""
+    import torch._dynamo
+
     model, _, batch = trained_tiny_simrec
     images, tokens = evaluation_inputs(batch)
     eager, compiled = _inference_model(model), _inference_model(model, (8,))
+    with torch.inference_mode():
+        served = images.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
     shared = torch.tensor([0, 1, 1, 2, 3, 3, 3, 0])
-    for rows, index in [(images, None), (images[:4], shared), (images[:5], None)]:
+    for rows, index in [(images, None), (images[:4], shared), (images[:5], None), (served, None)]:
         count = len(rows) if index is None else len(index)
         reference = eager(rows, tokens[:count], image_index=index)["boxes"]
-        answer = compiled(rows, tokens[:count], image_index=index)["boxes"]
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            answer = compiled(rows, tokens[:count], image_index=index)["boxes"]
         assert box_iou(answer[:, :4], reference[:, :4]).diag().min() >= 0.99
 
 
