@@ -32,9 +32,13 @@ for _name in [name for name in os.environ if name.startswith("SLURM_")]:
 BRIEF_EPOCHS = 7
 
 
-def simrec_with_all_cores(*args: object) -> None:
-    """Run `simrec` as a user does, in its own process with every core (the suite keeps itself to one thread)."""
-    env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
+def simrec_with_a_share_of_the_cores(*args: object) -> None:
+    """Run `simrec` as a user does, in its own process with threads for its share of the cores: all of them in a
+    plain run, one worker's share under pytest-xdist (the suite keeps itself to one thread). More threads than
+    cores make torch's threads wait on each other: with two workers on 2 cores, a 2-thread epoch took minutes."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     command = [sys.executable, "-m", "simrec_cli", "-q", *(str(arg) for arg in args)]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -44,7 +48,7 @@ def simrec_with_all_cores(*args: object) -> None:
 def demo_data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's synthetic dataset, exactly as `make demo` prepares it (the generator is deterministic)."""
     root = tmp_path_factory.mktemp("demo") / "data"
-    simrec_with_all_cores("prepare-data", "--dataset", "synthetic", "--data-root", root)
+    simrec_with_a_share_of_the_cores("prepare-data", "--dataset", "synthetic", "--data-root", root)
     return root
 
 
@@ -56,13 +60,26 @@ def trained_checkpoint(demo_data_root: Path) -> Path:
     if given:
         return Path(given)
     run_dir = demo_data_root.parent / "run"
-    simrec_with_all_cores("train", "--preset", "synthetic-tiny", f"dataset.data_root={demo_data_root}",
+    simrec_with_a_share_of_the_cores("train", "--preset", "synthetic-tiny", f"dataset.data_root={demo_data_root}",
                           f"train.output_dir={run_dir}", f"train.epochs={BRIEF_EPOCHS}")  # fmt: skip
     return run_dir / "best.pth"
 
 
+# Session fixtures that take a minute or more to build. `make test` runs the suite in two pytest-xdist workers with
+# `--dist loadfile` (a file's tests on one worker, so every test that uses one of these lives in one file, and each
+# is built once); their files go first, so that the longest chain (data, training, its tests) starts at once.
+COSTLY_SESSION_FIXTURES = ("trained_checkpoint", "trained_tiny_simrec")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs the trained checkpoint waits minutes for it: it belongs to the slow tests."""
+    """A test that needs the trained checkpoint waits minutes for it: it belongs to the slow tests. The tests of
+    the costly fixtures run first (`--no-loadscope-reorder` makes xdist hand out files in this order)."""
+    rank = {name: index for index, name in enumerate(COSTLY_SESSION_FIXTURES)}
+    order = {}
     for item in items:
-        if "trained_checkpoint" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "trained_checkpoint" in names:
             item.add_marker(pytest.mark.slow)
+        order[id(item)] = min((rank[name] for name in names if name in rank), default=len(rank))
+    items.sort(key=lambda item: order[id(item)])

@@ -1,20 +1,27 @@
-"""The accuracy gate of the reduced precision, on a trained synthetic-tiny checkpoint: bf16, eager (predict, eval)
-and compiled for fixed batch sizes (a server's buckets), keeps val Acc@0.5 within half a point of fp32, and
-`auto` never picks a precision that misses it."""
+"""The tests of the suite's one trained model (`trained_checkpoint`, synthetic-tiny trained briefly), together in
+one file so that pytest-xdist's `--dist loadfile` runs them on one worker, which trains it once.
+
+The model finds the described object in held-out scenes; and the accuracy gate of the reduced precision: bf16,
+eager (predict, eval) and compiled for fixed batch sizes (a server's buckets), keeps val Acc@0.5 within half a
+point of fp32, and `auto` never picks a precision that misses it."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from simrec_cli.cli import app
 from simrec_cli.data.dataset import RefDataset
+from simrec_cli.data.synthetic import DEFAULT_IMAGE_SIZE, render_scene
 from simrec_cli.engine.distributed import World
 from simrec_cli.engine.evaluator import evaluate_split
 from simrec_cli.engine.loading import load_for_inference
+from simrec_cli.engine.metrics import box_iou_xyxy, xywh_to_xyxy
 from simrec_cli.models.precision import resolve_precision
 from simrec_cli.reporting import NullReporter
 
@@ -53,3 +60,27 @@ def test_bf16_keeps_val_accuracy(trained_checkpoint: Path, demo_data_root: Path,
         assert abs(acc50 - fp32) <= GATE_POINTS, f"{name} {acc50:.2f} % against fp32 {fp32:.2f} %"
     passing = {"fp32"} | {name for name, acc50 in reduced.items() if abs(acc50 - fp32) <= GATE_POINTS}
     assert resolve_precision("auto", torch.device("cpu")).name in passing
+
+
+def test_trained_checkpoint_finds_the_described_object(trained_checkpoint: Path, tmp_path: Path) -> None:
+    """Held-out scenes (seeds the generator never used for the dataset): the box must hit the object the
+    expression describes (IoU >= 0.5) at least 90 % of the time."""
+    pairs, answers = [], {}
+    for seed in range(40):
+        scene = render_scene(900_000 + seed, DEFAULT_IMAGE_SIZE)
+        name = f"held_out_{seed}.png"
+        Image.fromarray(scene.image).save(tmp_path / name)
+        for expression, target in scene.expressions:
+            pairs.append(json.dumps({"image": name, "expression": expression}))
+            answers[(str(tmp_path / name), expression)] = scene.objects[target].box
+    (tmp_path / "pairs.jsonl").write_text("\n".join(pairs))
+    arguments = ["predict", "--pairs", str(tmp_path / "pairs.jsonl"), "-c", str(trained_checkpoint), "--json",
+                 "--no-save"]  # fmt: skip
+    result = CliRunner().invoke(app, arguments, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert len(records) == len(answers) >= 100
+    predicted = np.array([record["box"] for record in records], np.float64)
+    truth = xywh_to_xyxy(np.array([answers[(r["image"], r["expression"])] for r in records], np.float64))
+    hits = box_iou_xyxy(predicted, truth) >= 0.5
+    assert hits.mean() >= 0.9, f"{hits.sum()} of {len(hits)} boxes hit"
