@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from simrec_cli.interruption import between_items
 from simrec_cli.reporting import format_cell
 
 T = TypeVar("T")
@@ -109,7 +110,7 @@ class RichReporter:
 
     def track(self, items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
         if state.quiet:
-            yield from items
+            yield from between_items(items)
             return
         progress = Progress(
             TextColumn("{task.description}"),
@@ -124,7 +125,7 @@ class RichReporter:
         with progress:
             self._progress, self._task = progress, progress.add_task(description, total=total, status="")
             try:
-                for item in items:
+                for item in between_items(items):
                     yield item
                     progress.advance(self._task)
             finally:

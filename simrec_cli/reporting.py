@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
+from simrec_cli.interruption import between_items
+
 T = TypeVar("T")
 
 
@@ -47,7 +49,7 @@ class NullReporter:
         self.warnings.append(message)
 
     def track(self, items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
-        yield from items
+        yield from between_items(items)
 
     def status(self, text: str) -> None:
         return None

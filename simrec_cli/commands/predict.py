@@ -23,6 +23,7 @@ from simrec_cli.commands.common import (
 from simrec_cli.console import RichReporter, console, error_console, fitted_table, state
 from simrec_cli.engine.checkpoint_paths import newest_checkpoint, require_checkpoint_file
 from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError
+from simrec_cli.interruption import between_items
 from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
 from simrec_cli.predict.sources import ImageRequest, requests_from_pairs, requests_from_source
 from simrec_cli.reporting import Reporter
@@ -41,7 +42,7 @@ class JsonModeReporter(RichReporter):
             error_console.print(message)
 
     def track(self, items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
-        yield from items
+        yield from between_items(items)
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         return None

@@ -3,7 +3,8 @@
 Clusters preempt jobs with SIGTERM (SLURM, Kubernetes), torchrun stops its workers with it, and `kill` sends it by
 default. Python's default for SIGTERM ends the process on the spot: no message, no closed log or TensorBoard
 file, no leaving the process group. Raising KeyboardInterrupt instead lets a run report where it stopped and
-what `last.pth` holds, exactly as after Ctrl-C.
+what `last.pth` holds, exactly as after Ctrl-C. Both signals are also noted in `simrec_cli.interruption`, since
+a KeyboardInterrupt raised inside some C code is swallowed; progress loops raise it again at their next item.
 """
 
 from __future__ import annotations
@@ -14,19 +15,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from simrec_cli.interruption import forget_stop, request_stop
+
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+    reason = f"stopped by {signal.Signals(signum).name}"
+    request_stop(reason)
+    raise KeyboardInterrupt(reason)
 
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises KeyboardInterrupt in the main thread; the old handler comes back after."""
+    """Within the block, SIGTERM and SIGINT raise KeyboardInterrupt in the main thread and note the stop; the old
+    handlers come back after."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may install handlers; such callers stop however their host stops them
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # A SIGINT that was ignored when the process started (a background job of a shell) stays ignored.
+    stops = [stop for stop in (signal.SIGTERM, signal.SIGINT) if signal.getsignal(stop) is not signal.SIG_IGN]
+    previous = {stop: signal.signal(stop, _interrupt) for stop in stops}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+        forget_stop()
