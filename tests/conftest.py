@@ -71,15 +71,20 @@ def trained_checkpoint(demo_data_root: Path) -> Path:
 COSTLY_SESSION_FIXTURES = ("trained_checkpoint", "trained_tiny_simrec")
 
 
+def _costly_fixture_rank(item: pytest.Item) -> int:
+    """Where a test's costliest session fixture stands in COSTLY_SESSION_FIXTURES (after them all when it uses none)."""
+    names = getattr(item, "fixturenames", ())
+    return min(
+        (rank for rank, name in enumerate(COSTLY_SESSION_FIXTURES) if name in names),
+        default=len(COSTLY_SESSION_FIXTURES),
+    )
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that needs the trained checkpoint waits minutes for it: it belongs to the slow tests. The tests of
     the costly fixtures run first (`--no-loadscope-reorder` makes xdist hand out files in this order)."""
-    rank = {name: index for index, name in enumerate(COSTLY_SESSION_FIXTURES)}
-    order = {}
     for item in items:
-        names = getattr(item, "fixturenames", ())
-        if "trained_checkpoint" in names:
+        if "trained_checkpoint" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
-        order[id(item)] = min((rank[name] for name in names if name in rank), default=len(rank))
-    items.sort(key=lambda item: order[id(item)])
+    items.sort(key=_costly_fixture_rank)
