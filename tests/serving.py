@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -84,13 +83,6 @@ def _wait_until_healthy(server: ServerProcess, deadline: float) -> None:
                 return
         assert server.process.poll() is None and time.monotonic() < deadline, f"not healthy: {server.log}"
         time.sleep(0.2)
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _read_lines(process: subprocess.Popen, output: list[str], found: threading.Event) -> None:

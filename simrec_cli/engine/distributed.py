@@ -78,10 +78,7 @@ def init_world(requested_device: str, backend: str = "auto") -> World:
             dist.init_process_group(backend=chosen, init_method="env://")
         else:
             dist.init_process_group(backend=chosen, store=store, rank=rank, world_size=size)
-    world = World(rank=rank, local_rank=local_rank, size=size, device=device)
-    if EXPECTED_NODES_VARIABLE in os.environ:
-        check_node_counts(world, int(os.environ[EXPECTED_NODES_VARIABLE]))
-    return world
+    return World(rank=rank, local_rank=local_rank, size=size, device=device)
 
 
 def attempt_store(size: int) -> dist.Store | None:
@@ -121,17 +118,23 @@ def shutdown_world(world: World, wait_for_peers: bool = True) -> None:
     hang until the backend's timeout. Leaving closes its connections, which ends those collectives instead.
     """
     gc.collect()
-    if world.distributed and dist.is_initialized():
-        if wait_for_peers:
+    if dist.is_initialized():
+        if wait_for_peers and world.distributed:
             dist.barrier()
         dist.destroy_process_group()
 
 
 @contextmanager
 def joined_world(requested_device: str, backend: str = "auto") -> Iterator[World]:
-    """`init_world` for the length of a block, left with `shutdown_world` however the block ends."""
+    """`init_world` for the length of a block, left with `shutdown_world` however the block ends.
+
+    The node-count check runs inside: a rank that stops on it must leave the process group too, or gloo's threads
+    are torn down at exit while still joinable and the process aborts (SIGABRT) after printing its error line.
+    """
     world = init_world(requested_device, backend)
     try:
+        if EXPECTED_NODES_VARIABLE in os.environ:
+            check_node_counts(world, int(os.environ[EXPECTED_NODES_VARIABLE]))
         yield world
     except BaseException:
         shutdown_world(world, wait_for_peers=False)

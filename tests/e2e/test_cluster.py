@@ -4,7 +4,6 @@ one-line failures of nodes that do not meet. Every run uses gloo on CPU with the
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,14 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import assert_same_weights, metrics_rows, train_args
+from tests.network import free_port
 
 TIMEOUT = 300
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def simrec(*args: str) -> list[str]:

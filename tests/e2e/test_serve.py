@@ -23,7 +23,8 @@ from simrec_cli.serve.app import create_app
 from simrec_cli.serve.model import OnnxModel
 from simrec_cli.serve.options import ServeOptions
 from tests.e2e.conftest import invoke
-from tests.serving import free_port, running_server
+from tests.network import free_port
+from tests.serving import running_server
 
 CLIENTS = 16
 REQUESTS = 400

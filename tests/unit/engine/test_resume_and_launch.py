@@ -12,6 +12,7 @@ from simrec_cli.engine.launcher import LaunchRequest, plan_processes
 from simrec_cli.engine.resume import checkpoint_in, merge_for_resume
 from simrec_cli.errors import SimrecError
 from simrec_cli.settings import load_settings
+from tests.network import free_port
 
 
 def test_resume_takes_safe_keys_and_refuses_the_rest(tmp_path: Path) -> None:
@@ -89,3 +90,22 @@ def test_atomic_writes_keep_the_usual_file_mode(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_node_count_mismatch_leaves_the_process_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rank stopped by the node-count check must leave the group: one left joined aborts at exit (SIGABRT)."""
+    import torch.distributed as dist
+
+    from simrec_cli.engine import distributed
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    monkeypatch.setenv(distributed.EXPECTED_NODES_VARIABLE, "2")
+    monkeypatch.delenv("TORCHELASTIC_USE_AGENT_STORE", raising=False)
+    monkeypatch.setattr(distributed, "all_gather_objects", lambda world, count: [count, count + 1])
+    with pytest.raises(SimrecError, match="different --nnodes"), distributed.joined_world("cpu"):
+        pytest.fail("the block must not run")
+    assert not dist.is_initialized()
