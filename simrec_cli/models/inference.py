@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from simrec_cli.models.base import GroundingModel
+from simrec_cli.models.host_memory import keep_freed_memory
 from simrec_cli.models.layers import ConvBnAct
 from simrec_cli.models.precision import PrecisionChoice
 
@@ -120,6 +121,8 @@ class InferenceModel:
         self.module = module
         self.device = torch.device(device)
         self.precision = precision
+        if self.device.type == "cpu":
+            keep_freed_memory()  # each pass reuses the last one's activations instead of faulting them in again
         self.batch_sizes: tuple[int, ...] = ()
         self._compiled: Forward | None = None
 
