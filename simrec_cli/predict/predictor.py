@@ -160,8 +160,8 @@ class Predictor:
         return self.inference.precision
 
     def compile(self, batch_sizes: Sequence[int] = (1,)) -> None:
-        """Compile the forward for these numbers of expressions per pass; other counts are padded up to the next
-        one (or cut into chunks of the largest). Each size costs seconds to a minute to compile on a CPU."""
+        """Compile the forward for these numbers of expressions per pass; other counts are padded up to one or
+        split over several, by each size's measured time. Each size costs seconds to a minute to compile on a CPU."""
         self.inference.compile(batch_sizes, self.input_shape, self.settings.dataset.max_token_length)
 
     @property

@@ -50,8 +50,9 @@ class TorchModel:
     """A checkpoint through the same Predictor `simrec predict` uses, so the answers are the same.
 
     With `compile_batch_sizes`, `prepare` compiles the forward for those numbers of expressions per pass (the
-    batcher's passes are padded up to the next one). It runs on the batcher's thread because CUDA graphs are
-    recorded per thread: compiled anywhere else, the first requests would record them again.
+    batcher's passes are padded up to one or split over several, whichever their measured times say is faster).
+    It runs on the batcher's thread because CUDA graphs are recorded per thread: compiled anywhere else, the first
+    requests would record them again.
     """
 
     def __init__(

@@ -23,7 +23,7 @@ DEFAULT_MAX_EXPRESSIONS = 32
 DEFAULT_TIMEOUT_S = 30.0
 MIN_IMAGE_SIDE = 8  # an image narrower than this holds too little to find anything in
 MASK_FORMATS = ("none", "rle", "png")
-COMPILE_BUCKET_STEP = 4  # compiled batch sizes 1, 4, 16, ...: a pass is padded up to at most 4x its rows
+COMPILE_BUCKET_STEP = 4  # compiled batch sizes 1, 4, 16, ...: a padded pass runs at most 4x its rows
 
 
 @dataclass(frozen=True)
