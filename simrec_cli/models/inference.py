@@ -149,7 +149,7 @@ class InferenceModel:
         if not sizes or sizes[0] < 1:
             raise ValueError(f"batch sizes {batch_sizes} must be positive")
         self._compiled = compile_module(self.module, self.device, len(sizes))
-        self.batch_sizes = sizes
+        self.batch_sizes, self.pass_seconds = sizes, {}
         height, width = input_shape
         # CUDA graph trees run a new graph once to warm up and record it on the next call; replays start after.
         calls = 3 if self.device.type == "cuda" else 1
