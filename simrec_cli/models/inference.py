@@ -108,6 +108,7 @@ def bf16_autocast(device: torch.device | str, enabled: bool = True) -> AbstractC
 
 
 Forward = Callable[..., dict[str, torch.Tensor]]
+TIMED_PASSES = 2  # per compiled size at start-up; the faster one counts
 
 
 class InferenceModel:
@@ -164,12 +165,12 @@ class InferenceModel:
     def __call__(
         self, images: torch.Tensor, tokens: torch.Tensor, image_index: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        with autocast(self.device, self.precision.autocast_dtype):
-            if self._compiled is None:
+        if self._compiled is None:
+            with autocast(self.device, self.precision.autocast_dtype):
                 return self.module(images, tokens, image_index=image_index)
-            if image_index is not None:
-                images = images.index_select(0, image_index)
-            return self._bucketed(images, tokens)
+        if image_index is not None:
+            images = images.index_select(0, image_index)
+        return self._bucketed(images, tokens)  # each compiled pass enters the autocast itself
 
     @property
     def _image_format(self) -> torch.memory_format:
@@ -219,9 +220,6 @@ class InferenceModel:
         return time.perf_counter() - started
 
 
-TIMED_PASSES = 2  # per compiled size at start-up; the faster one counts
-
-
 def plan_passes(rows: int, pass_seconds: Mapping[int, float]) -> list[int]:
     """The compiled sizes, largest first, that run `rows` rows in the least time by the measured `pass_seconds`.
 
@@ -230,9 +228,10 @@ def plan_passes(rows: int, pass_seconds: Mapping[int, float]) -> list[int]:
     AMX took 0.045, 0.125 and 0.457 s for 1, 4 and 16 rows, so 9 rows run faster as 4 + 4 + 1 than padded to 16,
     and a server compiled for 1, 4 and 16 answered at 0.62x the eager one's rate when every batch was padded.
     """
+    sizes = sorted(pass_seconds.items())
     best, first = [0.0] + [math.inf] * rows, [0] * (rows + 1)
     for count in range(1, rows + 1):
-        for size, seconds in sorted(pass_seconds.items()):
+        for size, seconds in sizes:
             total = seconds + best[max(0, count - size)]
             if total < best[count]:
                 best[count], first[count] = total, size
