@@ -26,6 +26,7 @@ def test_compiled_server_answers_as_predict_does(trained_run: Path, synthetic_ro
         assert "compiling the forward for batch sizes 1, 4" in log
         assert log.index("compiled in") < log.index("open http"), log  # ready only once compiled
         assert "(compiled forward for batch sizes 1, 4)" in log
+        assert "No CUDA runtime" not in log  # torch's C++ build helper warns so on a CPU-only machine
         with httpx.Client(base_url=server.url, timeout=60) as client:
             assert client.get("/info").json()["compiled_batch_sizes"] == [1, 4]
             records = []

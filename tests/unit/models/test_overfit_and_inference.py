@@ -112,10 +112,11 @@ def test_weights_stored_in_bf16_give_autocasts_answers(trained_tiny_simrec: Trai
 @pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="weight packing needs oneDNN")
 def test_compiled_cpu_forward_packs_the_frozen_weights() -> None:
     """On CPU the compiled forward treats the weights as constants: packed for oneDNN, each convolution fused with
-    its activation. (Asked for through torch.compile's options, freezing was silently skipped: the weights stayed
-    inputs, cast to bf16 on every call.)"""
+    its activation, and its kernels called from C++ rather than from generated Python. (Asked for through
+    torch.compile's options, freezing was silently skipped: the weights stayed inputs, cast to bf16 on every call.)"""
     import torch._inductor.config
     from torch._dynamo.utils import counters
+    from torch._inductor.utils import run_and_get_code
 
     layers = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.SiLU(), torch.nn.Conv2d(16, 8, 1))
     module = layers.eval().to(memory_format=torch.channels_last)
@@ -124,8 +125,9 @@ def test_compiled_cpu_forward_packs_the_frozen_weights() -> None:
     with torch._inductor.config.patch(freezing=False, force_disable_caches=True), torch.inference_mode():
         compiled = inference.compile_module(module, torch.device("cpu"), 1)
         with bf16_autocast("cpu"):
-            answer = compiled(images)
+            answer, code = run_and_get_code(compiled, images)
             reference = module(images)
+    assert "CppWrapperCodeCache" in "".join(code)
     assert counters["inductor"]["mkldnn_conv_weight_pack_matcher_count"] == 2
     assert counters["inductor"]["mkldnn_unary_fusion_matcher_count"] >= 1
     assert torch.allclose(answer.float(), reference.float(), atol=0.05)
