@@ -47,9 +47,9 @@ def command(
         False,
         "--compile",
         help="Compile the forward (torch.compile) for batch sizes 1, 4, 16, ... up to --max-batch before serving; a "
-        "pass runs at the next size up. Start-up takes minutes (104 s for the default SimREC at 416 on a 2-core "
-        "CPU), and on such a CPU the compiled server measured slower than the eager one (see the README). Not for "
-        "ONNX files.",
+        "batch runs padded up to a size or split over smaller ones, whichever its measured pass times say is "
+        "faster. Start-up takes a minute or more (70 s for the default SimREC at 416 on a 2-core CPU, where it "
+        "then served 1.11x the eager rate; see the README). Not for ONNX files.",
     ),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
 ) -> None:
