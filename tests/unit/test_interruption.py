@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,6 +24,18 @@ def _swallowed_signal(stop: signal.Signals) -> None:
     raise AssertionError(f"{stop.name} raised nothing")
 
 
+@pytest.fixture
+def sigint_as_in_a_terminal() -> Iterator[None]:
+    """SIGINT handled as Python does in a foreground process: the suite may run as a shell's background job,
+    which starts with SIGINT ignored (and an ignored SIGINT stays ignored, as the last test shows)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("sigint_as_in_a_terminal")
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=lambda stop: stop.name)
 @pytest.mark.parametrize("reporter", ["null", "rich", "rich quiet"])
 def test_a_swallowed_stop_is_raised_at_the_next_item(stop: signal.Signals, reporter: str) -> None:
