@@ -8,7 +8,6 @@ import torch
 
 from simrec_cli.errors import SimrecError
 from simrec_cli.models import MCN, SimREC, build_model, count_parameters
-from simrec_cli.models.base import rows_of_images
 from simrec_cli.reporting import NullReporter
 
 from .conftest import VOCAB, coloured_box_batch, tiny_model_settings
@@ -126,22 +125,3 @@ def test_channels_last_training_gives_the_same_loss() -> None:
     loss = model(images, tokens, targets=targets)["loss"]
     assert torch.allclose(loss, reference, rtol=1e-3)
     loss.backward()
-
-
-@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format], ids=["channels_last", "nchw"])
-def test_rows_of_shared_images_sum_their_gradients_as_index_select_does(layout: torch.memory_format) -> None:
-    torch.manual_seed(0)
-    image_index = torch.tensor([0, 0, 2, 1, 2, 2, 0])
-    feat = torch.randn(3, 8, 5, 5).to(memory_format=layout)
-    grad = torch.randn(len(image_index), 8, 5, 5).to(memory_format=layout)
-    results = []
-    for select in (rows_of_images, lambda x, index: x.index_select(0, index)):
-        leaf = feat.clone().requires_grad_()
-        rows = select(leaf, image_index)
-        rows.backward(grad)
-        results.append((rows.detach(), leaf.grad))
-    (rows, summed), (expected_rows, expected_sum) = results
-    assert torch.equal(rows, expected_rows)
-    assert torch.equal(summed, expected_sum)
-    assert torch.equal(summed[1], grad[3])  # an image with one row gets that row's gradient
-    assert summed.is_contiguous(memory_format=layout)
