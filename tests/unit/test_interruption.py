@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -24,15 +25,22 @@ def _swallowed_signal(stop: signal.Signals) -> None:
     raise AssertionError(f"{stop.name} raised nothing")
 
 
-@pytest.fixture
-def sigint_as_in_a_terminal() -> Iterator[None]:
-    """SIGINT handled as Python does in a foreground process: the suite may run as a shell's background job,
-    which starts with SIGINT ignored (and an ignored SIGINT stays ignored, as the last test shows)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+@contextlib.contextmanager
+def _sigint_handled_by(handler: signal.Handlers | Callable[..., object]) -> Iterator[None]:
+    """SIGINT's handler set to `handler` for the block, the one before restored after it."""
+    previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def sigint_as_in_a_terminal() -> Iterator[None]:
+    """SIGINT handled as Python does in a foreground process: the suite may run as a shell's background job,
+    which starts with SIGINT ignored (and an ignored SIGINT stays ignored, as the last test shows)."""
+    with _sigint_handled_by(signal.default_int_handler):
+        yield
 
 
 @pytest.mark.usefixtures("sigint_as_in_a_terminal")
@@ -63,9 +71,5 @@ def test_the_request_ends_with_the_command_and_the_old_handlers_come_back() -> N
 
 def test_an_ignored_sigint_stays_ignored() -> None:
     """A background job of a shell starts with SIGINT ignored; the terminal's Ctrl-C is not meant for it."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        with sigterm_as_interrupt():
-            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with _sigint_handled_by(signal.SIG_IGN), sigterm_as_interrupt():
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
