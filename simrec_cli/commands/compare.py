@@ -19,7 +19,8 @@ def command(
     csv_output: bool = typer.Option(False, "--csv", help="Print CSV: one row per run, differing settings as columns."),
     plot: Path | None = typer.Option(None, "--plot", help="Write the val Acc@0.5 curves of all runs to this PNG."),
 ) -> None:
-    """Compare runs: best epoch, Acc@0.5 per split, parameters, and every setting in which they differ.
+    """Compare runs: best epoch, Acc@0.5 per split, its evaluation protocol, parameters, and every setting in which
+    they differ.
 
     Acc@0.5 of the validation split comes from each best checkpoint; other splits appear once
     `simrec eval RUN/best.pth --report RUN/SOMEWHERE` has written a report inside the run directory.
@@ -46,13 +47,21 @@ def command(
         error_console.print(f"[yellow]skipped:[/] {escape(problem)}", highlight=False, soft_wrap=True)
     if not comparison.runs:
         raise SimrecError("none of the paths could be compared", "give run directories or checkpoints (best.pth)")
+    if len(comparison.protocols) > 1:
+        error_console.print(
+            f"[yellow]note:[/] the accuracies were counted under different evaluation protocols "
+            f"({', '.join(comparison.protocols)}) and are not comparable; evaluate every run with the same "
+            "`simrec eval --protocol` (into a report inside its run directory)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if markdown:
         console.print(to_markdown(comparison), end="", markup=False, soft_wrap=True)
     elif csv_output:
         console.print(to_csv(comparison), end="", markup=False, soft_wrap=True)
     else:
         header, rows = result_rows(comparison)
-        console.print(fitted_table("runs", header, rows, cut=["run"], left=["dataset"]))
+        console.print(fitted_table("runs", header, rows, cut=["run"], left=["dataset", "protocol"]))
         header, rows = setting_rows(comparison)
         if rows:
             console.print(fitted_table("settings that differ", header, rows, cut=header))

@@ -26,6 +26,7 @@ from simrec_cli.reporting import NullReporter
 
 if TYPE_CHECKING:
     from simrec_cli.engine.metrics import SampleResult, SplitMetrics
+    from simrec_cli.engine.protocol import EvaluationProtocol
 
 
 def _results_table(metrics: list[SplitMetrics]) -> Table:
@@ -49,13 +50,15 @@ def _results_table(metrics: list[SplitMetrics]) -> Table:
     return fitted_table("", ["metric", *(m.split for m in metrics)], rows, left=["metric"])
 
 
-def _write_predictions(path: Path, predictions: dict[str, list[SampleResult]]) -> None:
+def _write_predictions(path: Path, predictions: dict[str, list[SampleResult]], protocol: EvaluationProtocol) -> None:
+    """One JSON line per expression, naming the protocol its IoU and hit were counted by."""
     from simrec_cli.data.files import atomic_write
 
     def write(handle: IO[str]) -> None:
         for split, results in predictions.items():
             for result in results:
-                handle.write(json.dumps({"split": split, **asdict(result)}, default=str, allow_nan=False) + "\n")
+                line = {"split": split, "protocol": protocol.name, **asdict(result), "hit": protocol.hit(result.iou)}
+                handle.write(json.dumps(line, default=str, allow_nan=False) + "\n")
 
     atomic_write(path, write)
 
@@ -77,6 +80,14 @@ def command(
     ),
     gallery_misses: int = typer.Option(24, "--gallery-misses", min=0, help="--report: worst misses drawn per split."),
     gallery_hits: int = typer.Option(12, "--gallery-hits", min=0, help="--report: typical hits drawn per split."),
+    protocol: str | None = typer.Option(
+        None,
+        "--protocol",
+        help="original: the original SimREC's (boxes not clipped, hit = IoU > 0.5, mask pixels > 0); clipped: boxes "
+        "clipped to the image, IoU >= 0.5, mask pixels > 0.5 \\[default: the checkpoint's "
+        "train.evaluation.protocol, original unless the run chose clipped].",
+        show_default=False,
+    ),
     device: str = DEVICE_OPTION,
     precision: str = PRECISION_OPTION,
     half: bool = HALF_OPTION,
@@ -107,8 +118,11 @@ def command(
     from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
     from simrec_cli.engine.evaluator import evaluate_checkpoint
     from simrec_cli.engine.launcher import LaunchRequest, plan_processes
+    from simrec_cli.engine.protocol import protocol_named
 
     precision = chosen_precision(precision, half)
+    if protocol is not None:
+        protocol_named(protocol)  # an unknown name is refused before any work
     if report is not None:
         from simrec_cli.report.writer import check_report_dir
 
@@ -126,6 +140,7 @@ def command(
             ("--report", report),
             ("--gallery-misses", gallery_misses if report is not None else None),
             ("--gallery-hits", gallery_hits if report is not None else None),
+            ("--protocol", protocol),
         ]:
             if value is not None:
                 args += [name, str(value)]
@@ -136,11 +151,15 @@ def command(
         metrics, predictions, settings, model = evaluate_checkpoint(
             checkpoint, world=world, reporter=RichReporter() if world.is_main else NullReporter(), data_root=data_root,
             dataset=dataset, splits=split, batch_size=batch_size, num_workers=workers, keep_masks=report is not None,
-            precision=precision,
+            precision=precision, protocol=protocol,
         )  # fmt: skip
     if not world.is_main:
         return
-    console.print(f"{checkpoint}: IoU of boxes (and masks) in original image pixels", markup=False)
+    rules = protocol_named(settings.train.evaluation.protocol)
+    console.print(
+        f"{checkpoint}: IoU of boxes (and masks) in original image pixels; protocol {rules.name}: {rules.description}",
+        markup=False,
+    )
     console.print(_results_table(metrics))
     timing = metrics[-1].timing_ms
     console.print(
@@ -150,9 +169,12 @@ def command(
     )
     console.print(f"precision {model.precision.describe()}")
     if json_file is not None:
-        atomic_write_json(json_file, {"checkpoint": str(checkpoint), "splits": [m.as_dict() for m in metrics]})
+        atomic_write_json(
+            json_file,
+            {"checkpoint": str(checkpoint), "protocol": rules.as_dict(), "splits": [m.as_dict() for m in metrics]},
+        )
     if save_predictions is not None:
-        _write_predictions(save_predictions, predictions)
+        _write_predictions(save_predictions, predictions, rules)
     if report is not None:
         from simrec_cli.report.writer import write_report
 

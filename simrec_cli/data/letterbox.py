@@ -85,28 +85,38 @@ def _info_columns(infos: LetterboxInfo | Sequence[LetterboxInfo] | np.ndarray | 
     return np.broadcast_to(rows, (count, 8)) if len(rows) == 1 else rows
 
 
-def boxes_to_original(boxes_xyxy: np.ndarray | torch.Tensor, infos) -> np.ndarray | torch.Tensor:
-    """Undo the letterbox of [N, 4] xyxy boxes as SimREC's yolobox2label, then clip them to the image."""
+def boxes_to_original(boxes_xyxy: np.ndarray | torch.Tensor, infos, *, clip: bool = True) -> np.ndarray | torch.Tensor:
+    """Undo the letterbox of [N, 4] xyxy boxes as SimREC's yolobox2label, then (with `clip`) clip them to the image.
+
+    The original's evaluation does not clip (engine/protocol.py); pictures and served answers do.
+    """
     is_tensor = isinstance(boxes_xyxy, torch.Tensor)
     boxes = boxes_xyxy.detach().cpu().double().numpy() if is_tensor else np.asarray(boxes_xyxy, dtype=np.float64)
     boxes = boxes.reshape(-1, 4)
     info = _info_columns(infos, len(boxes))
     h, w, nh, nw, dx, dy = (info[:, k] for k in range(6))
     result = np.empty_like(boxes)
-    result[:, 0] = np.clip((boxes[:, 0] - dx) / nw * w, 0, w)
-    result[:, 1] = np.clip((boxes[:, 1] - dy) / nh * h, 0, h)
-    result[:, 2] = np.clip((boxes[:, 2] - dx) / nw * w, 0, w)
-    result[:, 3] = np.clip((boxes[:, 3] - dy) / nh * h, 0, h)
+    result[:, 0] = (boxes[:, 0] - dx) / nw * w
+    result[:, 1] = (boxes[:, 1] - dy) / nh * h
+    result[:, 2] = (boxes[:, 2] - dx) / nw * w
+    result[:, 3] = (boxes[:, 3] - dy) / nh * h
+    if clip:
+        np.clip(result[:, 0::2], 0, w[:, None], out=result[:, 0::2])
+        np.clip(result[:, 1::2], 0, h[:, None], out=result[:, 1::2])
     if is_tensor:
         return torch.from_numpy(result).to(device=boxes_xyxy.device, dtype=boxes_xyxy.dtype)
     return result
 
 
-def mask_to_original(mask_letterboxed: np.ndarray, info: LetterboxInfo) -> np.ndarray:
-    """Crop the image part of a letterboxed mask and resize it to the original size (bool stays bool)."""
+def mask_to_original(mask_letterboxed: np.ndarray, info: LetterboxInfo, *, cutoff: float = 0.5) -> np.ndarray:
+    """Crop the image part of a letterboxed mask and resize it (cv2 bilinear, on floats) to the original size.
+
+    A bool mask comes back bool: the resized pixels above `cutoff` (0 keeps every pixel the resize touched, as the
+    original's mask_iou does); a float mask comes back as the resized floats.
+    """
     crop = mask_letterboxed[info.dy : info.dy + info.new_height, info.dx : info.dx + info.new_width]
     resized = cv2.resize(crop.astype(np.float32), (info.width, info.height), interpolation=cv2.INTER_LINEAR)
-    return resized > 0.5 if mask_letterboxed.dtype == bool else resized
+    return resized > cutoff if mask_letterboxed.dtype == bool else resized
 
 
 def xywh_to_target(box_xywh: Sequence[float] | np.ndarray, info: LetterboxInfo) -> np.ndarray:

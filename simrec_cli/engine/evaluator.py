@@ -23,6 +23,7 @@ from simrec_cli.data.masks import rle_to_json
 from simrec_cli.engine.distributed import World, all_gather_objects
 from simrec_cli.engine.loading import load_for_inference
 from simrec_cli.engine.metrics import SampleResult, SplitMetrics, box_iou_xyxy, summarize, xywh_to_xyxy
+from simrec_cli.engine.protocol import ORIGINAL, EvaluationProtocol, protocol_named
 from simrec_cli.models.inference import InferenceModel, autocast
 from simrec_cli.reporting import Reporter
 from simrec_cli.settings import DatasetSettings, Settings
@@ -48,11 +49,17 @@ def _timed_batches(loader: DataLoader, timing: dict[str, float]) -> Iterator[Bat
 
 
 def _sample_results(
-    batch: Batch, outputs: dict[str, torch.Tensor], dataset: RefDataset, mask_threshold: float, keep_masks: bool
+    batch: Batch,
+    outputs: dict[str, torch.Tensor],
+    dataset: RefDataset,
+    mask_threshold: float,
+    keep_masks: bool,
+    protocol: EvaluationProtocol,
 ) -> list[SampleResult]:
+    """Each expression's box and mask in original pixels and their IoUs, mapped back as `protocol` says."""
     boxes = outputs["boxes"].float().cpu().numpy()
     infos = [LetterboxInfo.from_array(row) for row in batch.infos.cpu().numpy()]
-    predicted = np.asarray(boxes_to_original(boxes[:, :4].astype(np.float64), infos))
+    predicted = np.asarray(boxes_to_original(boxes[:, :4].astype(np.float64), infos, clip=protocol.clip_boxes))
     truth = xywh_to_xyxy(batch.gt_boxes.cpu().numpy())
     ious = box_iou_xyxy(predicted, truth)
     masks = outputs.get("masks")
@@ -69,7 +76,7 @@ def _sample_results(
         )
         if masks is not None:
             predicted_mask = masks[row].float().cpu().numpy() > mask_threshold
-            original = mask_to_original(predicted_mask, infos[row])
+            original = mask_to_original(predicted_mask, infos[row], cutoff=protocol.mask_cutoff)
             target = dataset.original_mask(index)
             result.mask_intersection = int(np.logical_and(original, target).sum())
             result.mask_union = int(np.logical_or(original, target).sum())
@@ -92,10 +99,12 @@ def evaluate_split(
     amp_dtype: torch.dtype | None = None,
     mask_threshold: float = 0.35,
     keep_masks: bool = False,
+    protocol: EvaluationProtocol = ORIGINAL,
 ) -> tuple[SplitMetrics, list[SampleResult]]:
     """Evaluate one split on this rank's shard and merge every rank's results (rank order irrelevant).
 
-    `keep_masks` keeps each predicted mask (as RLE) in its result, for pictures drawn afterwards. `model` is a
+    `protocol` says how boxes and masks are mapped back and what counts as a hit. `keep_masks` keeps each
+    predicted mask (as RLE) in its result, for pictures drawn afterwards. `model` is a
     training model (run in `amp_dtype`) or an `InferenceModel`, which brings its own precision.
     """
     if isinstance(model, nn.Module):
@@ -119,7 +128,7 @@ def evaluate_split(
             outputs = model(batch.images, batch.tokens, image_index=batch.image_index)
         _synchronize(device)
         middle = time.perf_counter()
-        local.extend(_sample_results(batch, outputs, dataset, mask_threshold, keep_masks))
+        local.extend(_sample_results(batch, outputs, dataset, mask_threshold, keep_masks, protocol))
         timing["inference"] += middle - start
         timing["postprocess"] += time.perf_counter() - middle
     gathered = all_gather_objects(world, (local, timing))
@@ -130,7 +139,7 @@ def evaluate_split(
     per_image = {
         key: 1000 * sum(part_timing[key] for _, part_timing in gathered) / max(1, len(results)) for key in timing
     }
-    return summarize(split, results, per_image), results
+    return summarize(split, results, per_image, protocol), results
 
 
 def evaluate_checkpoint(
@@ -145,8 +154,12 @@ def evaluate_checkpoint(
     num_workers: int | None = None,
     keep_masks: bool = False,
     precision: str = "auto",
+    protocol: str | None = None,
 ) -> tuple[list[SplitMetrics], dict[str, list[SampleResult]], Settings, InferenceModel]:
     """Evaluate a checkpoint on every requested split (default: all evaluation splits of its dataset).
+
+    `protocol` names the evaluation protocol (engine/protocol.py); None takes the checkpoint's
+    `train.evaluation.protocol`, which is the original SimREC's unless the run chose another.
 
     The settings returned are the checkpoint's with the dataset that was evaluated (after --dataset,
     --data-root and --split), so whatever reads the results finds the same files. The model runs in `precision`
@@ -154,6 +167,7 @@ def evaluate_checkpoint(
     number of images (each encoded once for all its expressions).
     """
     model, settings, vocabulary = load_for_inference(checkpoint, world.device, precision, reporter=reporter)
+    rules = protocol_named(protocol or settings.train.evaluation.protocol)
     data = settings.dataset.model_dump()
     if dataset is not None and dataset != settings.dataset.name:
         data.update(name=dataset, ann_path=None, image_path=None, mask_path=None, eval_splits=None)
@@ -184,7 +198,10 @@ def evaluate_checkpoint(
             reporter=reporter,
             mask_threshold=settings.model.head.mask_threshold,
             keep_masks=keep_masks,
+            protocol=rules,
         )
         metrics.append(split_metrics)
         predictions[split] = results
-    return metrics, predictions, settings.model_copy(update={"dataset": dataset_settings}), model
+    evaluation = settings.train.evaluation.model_copy(update={"protocol": rules.name})
+    train = settings.train.model_copy(update={"evaluation": evaluation})
+    return metrics, predictions, settings.model_copy(update={"dataset": dataset_settings, "train": train}), model

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-IOU_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+from simrec_cli.engine.protocol import HIT_IOU, ORIGINAL, TIGHT_IOU, EvaluationProtocol
 
 
 def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -46,13 +46,17 @@ class SampleResult:
 
 @dataclass
 class SplitMetrics:
-    """Box Acc@0.5/0.75 and mean IoU; for mask models mIoU, oIoU, Prec@0.5-0.9 and the inconsistency error."""
+    """Box Acc@0.5/0.75 and mean IoU; for mask models mIoU, oIoU, mask precisions and the inconsistency error.
+
+    `protocol` names the rules they were counted by (engine/protocol.py).
+    """
 
     split: str
     count: int
     acc50: float
     acc75: float
     mean_iou: float
+    protocol: str = ORIGINAL.name
     mask_miou: float | None = None
     mask_oiou: float | None = None
     mask_precision: dict[str, float] = field(default_factory=dict)
@@ -63,23 +67,33 @@ class SplitMetrics:
         return asdict(self)
 
 
-def summarize(split: str, results: list[SampleResult], timing_ms: dict[str, float]) -> SplitMetrics:
-    """Metrics of a split from per-sample results (percentages, 0-100)."""
+def summarize(
+    split: str, results: list[SampleResult], timing_ms: dict[str, float], protocol: EvaluationProtocol = ORIGINAL
+) -> SplitMetrics:
+    """Metrics of a split from per-sample results (percentages, 0-100), hits counted by `protocol`."""
     ious = np.array([r.iou for r in results], dtype=np.float64)
+
+    def percent(values: np.ndarray) -> float:
+        return float(values.mean() * 100) if len(values) else 0.0
+
+    box_hits = protocol.hits(ious, HIT_IOU)
     metrics = SplitMetrics(
         split=split,
         count=len(results),
-        acc50=float((ious >= 0.5).mean() * 100) if len(ious) else 0.0,
-        acc75=float((ious >= 0.75).mean() * 100) if len(ious) else 0.0,
-        mean_iou=float(ious.mean() * 100) if len(ious) else 0.0,
+        acc50=percent(box_hits),
+        acc75=percent(protocol.hits(ious, TIGHT_IOU)),
+        mean_iou=percent(ious),
+        protocol=protocol.name,
         timing_ms=timing_ms,
     )
     if results and results[0].mask_union is not None:
         inter = np.array([r.mask_intersection for r in results], dtype=np.float64)
         union = np.array([r.mask_union for r in results], dtype=np.float64)
         mask_ious = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-        metrics.mask_miou = float(mask_ious.mean() * 100)
+        metrics.mask_miou = percent(mask_ious)
         metrics.mask_oiou = float(inter.sum() / max(union.sum(), 1) * 100)
-        metrics.mask_precision = {f"{t:.1f}": float((mask_ious >= t).mean() * 100) for t in IOU_THRESHOLDS}
-        metrics.inconsistency = float(((ious >= 0.5) != (mask_ious >= 0.5)).mean() * 100)
+        metrics.mask_precision = {
+            protocol.mask_key(t): percent(protocol.hits(mask_ious, t)) for t in protocol.mask_thresholds
+        }
+        metrics.inconsistency = percent(box_hits != protocol.hits(mask_ious, HIT_IOU))
     return metrics

@@ -48,6 +48,7 @@ from simrec_cli.engine.ema import ModelEMA
 from simrec_cli.engine.evaluator import evaluate_split
 from simrec_cli.engine.metrics import SplitMetrics
 from simrec_cli.engine.mixed_precision import TrainingPrecision, training_precision
+from simrec_cli.engine.protocol import protocol_named
 from simrec_cli.engine.resume import merge_for_resume
 from simrec_cli.engine.rundir import LOG, LoggingReporter, MetricsCsv, RunDirSnapshot, plot_metrics
 from simrec_cli.engine.sampling import ResumableSampler
@@ -446,6 +447,7 @@ class Trainer:
             reporter=self.reporter,
             amp_dtype=self.precision.dtype,
             mask_threshold=self.settings.model.head.mask_threshold,
+            protocol=protocol_named(self.settings.train.evaluation.protocol, "train.evaluation.protocol"),
         )
         if self.writer is not None and self.settings.train.log_image:
             log_prediction_images(self.writer, self.val_set, results[:8], self.global_step)

@@ -18,9 +18,8 @@ from simrec_cli.data.objects import ImageObjects, object_image_key
 from simrec_cli.data.synthetic import expression_kind
 from simrec_cli.data.text import tokenize
 from simrec_cli.engine.metrics import SampleResult, box_iou_xyxy, xywh_to_xyxy
+from simrec_cli.engine.protocol import HIT_IOU, ORIGINAL, TIGHT_IOU, EvaluationProtocol
 
-HIT_IOU = 0.5
-TIGHT_IOU = 0.75
 LOOSE_IOU = 0.1  # a miss at least this close to its target is the right object with a loose box
 SMALL_AREA, LARGE_AREA = 32**2, 96**2  # COCO's object sizes, here by box area in original pixels
 TOP_CATEGORIES = 20
@@ -44,7 +43,10 @@ OTHER_CATEGORIES = "other categories"
 
 @dataclass(frozen=True)
 class SplitSamples:
-    """A split's expressions as aligned arrays, in dataset order; boxes are x1, y1, x2, y2 in original pixels."""
+    """A split's expressions as aligned arrays, in dataset order; boxes are x1, y1, x2, y2 in original pixels.
+
+    `protocol` is the one the IoUs were measured under; it also says which of them are hits.
+    """
 
     ious: np.ndarray
     scores: np.ndarray
@@ -53,12 +55,19 @@ class SplitSamples:
     categories: np.ndarray
     image_keys: list[str]
     expressions: list[str]
+    protocol: EvaluationProtocol = ORIGINAL
 
     def __len__(self) -> int:
         return len(self.ious)
 
+    @property
+    def hits(self) -> np.ndarray:
+        return self.protocol.hits(self.ious, HIT_IOU)
+
     @classmethod
-    def from_results(cls, results: Sequence[SampleResult], entries: Sequence[dict]) -> SplitSamples:
+    def from_results(
+        cls, results: Sequence[SampleResult], entries: Sequence[dict], protocol: EvaluationProtocol = ORIGINAL
+    ) -> SplitSamples:
         """`entries[k]` is the annotation entry of `results[k]` (the one its dataset index points to)."""
         return cls(
             ious=np.array([result.iou for result in results], dtype=np.float64),
@@ -68,6 +77,7 @@ class SplitSamples:
             categories=np.array([int(entry.get("cat_id", -1)) for entry in entries], dtype=np.int64),
             image_keys=[object_image_key(entry) for entry in entries],
             expressions=[result.expression for result in results],
+            protocol=protocol,
         )
 
 
@@ -94,7 +104,7 @@ class Breakdown:
 
 @dataclass(frozen=True)
 class Taxonomy:
-    """How many misses (IoU < 0.5) fall into each class of `MISS_CLASSES`."""
+    """How many misses (no hit under the protocol) fall into each class of `MISS_CLASSES`."""
 
     misses: int
     counts: dict[str, int]
@@ -104,8 +114,10 @@ class Taxonomy:
         return 100.0 * self.counts[name] / self.misses if self.misses else 0.0
 
 
-def buckets(labels: Sequence[str], ious: np.ndarray, order: Sequence[str]) -> list[Bucket]:
-    """The metrics of each label in `order`; every label in `labels` must be one of them."""
+def buckets(
+    labels: Sequence[str], ious: np.ndarray, order: Sequence[str], protocol: EvaluationProtocol = ORIGINAL
+) -> list[Bucket]:
+    """The metrics of each label in `order` (hits counted by `protocol`); every label must be one of them."""
     labels_array = np.asarray(labels, dtype=object)
     rows = []
     for name in order:
@@ -115,8 +127,8 @@ def buckets(labels: Sequence[str], ious: np.ndarray, order: Sequence[str]) -> li
                 Bucket(
                     name,
                     len(selected),
-                    float((selected >= HIT_IOU).mean() * 100),
-                    float((selected >= TIGHT_IOU).mean() * 100),
+                    float(protocol.hits(selected, HIT_IOU).mean() * 100),
+                    float(protocol.hits(selected, TIGHT_IOU).mean() * 100),
                     float(selected.mean() * 100),
                 )
             )
@@ -193,20 +205,20 @@ def distractor_labels(scenes: Scenes) -> list[str]:
 
 
 def classify_misses(scenes: Scenes) -> list[str | None]:
-    """Each expression's miss class (None for a hit).
+    """Each expression's miss class (None for a hit), hits and covers as the samples' protocol counts them.
 
-    "wrong object": the box covers another object of the image (IoU >= 0.5); "right object, loose box":
-    IoU with the target in [0.1, 0.5) and no other object covered; "background": the rest.
+    "wrong object": the box covers another object of the image (a hit on it); "right object, loose box":
+    IoU with the target at least 0.1, short of a hit, and no other object covered; "background": the rest.
     """
     samples = scenes.samples
     classes: list[str | None] = []
-    for row, iou in enumerate(samples.ious.tolist()):
-        if iou >= HIT_IOU:
+    for row, (iou, hit) in enumerate(zip(samples.ious.tolist(), samples.hits.tolist(), strict=True)):
+        if hit:
             classes.append(None)
             continue
         boxes, _ = scenes.others(row)
         overlaps = box_iou_xyxy(np.repeat(samples.predicted[row : row + 1], len(boxes), axis=0), boxes)
-        if len(boxes) and overlaps.max() >= HIT_IOU:
+        if len(boxes) and samples.protocol.hits(overlaps, HIT_IOU).any():
             classes.append(WRONG_OBJECT)
         elif iou >= LOOSE_IOU:
             classes.append(LOOSE_BOX)
@@ -240,7 +252,8 @@ def breakdowns(
         kinds = [expression_kind(expression) for expression in samples.expressions]
         cuts.append(("kind", "expression kind", "the rule that generated the expression", kinds, KIND_BUCKETS))
     return [
-        Breakdown(key, title, note, buckets(labels, samples.ious, order)) for key, title, note, labels, order in cuts
+        Breakdown(key, title, note, buckets(labels, samples.ious, order, samples.protocol))
+        for key, title, note, labels, order in cuts
     ]
 
 
@@ -252,14 +265,14 @@ def iou_histogram(ious: np.ndarray, bins: int = HISTOGRAM_BINS) -> tuple[list[fl
 
 def worst_misses(samples: SplitSamples, count: int) -> list[int]:
     """Rows of the `count` worst misses: lowest IoU first, the more confident first among equals."""
-    rows = np.flatnonzero(samples.ious < HIT_IOU)
+    rows = np.flatnonzero(~samples.hits)
     order = np.lexsort((-samples.scores[rows], samples.ious[rows]))
     return rows[order][:count].tolist()
 
 
 def typical_hits(samples: SplitSamples, count: int) -> list[int]:
     """Rows of `count` hits spread evenly over the hits ordered by IoU (the middle of each equal share)."""
-    rows = np.flatnonzero(samples.ious >= HIT_IOU)
+    rows = np.flatnonzero(samples.hits)
     ordered = rows[np.argsort(samples.ious[rows], kind="stable")]
     if len(ordered) <= count:
         return ordered.tolist()

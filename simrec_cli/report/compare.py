@@ -2,7 +2,9 @@
 
 A run is a run directory (`simrec train`'s output) or a checkpoint file. Its row holds the dataset, the best
 epoch, Acc@0.5 of every split known for that checkpoint (the validation it was chosen by, and the splits of any
-`simrec eval --report` written inside the run directory) and the parameter count. The settings are flattened
+`simrec eval --report` written inside the run directory), the evaluation protocol those numbers were counted by
+(engine/protocol.py; numbers of different protocols are not comparable, so they are named) and the parameter
+count. The settings are flattened
 to dotted keys (`train.batch_size`) and only those that differ are kept; `train.output_dir` is the run's name,
 not a setting of the experiment, and is left out. A path that cannot be compared becomes one line in
 `Comparison.problems`, and the others are still compared.
@@ -20,6 +22,7 @@ from pathlib import Path
 from simrec_cli.data.files import atomic_write
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import build_inference_model, checkpoint_settings, read_checkpoint
+from simrec_cli.engine.protocol import UNNAMED
 from simrec_cli.engine.rundir import read_metrics_rows
 from simrec_cli.errors import SimrecError
 from simrec_cli.settings import settings_to_dict
@@ -38,6 +41,7 @@ class RunSummary:
     dataset: str
     best_epoch: int
     accuracies: dict[str, float]  # split -> Acc@0.5 (%)
+    protocols: dict[str, str]  # split -> the evaluation protocol its accuracy was counted by
     parameters: int
     settings: dict[str, object]  # flattened, dotted keys
     curve: tuple[list[int], list[float]] | None = None  # epochs and val Acc@0.5 from metrics.csv
@@ -49,6 +53,11 @@ class Comparison:
 
     runs: list[RunSummary] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def protocols(self) -> list[str]:
+        """Every evaluation protocol behind the accuracies shown, in the order first seen."""
+        return list(dict.fromkeys(name for run in self.runs for name in run.protocols.values()))
 
     @property
     def splits(self) -> list[str]:
@@ -93,16 +102,17 @@ def _checkpoint_of(path: Path) -> tuple[Path, Path | None]:
     return path, parent if is_run else None
 
 
-def _report_accuracies(run_dir: Path, checkpoint: Path) -> dict[str, float]:
-    """Acc@0.5 per split from reports of this checkpoint written inside the run directory."""
-    found: dict[str, float] = {}
+def _report_accuracies(run_dir: Path, checkpoint: Path) -> dict[str, tuple[float, str]]:
+    """Acc@0.5 and its protocol per split from reports of this checkpoint written inside the run directory."""
+    found: dict[str, tuple[float, str]] = {}
     for report_file in sorted(run_dir.glob("*/report.json")):
         try:
             report = json.loads(report_file.read_text(encoding="utf-8"))
             if Path(report["checkpoint_resolved"]) != checkpoint.resolve():
                 continue
             for split in report["splits"]:
-                found.setdefault(split["split"], float(split["metrics"]["acc50"]))
+                metrics = split["metrics"]
+                found.setdefault(split["split"], (float(metrics["acc50"]), str(metrics.get("protocol", UNNAMED))))
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a damaged or foreign report adds nothing
     return found
@@ -128,9 +138,11 @@ def load_run(path: Path) -> RunSummary:
     payload = read_checkpoint(checkpoint)
     settings = checkpoint_settings(payload, checkpoint)
     metrics = payload.get("metrics") or {}
-    accuracies = {settings.dataset.val_split: float(metrics["acc50"])} if "acc50" in metrics else {}
+    known: dict[str, tuple[float, str]] = {}
+    if "acc50" in metrics:  # measured by training's validation, under the run's protocol
+        known[settings.dataset.val_split] = (float(metrics["acc50"]), str(metrics.get("protocol", UNNAMED)))
     if run_dir is not None:
-        accuracies.update({k: v for k, v in _report_accuracies(run_dir, checkpoint).items() if k not in accuracies})
+        known.update({k: v for k, v in _report_accuracies(run_dir, checkpoint).items() if k not in known})
     model = build_inference_model(settings, Vocabulary.from_list(list(payload["vocabulary"])))
     if run_dir is None:
         name = str(checkpoint)
@@ -142,7 +154,8 @@ def load_run(path: Path) -> RunSummary:
         run_dir=run_dir,
         dataset=settings.dataset.name,
         best_epoch=int(payload.get("best_epoch") or payload.get("epoch") or 0),
-        accuracies=accuracies,
+        accuracies={split: accuracy for split, (accuracy, _) in known.items()},
+        protocols={split: protocol for split, (_, protocol) in known.items()},
         parameters=sum(parameter.numel() for parameter in model.parameters()),
         settings=flatten(settings_to_dict(settings)),
         curve=_curve(run_dir),
@@ -185,11 +198,12 @@ def format_value(value: object) -> str:
 
 def result_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     """The first table: header and one row per run."""
-    header = ["run", "dataset", "best epoch", *(f"{split} Acc@0.5" for split in comparison.splits), "parameters"]
+    header = ["run", "dataset", "best epoch", *(f"{split} Acc@0.5" for split in comparison.splits), "protocol",
+              "parameters"]  # fmt: skip
     rows = [
         [run.name, run.dataset, str(run.best_epoch),
          *(f"{run.accuracies[s]:.2f}" if s in run.accuracies else MISSING for s in comparison.splits),
-         f"{run.parameters:,}"]
+         ", ".join(dict.fromkeys(run.protocols.values())) or MISSING, f"{run.parameters:,}"]
         for run in comparison.runs
     ]  # fmt: skip
     return header, rows

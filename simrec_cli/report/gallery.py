@@ -45,10 +45,12 @@ def draw_gallery(source: GallerySource, rows: Sequence[int], folder: Path, prefi
         if source.masks is not None and result.mask_rle is not None:
             target_mask = source.masks.get(entry["mask_id"])
             predicted_mask = decode_rle(result.mask_rle)
+        height, width = decoded[path].shape[:2]
+        answer = np.clip(result.box, 0, [width, height, width, height])  # the original protocol does not clip
         picture = draw_outcome(
             picture_base(decoded[path], max_width=GALLERY_WIDTH),
             source.scenes.samples.targets[row].tolist(),
-            result.box,
+            answer.tolist(),
             others.tolist(),
             target_mask,
             predicted_mask,

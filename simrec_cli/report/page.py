@@ -86,16 +86,17 @@ def _breakdown(item: dict, split: str) -> str:
     )
 
 
-def _taxonomy(taxonomy: dict, count: int) -> str:
+def _taxonomy(taxonomy: dict, count: int, protocol: dict) -> str:
     classes = taxonomy["classes"]
     rows = [[c["name"], f"{c['count']:,}", _number(c["share"])] for c in classes]
     chart = bar_chart(
         [c["name"] for c in classes], [c["share"] for c in classes], [f"{_number(c['share'])} %" for c in classes]
     )
+    miss, hit = escape(protocol["miss_rule"]), escape(protocol["hit_rule"])
     return (
-        f'<div class="card"><h3>Miss taxonomy</h3><p>{taxonomy["misses"]:,} misses (IoU &lt; 0.5) of {count:,} '
-        "expressions. Wrong object: the box covers another object of the image (IoU ≥ 0.5). Right object, loose "
-        "box: IoU with the target 0.1-0.5 and no other object covered. Background: the rest.</p>"
+        f'<div class="card"><h3>Miss taxonomy</h3><p>{taxonomy["misses"]:,} misses ({miss}) of {count:,} '
+        f"expressions. Wrong object: the box covers another object of the image ({hit}). Right object, loose "
+        "box: IoU with the target at least 0.1, not a hit, and no other object covered. Background: the rest.</p>"
         f"{_table(['class', 'count', 'share of misses %'], rows)}{chart}</div>"
     )
 
@@ -114,16 +115,17 @@ def _gallery(title: str, pictures: list[dict]) -> str:
     return f"<h3>{escape(title)}</h3><div class='gallery'>{''.join(_figure(p) for p in pictures)}</div>"
 
 
-def _split_section(split: dict) -> str:
+def _split_section(split: dict, protocol: dict) -> str:
     metrics = split["metrics"]
     histogram = split["iou_histogram"]
     name = escape(split["split"])
+    rules = f"boxes in original image pixels; protocol {protocol['name']}: {protocol['description']}"
     parts = [
         f'<section id="split-{name}"><h2>{name}</h2><div class="cards">',
-        f'<div class="card"><h3>Metrics</h3><p>boxes in original image pixels</p>{_metrics_table(metrics)}</div>',
+        f'<div class="card"><h3>Metrics</h3><p>{escape(rules)}</p>{_metrics_table(metrics)}</div>',
         f'<div class="card"><h3>IoU histogram</h3><p>{metrics["count"]:,} expressions; dashed: the 0.5 threshold'
         f"</p>{histogram_chart(histogram['edges'], histogram['counts'], marker=0.5)}</div>",
-        _taxonomy(split["taxonomy"], metrics["count"]),
+        _taxonomy(split["taxonomy"], metrics["count"], protocol),
         *(_breakdown(item, split["split"]) for item in split["breakdowns"]),
         "</div>",
         '<p class="legend meta">Pictures: <span style="background:#3cb44b"></span>target '
@@ -162,15 +164,17 @@ def render_page(report: dict) -> str:
         nav += '<a href="#training">training</a>'
     note_class = "meta" if report["objects"]["complete"] else "note"
     note = f'<p class="{note_class}">{escape(report["objects"]["note"])}</p>'
+    protocol = report["protocol"]
     meta = (
         f"checkpoint {escape(report['checkpoint'])} · model {escape(report['model'])} · dataset "
-        f"{escape(report['dataset'])} ({escape(report['annotations'])}) · written {escape(report['created'])}"
+        f"{escape(report['dataset'])} ({escape(report['annotations'])}) · evaluation protocol "
+        f"{escape(protocol['name'])} (hit = {escape(protocol['hit_rule'])}) · written {escape(report['created'])}"
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>simrec report: {escape(report['checkpoint'])}</title><style>{STYLE}</style></head><body>"
         f'<header><h1>Where the model fails</h1><p class="meta">{meta}</p>{note}<nav>{nav}</nav></header>'
-        f"<main>{''.join(_split_section(split) for split in splits)}{_training(report['training'])}</main>"
+        f"<main>{''.join(_split_section(split, protocol) for split in splits)}{_training(report['training'])}</main>"
         "</body></html>\n"
     )

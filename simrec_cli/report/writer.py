@@ -23,6 +23,7 @@ from simrec_cli.data.files import check_writable_dir, replace_dir
 from simrec_cli.data.masks import MaskStore
 from simrec_cli.data.objects import ImageObjects, image_objects
 from simrec_cli.engine.metrics import SampleResult, SplitMetrics
+from simrec_cli.engine.protocol import EvaluationProtocol, protocol_named
 from simrec_cli.errors import SimrecError
 from simrec_cli.report import analysis
 from simrec_cli.report.gallery import GallerySource, draw_gallery
@@ -70,13 +71,15 @@ def _pictures(
 
 @dataclass(frozen=True)
 class _Data:
-    """What every split's analysis reads: the evaluated dataset's settings, annotations, objects and masks."""
+    """What every split's analysis reads: the evaluated dataset's settings, annotations, objects and masks, and
+    the protocol the results were counted by."""
 
     dataset: DatasetSettings
     anns: Annotations
     objects: ImageObjects
     category_names: dict[int, str]
     masks: MaskStore | None
+    protocol: EvaluationProtocol
 
 
 def _split_report(
@@ -93,7 +96,7 @@ def _split_report(
             "the annotations changed during the evaluation; run it again",
         )
     row_entries = [entries[items[result.index][0]] for result in results]
-    samples = analysis.SplitSamples.from_results(results, row_entries)
+    samples = analysis.SplitSamples.from_results(results, row_entries, data.protocol)
     scenes = analysis.Scenes(samples, data.objects)
     classes = analysis.classify_misses(scenes)
     taxonomy = analysis.taxonomy(classes)
@@ -183,12 +186,13 @@ def write_report(
     category_names = {**known_category_names(dataset.name), **objects.category_names}
     with_masks = any(result.mask_rle is not None for results in predictions.values() for result in results[:1])
     masks = MaskStore(dataset.resolved_mask_path(), dataset.legacy_mask_dir()) if with_masks else None
+    protocol = protocol_named(metrics[0].protocol if metrics else settings.train.evaluation.protocol)
     run_dir = Path(checkpoint).resolve().parent
     staged = Path(tempfile.mkdtemp(dir=folder.resolve().parent, prefix=f".{folder.name}."))
     try:
         staged.chmod(0o755)  # mkdtemp makes it private; a report is meant to be shared
         (staged / "images").mkdir()
-        data = _Data(dataset, anns, objects, category_names, masks)
+        data = _Data(dataset, anns, objects, category_names, masks, protocol)
         splits = [
             _split_report(item, predictions[item.split], data, staged / "images", (misses, hits)) for item in metrics
         ]
@@ -202,6 +206,7 @@ def write_report(
             "dataset": dataset.name,
             "annotations": str(dataset.resolved_ann_path()),
             "masks": with_masks,
+            "protocol": protocol.as_dict() | {"miss_rule": protocol.miss_rule()},
             "objects": {
                 "path": str(objects_path),
                 "complete": objects.complete,

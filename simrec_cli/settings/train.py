@@ -12,10 +12,16 @@ from simrec_cli.settings.base import StrictModel, check_multiple_of_32
 DEFAULT_SCALES = [(size, size) for size in range(224, 609, 32)]
 
 
+EvaluationProtocolName = Literal["original", "clipped"]  # engine/protocol.py: the rules of each
+
+
 class EvaluationSettings(StrictModel):
     eval_batch_size: int = Field(8, ge=1)
     # Kept for SimREC configs; evaluation is always exact (per-sample gather, padding dropped).
     sequential: bool = False
+    # How validation and `simrec eval` count: the original SimREC's (boxes not clipped, IoU > 0.5, mask pixels
+    # > 0), or clipped (boxes clipped to the image, IoU >= 0.5, mask pixels > 0.5).
+    protocol: EvaluationProtocolName = "original"
 
 
 class DataLoaderSettings(StrictModel):

@@ -128,6 +128,7 @@ EVAL = [
     Row("eval --batch-size 0", _eval("--batch-size", "0"), "--batch-size", usage=True),
     Row("eval --nproc 0", _eval("--nproc", "0"), "--nproc"),
     Row("eval --gpus without cuda", _eval("--gpus", "2"), "--gpus"),
+    Row("eval --protocol unknown", _eval("--protocol", "loose"), "--protocol", says="original, clipped"),
 ]  # fmt: skip
 
 # ------------------------------------------------------------------------------------------------- export

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,14 +38,16 @@ def test_markdown_and_csv(trained_run: Path, second_run: Path) -> None:
     markdown = invoke("compare", trained_run, second_run, "--markdown")
     assert markdown.exit_code == 0, markdown.output
     tables = markdown.output.strip().split("\n\n")
-    assert len(tables) == 2 and tables[0].startswith("| run | dataset | best epoch | val Acc@0.5 | parameters |")
+    header = "| run | dataset | best epoch | val Acc@0.5 | protocol | parameters |"
+    assert len(tables) == 2 and tables[0].startswith(header)
     assert sorted(line.split("|")[1].strip() for line in tables[1].splitlines()[2:]) == sorted(CHANGED)
 
     table = invoke("compare", trained_run, second_run, "--csv")
     assert table.exit_code == 0, table.output
     rows = list(csv.DictReader(io.StringIO(table.output)))
     assert [row["run"] for row in rows] == ["tiny", "variant"]
-    assert set(rows[0]) == {"run", "dataset", "best epoch", "val Acc@0.5", "parameters", *CHANGED}
+    assert set(rows[0]) == {"run", "dataset", "best epoch", "val Acc@0.5", "protocol", "parameters", *CHANGED}
+    assert [row["protocol"] for row in rows] == ["original", "original"]  # training validated as the original
     for key, (first, second) in CHANGED.items():
         assert (rows[0][key], rows[1][key]) == (first, second)
     assert rows[0]["parameters"] == rows[1]["parameters"] and rows[0]["parameters"].isdigit()
@@ -62,6 +65,19 @@ def test_plot_and_splits_from_a_report_inside_the_run(trained_run: Path, second_
     assert rows[0]["test Acc@0.5"] == "—" and float(rows[1]["test Acc@0.5"]) >= 0
     with Image.open(plot) as picture:
         assert picture.format == "PNG" and picture.width >= 600
+
+
+def test_accuracies_of_different_protocols_are_named_and_flagged(second_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "variant"
+    shutil.copytree(second_run, run, ignore=shutil.ignore_patterns("report"))
+    evaluated = invoke("eval", run / "best.pth", "--device", "cpu", "--protocol", "clipped", "--report",
+                       run / "clipped", "--gallery-misses", "0", "--gallery-hits", "0")  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    result = invoke("compare", run, "--csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows[0]["protocol"] == "original, clipped"  # val from training, test from the clipped report
+    assert "different evaluation protocols (original, clipped)" in result.output
 
 
 def test_paths_that_cannot_be_compared_are_named_and_the_rest_compared(

@@ -64,12 +64,14 @@ def test_report_files_and_numbers(report_dir: Path, trained_run: Path) -> None:
     report = json.loads((report_dir / "report.json").read_text())
     assert [split["split"] for split in report["splits"]] == ["val", "test"]
     assert report["objects"]["complete"] and report["dataset"] == "synthetic"
+    assert report["protocol"]["name"] == "original" and report["protocol"]["miss_rule"] == "IoU ≤ 0.5"
     assert_report_adds_up(report)
     keys = [b["key"] for b in report["splits"][0]["breakdowns"]]
     assert keys == ["size", "length", "category", "distractors", "spatial", "kind"]
     assert report["training"]["epochs"] == [1, 2] and "val_acc50" in report["training"]["series"]
     page = (report_dir / "index.html").read_text()
     assert "<script" not in page and 'id="split-val"' in page and 'id="split-test"' in page
+    assert "evaluation protocol original (hit = IoU &gt; 0.5)" in page and "misses (IoU ≤ 0.5)" in page
     for split in report["splits"]:
         pictures = split["gallery"]["misses"] + split["gallery"]["hits"]
         assert len(split["gallery"]["misses"]) == min(5, split["taxonomy"]["misses"])

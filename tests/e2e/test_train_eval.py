@@ -42,6 +42,7 @@ def test_train_writes_a_complete_run_directory(trained_run: Path) -> None:
     assert checkpoint["epoch"] == 2 and checkpoint["vocabulary"][:3] == ["PAD", "UNK", "CLS"]
     best = torch.load(trained_run / "best.pth", weights_only=True)
     assert best["epoch"] == best["best_epoch"]
+    assert best["metrics"]["protocol"] == "original"  # validation counts as `simrec eval` does by default
     assert max(float(row["val_acc50"]) for row in rows) == pytest.approx(best["best_acc50"], abs=1e-3)
 
 
@@ -57,7 +58,11 @@ def test_eval_prints_every_split_and_writes_json(trained_run: Path, synthetic_ro
     lines = predictions.read_text().splitlines()
     assert len(lines) == sum(split["count"] for split in report["splits"])
     first = json.loads(lines[0])
-    assert {"split", "index", "box", "score", "gt_box", "iou", "expression"} <= set(first)
+    assert {"split", "index", "box", "score", "gt_box", "iou", "expression", "protocol", "hit"} <= set(first)
+    assert report["protocol"]["name"] == "original" and {s["protocol"] for s in report["splits"]} == {"original"}
+    assert "protocol original" in result.output
+    for line in map(json.loads, lines):
+        assert line["protocol"] == "original" and line["hit"] == (line["iou"] > 0.5)
     # the batch size must not change any number (in fp32; bf16 rounds differently in other batch shapes)
     again = tmp_path / "again.json"
     assert (
@@ -66,6 +71,20 @@ def test_eval_prints_every_split_and_writes_json(trained_run: Path, synthetic_ro
         == 0
     )  # fmt: skip
     assert [s["acc50"] for s in json.loads(again.read_text())["splits"]] == [s["acc50"] for s in report["splits"]]
+
+
+def test_the_clipped_protocol_never_counts_lower(trained_run: Path, tmp_path: Path) -> None:
+    """Clipping a box to the image only removes area that overlaps nothing, and >= counts whatever > counts."""
+    files = {name: tmp_path / f"{name}.json" for name in ("original", "clipped")}
+    for name, path in files.items():
+        result = invoke("eval", trained_run / "best.pth", "--device", "cpu", "--precision", "fp32", "--json", path,
+                        "--protocol", name)  # fmt: skip
+        assert result.exit_code == 0, result.output
+    original, clipped = (json.loads(path.read_text()) for path in files.values())
+    assert clipped["protocol"]["name"] == "clipped" and clipped["protocol"]["hit_rule"] == "IoU ≥ 0.5"
+    for first, second in zip(original["splits"], clipped["splits"], strict=True):
+        assert second["protocol"] == "clipped" and second["count"] == first["count"]
+        assert second["acc50"] >= first["acc50"] and second["mean_iou"] >= first["mean_iou"] - 1e-9
 
 
 @pytest.mark.slow
@@ -219,3 +238,21 @@ def test_sigterm_stops_training_cleanly_and_says_how_to_resume(
     assert f"holds epoch {epoch}: continue with `simrec resume {run_dir}`" in log
     time.sleep(1)
     assert _processes_mentioning(str(run_dir)) == []  # no worker outlives the command
+
+
+def test_a_run_that_chose_the_clipped_protocol_validates_and_evaluates_with_it(
+    synthetic_root: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "clipped"
+    trained = invoke(
+        *train_args(
+            synthetic_root, run_dir, "train.epochs=1", "train.warmup_epochs=0", "train.evaluation.protocol=clipped"
+        )
+    )
+    assert trained.exit_code == 0, trained.output
+    assert torch.load(run_dir / "best.pth", weights_only=True)["metrics"]["protocol"] == "clipped"
+    metrics = tmp_path / "metrics.json"
+    result = invoke("eval", run_dir / "best.pth", "--device", "cpu", "--json", metrics)
+    assert result.exit_code == 0, result.output
+    assert json.loads(metrics.read_text())["protocol"]["name"] == "clipped"  # the checkpoint's choice
+    assert "protocol clipped" in result.output

@@ -8,8 +8,10 @@ from typing import get_args, get_origin
 import pytest
 from pydantic import BaseModel
 
+from simrec_cli.engine.protocol import ORIGINAL, PROTOCOLS
 from simrec_cli.errors import SimrecError
 from simrec_cli.settings import Settings, load_settings, packaged_presets, settings_from_dict, settings_to_dict
+from simrec_cli.settings.train import EvaluationSettings
 
 EXPECTED_PRESETS = {
     "refcoco-scratch",
@@ -41,6 +43,13 @@ def test_defaults_match_simrec_train_block() -> None:
     assert len(train.multi_scale_training.img_scales) == 13
     assert Settings().dataset.max_token_length == 15
     assert Settings().optim.betas == (0.9, 0.98) and Settings().optim.eps == 1e-9
+
+
+def test_evaluation_protocols_are_the_engines_and_the_original_is_the_default() -> None:
+    field = EvaluationSettings.model_fields["protocol"]
+    assert set(get_args(field.annotation)) == set(PROTOCOLS)
+    assert Settings().train.evaluation.protocol == ORIGINAL.name
+    assert load_settings(None, ["train.evaluation.protocol=clipped"]).train.evaluation.protocol == "clipped"
 
 
 def test_inheritance_overrides_only_what_the_child_sets() -> None:
@@ -99,6 +108,7 @@ def test_override_value_types(override: str, getter, expected) -> None:
         (["dataset.name=refcocog", "dataset.val_split=testA"], "split 'testA'"),
         (["model.language_encoder.num_heads=7"], "divisible by num_heads"),
         (["noequals"], "is not KEY=VALUE"),
+        (["train.evaluation.protocol=loose"], "train.evaluation.protocol"),
     ],
 )
 def test_bad_settings_raise_one_clear_error(overrides: list[str], fragment: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -73,6 +74,14 @@ def test_boxes_to_original_clips_and_accepts_tensors_and_lists() -> None:
     np.testing.assert_allclose(stacked, back.numpy())
 
 
+def test_boxes_to_original_without_clipping_is_yolobox2label() -> None:
+    info = compute_letterbox(100, 200, (416, 416))  # nw 416, nh 208, dx 0, dy 104: 2.08 canvas pixels per pixel
+    boxes = np.array([[-10.0, 0.0, 500.0, 416.0]])
+    back = boxes_to_original(boxes, info, clip=False)[0]
+    np.testing.assert_allclose(back, [-10 / 2.08, -104 / 2.08, 500 / 2.08, 312 / 2.08])
+    np.testing.assert_allclose(boxes_to_original(boxes, info)[0], [0, 0, 200, 100])
+
+
 def test_target_is_clipped_like_simrec() -> None:
     info = compute_letterbox(100, 100, (416, 416))
     assert xywh_to_target([0, 0, 100, 100], info).tolist() == pytest.approx([0.5, 0.5, 0.99, 0.99])
@@ -88,3 +97,14 @@ def test_mask_letterbox_and_back() -> None:
     restored = mask_to_original(boxed > 0.5, info)
     assert restored.dtype == bool and restored.shape == mask.shape
     assert (restored ^ mask).sum() <= 0.02 * mask.sum()
+
+
+def test_mask_cutoff_zero_keeps_every_pixel_the_resize_touched() -> None:
+    info = compute_letterbox(90, 160, (128, 128))  # the prediction is enlarged 1.25 times back to the image
+    predicted = np.zeros((128, 128), dtype=bool)
+    predicted[info.dy + 10 : info.dy + 30, 20:50] = True
+    half = mask_to_original(predicted, info)
+    touched = mask_to_original(predicted, info, cutoff=0.0)  # the original's mask_iou: resized prediction > 0
+    assert (touched >= half).all() and touched.sum() > half.sum()
+    resized = cv2.resize(predicted[info.dy : info.dy + info.new_height].astype(np.float32), (160, 90))
+    assert (touched == (resized > 0)).all() and (half == (resized > 0.5)).all()

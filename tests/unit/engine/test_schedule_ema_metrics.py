@@ -16,6 +16,7 @@ from simrec_cli.engine.checkpoint import capture_rng, restore_rng
 from simrec_cli.engine.ema import ModelEMA
 from simrec_cli.engine.metrics import SampleResult, box_iou_xyxy, summarize, xywh_to_xyxy
 from simrec_cli.engine.mixed_precision import training_precision
+from simrec_cli.engine.protocol import CLIPPED
 from simrec_cli.engine.rundir import MetricsCsv, next_run_dir
 from simrec_cli.engine.schedule import LrSchedule
 from simrec_cli.engine.trainer import build_optimizer
@@ -122,11 +123,14 @@ def test_box_iou_and_accuracy_thresholds() -> None:
     assert ious.tolist() == pytest.approx([1.0, 0.5, 0.0])
     results = [SampleResult(i, i, "x", list(predicted[i]), 1.0, list(truth[i]), float(ious[i])) for i in range(3)]
     metrics = summarize("val", results, {})
-    assert metrics.count == 3
-    assert metrics.acc50 == pytest.approx(200 / 3)  # IoU exactly 0.5 counts as a hit (>=)
+    assert metrics.count == 3 and metrics.protocol == "original"
+    assert metrics.acc50 == pytest.approx(100 / 3)  # the original's rule: IoU exactly 0.5 is a miss (>)
     assert metrics.acc75 == pytest.approx(100 / 3)
     assert metrics.mean_iou == pytest.approx(50.0)
     assert metrics.mask_miou is None
+    clipped = summarize("val", results, {}, CLIPPED)
+    assert clipped.protocol == "clipped"
+    assert clipped.acc50 == pytest.approx(200 / 3)  # the clipped protocol counts IoU exactly 0.5 (>=)
 
 
 def test_mask_metrics_miou_oiou_precision_and_inconsistency() -> None:
@@ -135,12 +139,25 @@ def test_mask_metrics_miou_oiou_precision_and_inconsistency() -> None:
         SampleResult(index=0, iou=0.9, mask_intersection=90, mask_union=100, **base),
         SampleResult(index=1, iou=0.9, mask_intersection=10, mask_union=100, **base),
     ]
-    metrics = summarize("val", results, {})
+    metrics = summarize("val", results, {}, CLIPPED)
     assert metrics.mask_miou == pytest.approx(50.0)
     assert metrics.mask_oiou == pytest.approx(50.0)
+    assert list(metrics.mask_precision) == ["0.5", "0.6", "0.7", "0.8", "0.9"]
     assert metrics.mask_precision["0.5"] == pytest.approx(50.0)
-    assert metrics.mask_precision["0.9"] == pytest.approx(50.0)
+    assert metrics.mask_precision["0.9"] == pytest.approx(50.0)  # mask IoU 0.9 reaches 0.9 (>=)
     assert metrics.inconsistency == pytest.approx(50.0)
+    original = summarize("val", results, {})
+    assert list(original.mask_precision) == [f"{0.5 + 0.05 * k:.2f}" for k in range(10)]  # 0.50:0.05:0.95
+    assert original.mask_precision["0.85"] == pytest.approx(50.0)
+    assert original.mask_precision["0.90"] == 0.0  # the original's rule is strict: 0.9 is not above 0.9
+    assert original.inconsistency == pytest.approx(50.0)
+
+
+def test_inconsistency_counts_box_and_mask_hits_by_the_protocols_rule() -> None:
+    base = dict(image_id=0, expression="x", box=[0, 0, 1, 1], score=1.0, gt_box=[0, 0, 1, 1])
+    results = [SampleResult(index=0, iou=0.5, mask_intersection=60, mask_union=100, **base)]
+    assert summarize("val", results, {}).inconsistency == 100.0  # box IoU 0.5 misses, mask 0.6 hits
+    assert summarize("val", results, {}, CLIPPED).inconsistency == 0.0  # both hit at >= 0.5
 
 
 def test_run_dirs_are_numbered(tmp_path: Path) -> None:

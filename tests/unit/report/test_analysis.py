@@ -4,6 +4,7 @@ classes they were made to have."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from simrec_cli.data.objects import read_objects, referred_objects
 from simrec_cli.data.synthetic import generate_synthetic
 from simrec_cli.engine.metrics import SampleResult, box_iou_xyxy, xywh_to_xyxy
+from simrec_cli.engine.protocol import CLIPPED
 from simrec_cli.report import analysis
 from simrec_cli.report.analysis import BACKGROUND, LOOSE_BOX, WRONG_OBJECT
 
@@ -48,7 +50,7 @@ def _designed(entries: list[dict], objects) -> tuple[list[SampleResult], list[st
         elif case == 1 and others:
             box = others[0]
             overlap = float(box_iou_xyxy(np.array([box]), np.array([[x, y, x + w, y + h]]))[0])
-            label = None if overlap >= 0.5 else WRONG_OBJECT
+            label = None if overlap > 0.5 else WRONG_OBJECT
         elif case == 2 and disjoint:
             box, label = [x, y, x + w / 3, y + h], LOOSE_BOX  # a third of the target: IoU 1/3
         else:
@@ -68,10 +70,10 @@ def test_hand_made_answers_get_their_classes_and_everything_adds_up(scenes_root:
     assert classes == expected
     assert {WRONG_OBJECT, LOOSE_BOX, BACKGROUND} <= set(expected)
     taxonomy = analysis.taxonomy(classes)
-    misses = int((samples.ious < 0.5).sum())
+    misses = int((samples.ious <= 0.5).sum())  # the original protocol: a hit is IoU > 0.5
     assert taxonomy.misses == misses == sum(taxonomy.counts.values())
     assert sum(taxonomy.share(name) for name in analysis.MISS_CLASSES) == pytest.approx(100.0)
-    overall = float((samples.ious >= 0.5).mean() * 100)
+    overall = float((samples.ious > 0.5).mean() * 100)
     cuts = analysis.breakdowns(samples, scenes, objects.category_names, synthetic=True)
     assert [cut.key for cut in cuts] == ["size", "length", "category", "distractors", "spatial", "kind"]
     for cut in cuts:
@@ -129,5 +131,9 @@ def test_gallery_choice_and_histogram() -> None:
     assert analysis.worst_misses(samples, 3) == [3, 1, 2]  # IoU 0 twice: the more confident first
     assert analysis.typical_hits(samples, 2) == [5, 7]  # hits by IoU: 0.55, 0.7, 0.9, 1.0
     assert analysis.typical_hits(samples, 10) == [4, 5, 0, 7]
+    edge = analysis.SplitSamples(np.array([0.5, 0.6]), np.ones(2), np.zeros((2, 4)), np.zeros((2, 4)),
+                                 np.zeros(2, int), ["1"] * 2, ["x"] * 2)  # fmt: skip
+    assert analysis.worst_misses(edge, 5) == [0]  # IoU 0.5 misses under the original protocol
+    assert analysis.worst_misses(replace(edge, protocol=CLIPPED), 5) == []
     edges, counts = analysis.iou_histogram(ious)
     assert len(edges) == 21 and sum(counts) == 8 and counts[0] == 2 and counts[18] == 1 and counts[-1] == 1
