@@ -35,9 +35,20 @@ class SimrecError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
+def _repr(value: object) -> str:
+    """repr, or a description where repr fails: an int of more digits than Python turns into text, a container
+    nested deeper than repr goes."""
+    try:
+        return repr(value)
+    except ValueError:
+        return f"<an integer of about {value.bit_length() * 0.30103:,.0f} digits>" if isinstance(value, int) else "<?>"
+    except RecursionError:
+        return f"<a {type(value).__name__} nested too deeply to show>"
+
+
 def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
     """`value` as a message shows it: repr, cut to about `limit` characters so a huge input cannot flood stderr."""
-    text = repr(value)
+    text = _repr(value)
     if len(text) <= limit:
         return text
     size = f"{len(value):,} characters" if isinstance(value, str) else f"{len(text):,} characters as text"

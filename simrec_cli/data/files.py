@@ -334,21 +334,6 @@ def atomic_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, temporary)
 
 
-def read_json(path: Path, what: str) -> Any:
-    """Parse a JSON file, turning a missing or malformed file into one line that names it."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError as exc:
-        raise SimrecError(f"{what} file {path} does not exist", "check the path") from exc
-    except IsADirectoryError as exc:
-        raise SimrecError(f"{what} file {path} is a folder", "give the path of the file") from exc
-    except OSError as exc:
-        raise SimrecError(f"cannot read {what} file {path}: {exc.strerror}", "check its permissions") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SimrecError(f"{what} file {path} is not valid JSON: {exc}", "re-create or re-download it") from exc
-
-
 def replace_dir(staged: Path, target: Path) -> None:
     """Swap a fully written folder into place, removing the previous one only after the swap."""
     old = target.with_name(f".{target.name}.old")

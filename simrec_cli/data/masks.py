@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from simrec_cli.data.files import read_json
 from simrec_cli.errors import SimrecError
+from simrec_cli.schemas.prepared import MASKS, MASKS_FORMAT
 
-STORE_FORMAT = "simrec-rle-v1"
 STORE_SUFFIX = ".rle.json"
 
 
@@ -48,7 +47,7 @@ def decode_rle(rle: dict) -> np.ndarray:
 
 def mask_store_json(rles: dict[int | str, dict]) -> dict:
     """All masks of a dataset, keyed by mask_id, as the content of one JSON file."""
-    return {"format": STORE_FORMAT, "masks": {str(key): rle_to_json(r) for key, r in rles.items()}}
+    return {"format": MASKS_FORMAT, "masks": {str(key): rle_to_json(r) for key, r in rles.items()}}
 
 
 class MaskStore:
@@ -59,10 +58,7 @@ class MaskStore:
         self.legacy_dir = legacy_dir
         self._rles: dict[str, dict] | None = None
         if store_path.is_file():
-            data = read_json(store_path, "mask")
-            if not isinstance(data, dict) or data.get("format") != STORE_FORMAT:
-                raise SimrecError(f"{store_path} is not a simrec mask file", "re-run prepare-data --generate-mask")
-            self._rles = data["masks"]
+            self._rles = dict(MASKS.read(store_path)["masks"])
         elif not legacy_dir.is_dir():
             raise SimrecError(
                 f"no masks: neither {store_path} nor the folder {legacy_dir} exists",

@@ -17,10 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from simrec_cli.data.annotations import Annotations
-from simrec_cli.data.files import read_json
-from simrec_cli.errors import SimrecError
-
-OBJECTS_FORMAT = "simrec-objects-v1"
+from simrec_cli.schemas.prepared import OBJECTS, OBJECTS_FORMAT
 
 
 def object_image_key(entry: dict) -> str:
@@ -60,10 +57,8 @@ def objects_json(objects: dict[str, list[list[float]]], category_names: dict[int
 
 def read_objects(path: Path) -> ImageObjects:
     """Load an objects file written from `objects_json`; a foreign or damaged file is one clear error."""
-    data = read_json(path, "objects")
-    if not isinstance(data, dict) or data.get("format") != OBJECTS_FORMAT or not isinstance(data.get("images"), dict):
-        raise SimrecError(f"{path} is not a simrec objects file", "delete it or re-run prepare-data")
-    names = {int(index): str(name) for index, name in data.get("categories", {}).items()}
+    data = OBJECTS.read(path)
+    names = {int(index): name for index, name in data.get("categories", {}).items()}
     return _from_rows(data["images"], names, complete=True)
 
 

@@ -17,7 +17,7 @@ from simrec_cli.data.masks import mask_store_json
 from simrec_cli.data.objects import objects_json
 from simrec_cli.data.text import Vocabulary, distinct_sentences, tokenize
 from simrec_cli.data.vectors import load_word_vectors
-from simrec_cli.errors import quoted
+from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.reporting import Reporter
 from simrec_cli.settings import DatasetSettings
 
@@ -99,7 +99,13 @@ def write_prepared(
     removed_images: int = 0,
     objects: PreparedObjects | None = None,
 ) -> PrepareSummary:
-    """Write annotations, masks, vocabulary, vectors and summary for `dataset` under `output_root`."""
+    """Write annotations, masks, vocabulary, vectors and summary for `dataset` under `output_root`.
+
+    A dataset without a single entry is refused: it would only fail later, in train or eval, far from its cause.
+    """
+    if not any(anns.values()):
+        splits = f"{dataset} is prepared into the splits {', '.join(anns)}" if anns else "it names no split"
+        raise SimrecError(f"no split of {dataset} holds an entry: nothing to prepare", f"check the input: {splits}")
     settings = output_settings(dataset, output_root)
     ann_path = settings.resolved_ann_path()
     tokenized = {sentence: tokenize(sentence) for sentence in distinct_sentences(anns)}  # each sentence once

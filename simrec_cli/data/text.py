@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simrec_cli.data.files import atomic_write_json, read_json
+from simrec_cli.data.files import atomic_write_json
 from simrec_cli.errors import SimrecError
+from simrec_cli.schemas.prepared import VOCABULARY, VOCABULARY_FORMAT
 
 # One table for SimREC's two steps (delete `. , ' ! ? " ( ) * # : ;`, then `-` and `/` to spaces): the character
 # sets are disjoint, so one pass gives the same words.
@@ -119,15 +120,16 @@ class Vocabulary:
 
     def to_json(self) -> dict:
         """The content of a vocabulary file."""
-        return {"format": "simrec-vocabulary-v1", "words": self.words}
+        return {"format": VOCABULARY_FORMAT, "words": self.words}
 
     def save(self, path: str | Path) -> None:
         atomic_write_json(Path(path), self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:
-        data = read_json(Path(path), "vocabulary")
-        words = data.get("words") if isinstance(data, dict) else data
-        if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
-            raise SimrecError(f"{path} is not a vocabulary file (no list of words)", "rebuild it with prepare-data")
-        return cls(words)
+        """The vocabulary of a file written by `save` (or a bare JSON list of words), read through its schema."""
+        words = VOCABULARY.read(Path(path))["words"]
+        try:
+            return cls(words)
+        except SimrecError as error:
+            raise SimrecError(f"vocabulary file {path}: {error.message}", error.hint) from None

@@ -8,14 +8,18 @@ dimension simply follows the vectors.
 from __future__ import annotations
 
 import gzip
-import json
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.schemas.files import read_bytes
+from simrec_cli.schemas.prepared import WORD_LIST
+from simrec_cli.schemas.vectors import MAX_DIMENSION, MAX_HEADER_BYTES, WORD2VEC_HEADER
 
 WORD_LIST_SUFFIXES = (".txt", ".json", ".parquet")
 Lookup = Callable[[str], np.ndarray | None]
@@ -29,41 +33,77 @@ def _vectors_error(source: object, problem: str) -> SimrecError:
 
 
 def _read_text_vectors(path: Path, needed: Iterable[str], reporter: Reporter) -> tuple[dict[str, np.ndarray], int]:
-    """Stream a text vector file, keeping only the needed words (a 5 GB GloVe file never sits in memory).
+    """Stream a text vector file (plain or .gz), keeping only the needed words (a 5 GB GloVe file never sits in
+    memory); a file that cannot be read, or a damaged .gz, is one error naming it."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            lines = reporter.track(_bounded_first_line(handle, path), None, f"reading {path.name}")
+            found, dim = _needed_vectors(lines, {word.encode("utf-8"): word for word in needed}, path)
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise _vectors_error(path, f"cannot read it ({reason})") from exc
+    if dim <= 0:
+        raise _vectors_error(path, "the file holds no vectors")
+    return found, dim
+
+
+def _needed_vectors(lines: Iterable[bytes], wanted: dict[bytes, str], path: Path) -> tuple[dict[str, np.ndarray], int]:
+    """The vectors of the `wanted` words among `lines`, and the dimension line 1 gives.
 
     Only lines whose first field is a needed word are split. Vocabulary words never contain spaces, so the
     few multi-word entries of glove.840B (words before the numbers) are skipped; a needed word's line with
     another number of values than the file's dimension is an error that names the line.
     """
-    wanted = {word.encode("utf-8"): word for word in needed}
     found: dict[str, np.ndarray] = {}
-    opener = gzip.open if path.suffix == ".gz" else open
     dim, dim_source = 0, "line 1"
-    with opener(path, "rb") as handle:
-        for number, line in enumerate(reporter.track(handle, None, f"reading {path.name}")):
-            if number == 0:
-                fields = line.split()
-                if len(fields) == 2 and all(field.isdigit() for field in fields):
-                    dim, dim_source = int(fields[1]), "the word2vec header on line 1"  # "<count> <dimension>"
-                    continue
-                dim = len(fields) - 1
-            word = line[: line.find(b" ")]
-            if word not in wanted or wanted[word] in found:
+    for number, line in enumerate(lines):
+        if number == 0:
+            header = _header(line, path)
+            if header is not None:
+                dim, dim_source = header, "the word2vec header on line 1"
                 continue
-            fields = line.split()
-            if len(fields) != dim + 1:
-                if len(fields) > dim + 1 and not is_number(fields[1]):
-                    continue  # a multi-word entry that starts like a vocabulary word
-                raise _vectors_error(
-                    path, f"line {number + 1} holds {len(fields) - 1} numbers, but {dim_source} gives {dim} dimensions"
-                )
-            try:
-                found[wanted[word]] = np.array(fields[1:], dtype=np.float32)
-            except ValueError as exc:
-                raise _vectors_error(path, f"line {number + 1} is not 'word v1 v2 ...'") from exc
-    if dim <= 0:
-        raise _vectors_error(path, "the file holds no vectors")
+            dim = len(line.split()) - 1
+            if dim > MAX_DIMENSION:
+                raise _vectors_error(path, f"line 1 holds {dim:,} numbers, more than any word vector has")
+        word = line[: line.find(b" ")]
+        if word not in wanted or wanted[word] in found:
+            continue
+        fields = line.split()
+        if len(fields) != dim + 1:
+            if len(fields) > dim + 1 and not is_number(fields[1]):
+                continue  # a multi-word entry that starts like a vocabulary word
+            raise _vectors_error(
+                path, f"line {number + 1} holds {len(fields) - 1} numbers, but {dim_source} gives {dim} dimensions"
+            )
+        try:
+            found[wanted[word]] = np.array(fields[1:], dtype=np.float32)
+        except ValueError as exc:
+            raise _vectors_error(path, f"line {number + 1} is not 'word v1 v2 ...'") from exc
     return found, dim
+
+
+def _bounded_first_line(handle: IO[bytes], path: Path) -> Iterator[bytes]:
+    """The file's lines, the first refused when longer than any vector line (a binary file has no line breaks)."""
+    first = handle.readline(MAX_HEADER_BYTES + 1)
+    if len(first) > MAX_HEADER_BYTES:
+        raise _vectors_error(path, f"line 1 is longer than {MAX_HEADER_BYTES:,} bytes: this is no vector text file")
+    yield first
+    yield from handle
+
+
+def _header(line: bytes, path: Path) -> int | None:
+    """The dimension a word2vec header (`<count> <dimension>`) gives, or None when line 1 is already a vector.
+
+    Two fields of digits are a header (GloVe lines hold a word and at least one number); the header is then read
+    through its schema, so a count of 0 or a dimension of a million digits is refused in one line.
+    """
+    fields = line.split()
+    if len(fields) != 2 or not all(field.isdigit() for field in fields):
+        return None
+    count, dimension = (field.decode("ascii", "replace") for field in fields)
+    header = WORD2VEC_HEADER.check({"count": count, "dimension": dimension}, f"word vectors {path} line 1")
+    return header["dimension"]
 
 
 def is_number(field: str | bytes) -> bool:
@@ -81,14 +121,23 @@ def _read_word_list(matrix_path: Path) -> list[str]:
         if not path.is_file():
             continue
         if suffix == ".txt":
-            return path.read_text(encoding="utf-8").splitlines()
+            raw = read_bytes(path, "word list", "save it as UTF-8 text, one word per line", WORD_LIST.max_bytes)
+            try:
+                return raw.decode("utf-8").splitlines()
+            except UnicodeDecodeError as exc:
+                raise _vectors_error(path, f"the word list is not UTF-8 text (byte {exc.start:,})") from exc
         if suffix == ".json":
-            return list(json.loads(path.read_text(encoding="utf-8")))
+            return WORD_LIST.read(path)
         try:
             import pandas
         except ImportError as exc:
             raise _vectors_error(path, "reading a parquet word list needs pandas and pyarrow") from exc
-        frame = pandas.read_parquet(path)
+        try:
+            frame = pandas.read_parquet(path)
+        except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+            raise _vectors_error(path, f"cannot read the parquet word list ({type(exc).__name__})") from exc
+        if frame.columns.empty:
+            raise _vectors_error(path, "the parquet word list has no column")
         return [str(word) for word in frame[frame.columns[0]]]
     names = ", ".join(matrix_path.with_suffix(s).name for s in WORD_LIST_SUFFIXES)
     raise _vectors_error(matrix_path, f"no word list beside the matrix (looked for {names})")

@@ -68,7 +68,8 @@ def test_refcoco_with_masks_and_vectors(tmp_path: Path) -> None:
 def test_user_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["prepare-data", "--dataset", "refcoco", "--data-root", str(tmp_path)])
     assert result.exit_code == 2
-    assert "instances.json is missing" in result.output
+    assert f"REFER folder {tmp_path / 'refcoco'} does not exist" in " ".join(result.output.split())
+    assert "reads instances.json and refs(unc).p from it" in " ".join(result.output.split())
     assert "Traceback" not in result.output
     fixture = write_refer_fixture(tmp_path / "d", num_images=4)
     result = runner.invoke(

@@ -31,7 +31,8 @@ def test_flickr_json_is_validated_and_registered(tmp_path: Path) -> None:
     assert summary.splits["train"].expressions == 2 and summary.vocab_size == 3 + 4  # a, dog, the, cat
     bad = {"train": [FLICKR["train"][0], {"iid": 1, "bbox": [0, 0, -1, 2], "refs": ["x"]}]}
     _write(tmp_path / "anns" / "flickr.json", bad)
-    with pytest.raises(SimrecError, match="entry 1 of split 'train' has bbox"):
+    problem = r"entry #1 of split 'train', field bbox: expected a box with a positive width and height, found \[0, 0,"
+    with pytest.raises(SimrecError, match=problem):
         prepare_dataset("flickr", tmp_path)
     with pytest.raises(SimrecError, match=r"flickr\.json does not exist"):
         prepare_dataset("flickr", tmp_path / "nowhere")

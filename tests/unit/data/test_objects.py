@@ -66,7 +66,7 @@ def test_fallback_counts_each_referred_object_once(tmp_path: Path) -> None:
 def test_a_foreign_objects_file_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "refcoco.objects.json"
     path.write_text(json.dumps({"images": {}}))
-    with pytest.raises(SimrecError, match="not a simrec objects file"):
+    with pytest.raises(SimrecError, match=r"refcoco\.objects\.json: lacks the field format"):
         read_objects(path)
 
 

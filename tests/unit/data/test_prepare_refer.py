@@ -13,10 +13,10 @@ from pycocotools import mask as mask_utils
 
 from simrec_cli.data.masks import MaskStore
 from simrec_cli.data.prepare import COCO_CATEGORY_IDS, prepare_dataset
-from simrec_cli.data.refer import read_plain_pickle
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter
+from simrec_cli.schemas.formats import parse_plain_pickle
 from tests.refer_fixture import ReferFixture, python2_pickle_bytes, write_refer_fixture
 
 
@@ -110,11 +110,11 @@ def test_output_dir_leaves_the_input_untouched(refer: ReferFixture, tmp_path: Pa
 
 def test_missing_files_name_the_file(refer: ReferFixture) -> None:
     (refer.refer_dir / "refs(unc).p").unlink()
-    with pytest.raises(SimrecError, match=r"refs\(unc\)\.p is missing") as error:
+    with pytest.raises(SimrecError, match=r"REFER refs file .*refs\(unc\)\.p does not exist") as error:
         prepare_dataset("refcoco", refer.root)
     assert "lichengunc/refer" in error.value.hint
     (refer.refer_dir / "instances.json").unlink()
-    with pytest.raises(SimrecError, match=r"instances\.json is missing"):
+    with pytest.raises(SimrecError, match=r"REFER instances file .*instances\.json does not exist"):
         prepare_dataset("refcoco", refer.root)
     assert not (refer.root / "anns").exists()
 
@@ -146,12 +146,9 @@ def test_corrupt_pickle(refer: ReferFixture) -> None:
 
 
 def test_python2_byte_strings_decode_as_utf8_or_latin1(tmp_path: Path) -> None:
-    path = tmp_path / "p.p"
-    path.write_bytes(python2_pickle_bytes([{"sent": "café"}]))
-    assert read_plain_pickle(path) == [{"sent": "café"}]
+    assert parse_plain_pickle(python2_pickle_bytes([{"sent": "café"}])) == [{"sent": "café"}]
     latin = python2_pickle_bytes([{"sent": "cafX"}]).replace(b"cafX", b"caf\xe9")
-    path.write_bytes(latin)
-    assert read_plain_pickle(path) == [{"sent": "café"}]
+    assert parse_plain_pickle(latin) == [{"sent": "café"}]
 
 
 def test_refs_pointing_to_unknown_annotations(refer: ReferFixture) -> None:
@@ -187,11 +184,17 @@ def test_non_writable_output(refer: ReferFixture, tmp_path: Path) -> None:
     assert "--output-dir" in (error.value.hint or "")
 
 
-def test_bad_segmentation_names_the_annotation(refer: ReferFixture) -> None:
+@pytest.mark.parametrize(
+    ("segmentation", "problem"),
+    [({"what": 1}, r"annotation #0 \(id {}\), field segmentation: expected polygons"),
+     ([["a", "b", "c", "d", "e", "f"]], r"annotation {} \(ref \d+\) has an unreadable segmentation")],
+)  # fmt: skip
+def test_bad_segmentation_names_the_annotation(refer: ReferFixture, segmentation: object, problem: str) -> None:
+    """A segmentation of neither COCO form is refused by the schema; polygons of text when the masks are made."""
     instances = json.loads((refer.refer_dir / "instances.json").read_text())
-    instances["annotations"][0]["segmentation"] = {"what": 1}
+    instances["annotations"][0]["segmentation"] = segmentation
     (refer.refer_dir / "instances.json").write_text(json.dumps(instances))
-    with pytest.raises(SimrecError, match=f"annotation {refer.annotations[0]['id']} .* unreadable segmentation"):
+    with pytest.raises(SimrecError, match=problem.format(refer.annotations[0]["id"])):
         prepare_dataset("refcoco", refer.root, generate_mask=True)
     assert not (refer.root / "anns" / "refcoco.json").exists()
 
@@ -209,12 +212,12 @@ def test_empty_and_unicode_expressions_are_kept_with_a_warning(refer: ReferFixtu
 @pytest.mark.parametrize(
     ("bbox", "problem"),
     [
-        ([10, 20, 30], "is not [x, y, w, h]"),
-        ([10, 20, -5, 40], "non-positive width or height"),
-        ([10, 20, float("nan"), 40], "non-finite number"),
-        ([10, 20, 1e300, 40], "beyond any image"),
-        ([10, 20, "5", 40], "is not [x, y, w, h]"),
-        ([1000, 20, 5, 5], "lies outside its"),
+        ([10, 20, 30], "expected [x, y, w, h]: 4 numbers"),
+        ([10, 20, -5, 40], "expected a box with a positive width and height"),
+        ([10, 20, float("nan"), 40], "expected 4 finite numbers"),
+        ([10, 20, 1e300, 40], "within any image"),
+        ([10, 20, "5", 40], "expected [x, y, w, h]: 4 numbers"),
+        ([1000, 20, 5, 5], "expected a box inside its"),
     ],
 )
 def test_invalid_boxes_are_counted_refused_or_left_out(refer: ReferFixture, bbox: list, problem: str) -> None:
