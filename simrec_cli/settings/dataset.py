@@ -44,20 +44,46 @@ def evaluation_splits(name: str) -> list[str]:
 class DatasetSettings(StrictModel):
     """`dataset.*`: data location, input size, tokens, word vectors and augmentation."""
 
-    name: DatasetName = "refcoco"
-    data_root: Path = Path("./data")
-    ann_path: Path | None = None
-    image_path: Path | None = None
-    mask_path: Path | None = None
-    input_shape: tuple[int, int] = (416, 416)
-    max_token_length: int = Field(15, ge=1)
-    use_glove: bool = True
-    word_vectors: str | None = None
-    flip_lr: bool = False
-    augmentations: list[Augmentation] = []
-    train_split: str = "train"
-    val_split: str = "val"
-    eval_splits: list[str] | None = None
+    name: DatasetName = Field(
+        "refcoco", description="Which dataset (`refclef` is read as `referit`); `synthetic` is generated locally."
+    )
+    data_root: Path = Field(Path("./data"), description="The folder that holds `anns/`, `images/` and `masks/`.")
+    ann_path: Path | None = Field(None, description="The annotation file; unset: `<data_root>/anns/<dataset>.json`.")
+    image_path: Path | None = Field(
+        None, description="The image folder; unset: `<data_root>/images/<folder of the dataset>`."
+    )
+    mask_path: Path | None = Field(
+        None,
+        description="The masks: an RLE file, or a folder of SimREC's `<mask_id>.npy` files; unset: "
+        "`<data_root>/masks/<dataset>.rle.json`, else the folder `<data_root>/masks/<dataset>/`.",
+    )
+    input_shape: tuple[int, int] = Field(
+        (416, 416), description="[height, width] the images are letterboxed to; multiples of 32."
+    )
+    max_token_length: int = Field(15, ge=1, description="Words kept per expression; longer ones are cut.")
+    use_glove: bool = Field(
+        True,
+        description="Initialise the word embedding from word vectors (`word_vectors`, or those prepare-data saved); "
+        "false trains it from scratch.",
+    )
+    word_vectors: str | None = Field(
+        None,
+        description="Word vectors to read instead of the prepared ones: a GloVe/word2vec text file, a `.npy` matrix "
+        "with its word list, or a spaCy pipeline with vectors.",
+    )
+    flip_lr: bool = Field(
+        False,
+        description='Training: flip half the samples horizontally (image, box and mask), swapping "left" and '
+        '"right" in the expression.',
+    )
+    augmentations: list[Augmentation] = Field(
+        [], description="Training: one of these is drawn per sample; geometric ones move boxes and masks too."
+    )
+    train_split: str = Field("train", description="The split trained on (`a+b` joins splits).")
+    val_split: str = Field("val", description="The split validated on after each epoch; it chooses `best.pth`.")
+    eval_splits: list[str] | None = Field(
+        None, description="The splits `simrec eval` reports; unset: every split but train (referit: val and test)."
+    )
 
     @field_validator("name", mode="before")
     @classmethod

@@ -16,23 +16,38 @@ EvaluationProtocolName = Literal["original", "clipped"]  # engine/protocol.py: t
 
 
 class EvaluationSettings(StrictModel):
-    eval_batch_size: int = Field(8, ge=1)
-    # Kept for SimREC configs; evaluation is always exact (per-sample gather, padding dropped).
-    sequential: bool = False
-    # How validation and `simrec eval` count: the original SimREC's (boxes not clipped, IoU > 0.5, mask pixels
-    # > 0), or clipped (boxes clipped to the image, IoU >= 0.5, mask pixels > 0.5).
-    protocol: EvaluationProtocolName = "original"
+    """`train.evaluation`: how validation (and `simrec eval` of the run's checkpoints) evaluates."""
+
+    eval_batch_size: int = Field(8, ge=1, description="Expressions per evaluation batch.")
+    sequential: bool = Field(
+        False,
+        description="Read from SimREC configs and ignored: evaluation is always exact (every sample's result is "
+        "gathered with its index and the sampler's padding dropped).",
+    )
+    protocol: EvaluationProtocolName = Field(
+        "original",
+        description="How hits are counted: `original` (SimREC's: boxes not clipped, IoU > 0.5, mask pixels > 0) or "
+        "`clipped` (boxes clipped to the image, IoU >= 0.5, mask pixels > 0.5).",
+    )
 
 
 class DataLoaderSettings(StrictModel):
-    pin_memory: bool = True
-    num_workers: int = Field(8, ge=0)
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    # One training item per image with all its objects: the backbone runs once for them all (its features are
-    # shared by the 3-5 expressions of a scene), and train.batch_size then counts images, not objects. The flip
-    # and dataset.augmentations are drawn once per image and move all its boxes and masks together.
-    group_by_image: bool = False
+    """`train.data`: the data loader and the image normalisation."""
+
+    pin_memory: bool = Field(True, description="Pin batches in page-locked memory (faster copies to a GPU).")
+    num_workers: int = Field(8, ge=0, description="Loader processes per training process; 0 loads in the process.")
+    mean: tuple[float, float, float] = Field(
+        (0.0, 0.0, 0.0), description="Per-channel mean subtracted from the [0, 1] RGB image."
+    )
+    std: tuple[float, float, float] = Field(
+        (1.0, 1.0, 1.0), description="Per-channel standard deviation the image is divided by; each above 0."
+    )
+    group_by_image: bool = Field(
+        False,
+        description="One training item per image with all its objects: the backbone runs once for them all and "
+        "`train.batch_size` counts images. The flip and the augmentations are drawn once per image and move all "
+        "its boxes and masks together.",
+    )
 
     @field_validator("std")
     @classmethod
@@ -43,41 +58,73 @@ class DataLoaderSettings(StrictModel):
 
 
 class SchedulerSettings(StrictModel):
-    name: Literal["cosine", "step"] = "cosine"
-    decay_epochs: list[int] = [30, 35, 37]
-    lr_decay_rate: float = Field(0.2, gt=0, le=1)
+    """`train.scheduler`: the learning rate after the warmup, set every iteration."""
+
+    name: Literal["cosine", "step"] = Field(
+        "cosine", description="`cosine` decays from `base_lr` to `min_lr`; `step` multiplies by `lr_decay_rate`."
+    )
+    decay_epochs: list[int] = Field([30, 35, 37], description="`step`: the epochs at which the rate decays.")
+    lr_decay_rate: float = Field(0.2, gt=0, le=1, description="`step`: the factor applied at each decay epoch.")
 
 
 class AmpSettings(StrictModel):
-    # auto: bf16 autocast on CPUs with native bf16 (AMX, avx512_bf16), fp32 elsewhere (engine/mixed_precision.py).
-    enabled: bool | Literal["auto"] = False
-    dtype: Literal["float16", "bfloat16"] = "float16"
+    """`train.amp`: mixed precision (autocast) for training."""
+
+    enabled: bool | Literal["auto"] = Field(
+        False,
+        description="Train under autocast in `dtype`; `auto`: bf16 on CPUs with native bf16 (AMX, avx512_bf16) "
+        "and fp32 elsewhere.",
+    )
+    dtype: Literal["float16", "bfloat16"] = Field(
+        "float16", description="The autocast type; float16 scales the loss, bfloat16 needs no scaler."
+    )
 
 
 class DdpSettings(StrictModel):
-    backend: Literal["nccl", "gloo", "auto"] = "auto"
-    init_method: str = "env://"
-    # Seconds the nodes of a multi-node run wait for each other at start-up before giving up with one error line.
-    rendezvous_timeout: int = Field(300, ge=1)
+    """`train.ddp`: how the processes of a multi-process run talk."""
+
+    backend: Literal["nccl", "gloo", "auto"] = Field(
+        "auto", description="The collective backend; `auto`: nccl on GPUs, gloo on CPU."
+    )
+    init_method: str = Field(
+        "env://",
+        description="Read from SimREC configs and ignored: processes always meet through torchrun's environment.",
+    )
+    rendezvous_timeout: int = Field(
+        300,
+        ge=1,
+        description="Seconds the nodes of a multi-node run wait for each other at start-up before stopping with "
+        "one error line.",
+    )
 
 
 class EmaSettings(StrictModel):
-    enabled: bool = True
-    alpha: float = Field(0.9997, gt=0, lt=1)
-    buffer_ema: bool = True
+    """`train.ema`: an exponential moving average of the weights, validated and saved as the model."""
+
+    enabled: bool = Field(True, description="Keep the average and validate and save it.")
+    alpha: float = Field(0.9997, gt=0, lt=1, description="The average's decay per optimizer step.")
+    buffer_ema: bool = Field(True, description="Average the BatchNorm statistics too (else copy them).")
 
 
 class EnabledFlag(StrictModel):
-    enabled: bool = False
+    """A switch: `enabled`."""
+
+    enabled: bool = Field(False, description="Convert BatchNorm to SyncBatchNorm across processes (CUDA only).")
 
 
 class AutoResumeSettings(StrictModel):
-    enabled: bool = True
+    """`train.auto_resume`: what `simrec train` does in a run directory that already has a checkpoint."""
+
+    enabled: bool = Field(True, description="Continue from the run directory's `last.pth` when there is one.")
 
 
 class MultiScaleTrainingSettings(StrictModel):
-    enabled: bool = True
-    img_scales: list[tuple[int, int]] = DEFAULT_SCALES
+    """`train.multi_scale_training`: one input size drawn per step, shared by all processes."""
+
+    enabled: bool = Field(True, description="Draw a size from `img_scales` for each step.")
+    img_scales: list[tuple[int, int]] = Field(
+        DEFAULT_SCALES, description="The [height, width] sizes to draw from; multiples of 32."
+    )
 
     @field_validator("img_scales")
     @classmethod
@@ -92,30 +139,43 @@ class MultiScaleTrainingSettings(StrictModel):
 class TrainSettings(StrictModel):
     """`train.*`: schedule, optimisation tricks, checkpoints, logging and hardware."""
 
-    output_dir: Path | None = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    warmup_epochs: int = Field(3, ge=0)
-    epochs: int = Field(25, ge=1)
-    base_lr: float = Field(1e-4, gt=0)
-    warmup_lr: float = Field(1e-7, ge=0)
-    min_lr: float = Field(1e-6, ge=0)
-    batch_size: int = Field(8, ge=1)
+    output_dir: Path | None = Field(
+        None, description="The run directory; unset: a new `runs/train`, `runs/train2`, ..."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train; `auto`: CUDA when present.")
+    warmup_epochs: int = Field(3, ge=0, description="Epochs of linear warmup from `warmup_lr`; shorter than `epochs`.")
+    epochs: int = Field(25, ge=1, description="Epochs to train.")
+    base_lr: float = Field(1e-4, gt=0, description="The learning rate after the warmup.")
+    warmup_lr: float = Field(1e-7, ge=0, description="The learning rate the warmup starts from; at most `base_lr`.")
+    min_lr: float = Field(1e-6, ge=0, description="The cosine schedule's final learning rate; at most `base_lr`.")
+    batch_size: int = Field(
+        8, ge=1, description="The global batch, divided among all processes (images with `data.group_by_image`)."
+    )
     evaluation: EvaluationSettings = EvaluationSettings()
-    log_period: int = Field(1, ge=1)
-    save_period: int = Field(1, ge=1)
-    # Also write last.pth every N optimizer steps inside an epoch (0 = only at the end of an epoch, as SimREC does),
-    # with all a bit-exact resume from that step needs; a SIGTERM then saves one before the run stops.
-    checkpoint_every_steps: int = Field(0, ge=0)
+    log_period: int = Field(1, ge=1, description="Log the losses and the learning rate every N optimizer steps.")
+    save_period: int = Field(
+        1, ge=1, description="Write `last.pth` every N epochs (and always after the best and the last epoch)."
+    )
+    checkpoint_every_steps: int = Field(
+        0,
+        ge=0,
+        description="Also write `last.pth` every N optimizer steps inside an epoch, with all a bit-exact resume "
+        "from that step needs; a SIGTERM then saves one before the run stops. 0: only at the end of an epoch.",
+    )
     data: DataLoaderSettings = DataLoaderSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     amp: AmpSettings = AmpSettings()
     ddp: DdpSettings = DdpSettings()
     ema: EmaSettings = EmaSettings()
     sync_bn: EnabledFlag = EnabledFlag()
-    clip_grad_norm: float = Field(0.15, ge=0)
+    clip_grad_norm: float = Field(
+        0.15, ge=0, description="Clip the gradients' global norm to this (after unscaling under AMP); 0: no clipping."
+    )
     auto_resume: AutoResumeSettings = AutoResumeSettings()
-    resume_path: Path | None = None
-    vl_pretrain_weight: Path | None = None
+    resume_path: Path | None = Field(None, description="Resume from this checkpoint instead of the run's `last.pth`.")
+    vl_pretrain_weight: Path | None = Field(
+        None, description="Start from this checkpoint's weights (ours or the original SimREC's) to fine-tune."
+    )
     multi_scale_training: MultiScaleTrainingSettings = MultiScaleTrainingSettings()
-    log_image: bool = False
-    seed: int = 123456
+    log_image: bool = Field(False, description="Write pictures of validation predictions to TensorBoard.")
+    seed: int = Field(123456, description="Seeds every random draw (sentences, augmentation, sampling, weights).")
