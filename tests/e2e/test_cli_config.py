@@ -52,7 +52,7 @@ def test_config_show_prints_overrides_and_every_train_default() -> None:
         "auto_resume", "resume_path", "vl_pretrain_weight", "multi_scale_training", "log_image", "seed",
     }  # fmt: skip
     assert expected_keys <= set(train)
-    assert set(train["evaluation"]) == {"eval_batch_size", "sequential"}
+    assert set(train["evaluation"]) == {"eval_batch_size", "sequential", "protocol"}
     assert {"pin_memory", "num_workers", "mean", "std"} <= set(train["data"])
     assert {"name", "decay_epochs", "lr_decay_rate"} <= set(train["scheduler"])
     assert {"enabled", "alpha", "buffer_ema"} <= set(train["ema"])
