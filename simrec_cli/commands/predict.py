@@ -22,10 +22,10 @@ from simrec_cli.commands.common import (
 )
 from simrec_cli.console import RichReporter, console, error_console, fitted_table, state
 from simrec_cli.engine.checkpoint_paths import newest_checkpoint, require_checkpoint_file
-from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError
+from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError, quoted
 from simrec_cli.interruption import between_items
 from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
-from simrec_cli.predict.sources import ImageRequest, requests_from_pairs, requests_from_source
+from simrec_cli.predict.sources import ImageRequest, image_paths_among, requests_from_pairs, requests_from_source
 from simrec_cli.reporting import Reporter
 
 if TYPE_CHECKING:
@@ -108,6 +108,11 @@ def command(
 
     reporter: Reporter = JsonModeReporter() if json_lines else RichReporter()
     requests = _requests(source, expressions, pairs)
+    for named in image_paths_among(expressions or []):
+        reporter.warning(
+            f"the expression {quoted(named)} is the path of an image; every expression is answered on {source}: to "
+            "predict on several images, give a folder or a glob pattern such as 'imgs/*.jpg'"
+        )
     if checkpoint is None:
         checkpoint = newest_checkpoint()
         reporter.info(f"using checkpoint {checkpoint} (the newest best.pth under runs/)")

@@ -8,14 +8,25 @@ broken is not, because the predictor reports it and goes on with the others.
 
 from __future__ import annotations
 
-import csv
 import glob
-import json
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from simrec_cli.errors import SimrecError, quoted
+from simrec_cli.schemas.files import path_problem, read_bytes
+from simrec_cli.schemas.formats import Unreadable, parse_json
+from simrec_cli.schemas.pairs import (
+    CSV_FIX,
+    EXPRESSION,
+    JSONL_FIX,
+    PAIR,
+    PAIR_ROW,
+    PAIRS_MAX_BYTES,
+    PairRecord,
+    csv_rows,
+)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
@@ -31,20 +42,25 @@ class ImageRequest:
     expressions: tuple[str, ...]
 
 
-def checked_expression(expression: str, where: str) -> str:
-    """The expression with surrounding whitespace removed; an empty one is a user error."""
-    cleaned = expression.strip()
-    if not cleaned:
-        raise SimrecError(f"{where}: the expression is empty", "describe the object, e.g. 'the red circle on the left'")
-    return cleaned
-
-
 def requests_from_source(source: str, expressions: Sequence[str]) -> list[ImageRequest]:
     """Requests asking every expression on every image of SOURCE (a file, a folder or a glob pattern)."""
     if not expressions:
         raise SimrecError("no expression given", 'add one after the image, e.g. simrec predict photo.jpg "the dog"')
-    cleaned = tuple(checked_expression(text, f"expression {number}") for number, text in enumerate(expressions, 1))
+    cleaned = tuple(EXPRESSION.check(text, f"expression {number}") for number, text in enumerate(expressions, 1))
     return [ImageRequest(image, cleaned) for image in images_from_source(source)]
+
+
+def image_paths_among(expressions: Sequence[str]) -> list[str]:
+    """The expressions that name an existing image file: `simrec predict a.jpg b.jpg` answers "b.jpg" on a.jpg,
+    which is seldom what was meant (several images are given as a folder or a glob)."""
+    return [text for text in expressions if Path(text).suffix.lower() in IMAGE_SUFFIXES and _is_file(text)]
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL character
+        return False
 
 
 def images_from_source(source: str) -> list[Path]:
@@ -55,9 +71,10 @@ def images_from_source(source: str) -> list[Path]:
         if not images:
             raise SimrecError(f"folder {path} holds no images", f"supported: {_suffix_list()}")
         return images
-    if path.exists() or not GLOB_CHARACTERS & set(source):
-        if not path.exists():
-            raise SimrecError(f"image {path} does not exist", "check the path, or give a folder or a glob pattern")
+    if os.path.lexists(path) or not GLOB_CHARACTERS & set(source):
+        problem = path_problem(path)
+        if problem is not None:
+            raise SimrecError(f"image {path} {problem}", "check the path, or give a folder or a glob pattern")
         return [path]
     images = _image_files(Path(match) for match in glob.glob(source, recursive=True))
     if not images:
@@ -73,29 +90,29 @@ def _suffix_list() -> str:
     return ", ".join(sorted(IMAGE_SUFFIXES))
 
 
-PATH_MAX_BYTES = 4096  # the longest path Linux opens; a longer 'image' is a broken line, not a file
-
-
 def requests_from_pairs(pairs_file: Path) -> list[ImageRequest]:
     """Requests from a JSONL or CSV file of (image, expression) pairs, grouped by image in first-seen order.
 
     Relative image paths are taken relative to the pairs file's folder, so a dataset folder with its pairs
-    file can be moved as a whole.
+    file can be moved as a whole. Each line or row is read through its schema (`schemas/pairs.py`).
     """
     suffix = pairs_file.suffix.lower()
     if suffix not in JSONL_SUFFIXES | CSV_SUFFIXES:
         raise SimrecError(f"pairs file {pairs_file} must end in .jsonl or .csv", "rename it or convert it")
+    raw = read_bytes(pairs_file, "pairs file", "check the path", PAIRS_MAX_BYTES)
     try:
-        text = pairs_file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise SimrecError(f"pairs file {pairs_file} does not exist", "check the path") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SimrecError(f"pairs file {pairs_file} cannot be read: {exc}", "save it as UTF-8 text") from exc
-    rows = _jsonl_rows(text, pairs_file) if suffix in JSONL_SUFFIXES else _csv_rows(text, pairs_file)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SimrecError(
+            f"pairs file {pairs_file} cannot be read: it is not UTF-8 text (byte {exc.start:,})",
+            "save it as UTF-8 text",
+        ) from None
+    records = _jsonl_records(text, pairs_file) if suffix in JSONL_SUFFIXES else _csv_records(text, pairs_file)
     grouped: dict[Path, list[str]] = {}
-    for image, expression in rows:
+    for record in records:
+        image = Path(record["image"].strip())
         resolved = image if image.is_absolute() else pairs_file.parent / image
-        grouped.setdefault(resolved, []).append(expression)
+        grouped.setdefault(resolved, []).extend(record.get("expressions") or [record["expression"]])
     if not grouped:
         raise SimrecError(
             f"pairs file {pairs_file} holds no pairs", 'add lines like {"image": "a.jpg", "expression": "the dog"}'
@@ -103,65 +120,37 @@ def requests_from_pairs(pairs_file: Path) -> list[ImageRequest]:
     return [ImageRequest(image, tuple(expressions)) for image, expressions in grouped.items()]
 
 
-def _jsonl_rows(text: str, pairs_file: Path) -> list[tuple[Path, str]]:
-    rows = []
+def _jsonl_records(text: str, pairs_file: Path) -> Iterator[PairRecord]:
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         where = f"{pairs_file} line {number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SimrecError(f"{where} is not valid JSON ({exc.msg})", "write one JSON object per line") from exc
-        if not isinstance(record, dict):
-            raise SimrecError(f"{where} is not a JSON object", 'write {"image": ..., "expression": ...}')
-        rows.extend(_pair(record.get("image"), expression, where) for expression in _record_expressions(record, where))
-    return rows
+            data = parse_json(line.encode("utf-8", "surrogatepass"))
+        except Unreadable as exc:
+            raise SimrecError(f"{where} {exc}", JSONL_FIX) from None
+        yield PAIR.check(data, where)
 
 
-def _record_expressions(record: dict, where: str) -> list[object]:
-    """A line holds either `expression` (one string) or `expressions` (a list of strings)."""
-    if "expressions" in record:
-        expressions = record["expressions"]
-        if not isinstance(expressions, list) or not expressions:
-            raise SimrecError(f"{where}: 'expressions' must be a non-empty list of strings", "or use 'expression'")
-        return expressions
-    if "expression" not in record:
-        raise SimrecError(f"{where} has no 'expression'", 'write {"image": ..., "expression": ...}')
-    return [record["expression"]]
-
-
-def _csv_rows(text: str, pairs_file: Path) -> list[tuple[Path, str]]:
-    reader = csv.DictReader(text.splitlines())
-    header = [name.strip() for name in reader.fieldnames or []]
+def _csv_records(text: str, pairs_file: Path) -> Iterator[PairRecord]:
+    rows = csv_rows(text, str(pairs_file))
+    header = [name.strip() for name in next(rows, (1, []))[1]]
     if "image" not in header or "expression" not in header:
         raise SimrecError(
             f"pairs file {pairs_file} needs a header row with the columns image and expression",
-            f"its first row is {header}",
+            f"its first row is {quoted(header)}",
         )
-    reader.fieldnames = header
-    rows = []
-    for row in reader:
-        where = f"{pairs_file} line {reader.line_num}"
+    for number, row in rows:
         # More fields than the header names, or a value under an unnamed column (a header ending in a comma):
         # an unquoted comma would cut the expression short.
-        extra = list(row.pop(None, [])) + [value for name, value in row.items() if not name and (value or "").strip()]
+        named = sum(1 for name in header if name)
+        paired = list(zip(header, row, strict=False))  # a short row leaves the last columns empty
+        extra = row[len(header) :] + [value for name, value in paired if not name and value.strip()]
         if extra:
-            named = sum(1 for name in header if name)
             raise SimrecError(
-                f"{where} has {named + len(extra)} fields but the header names {named} columns",
-                'quote an expression that holds a comma: a.jpg,"the man, on the left"',
+                f"{pairs_file} line {number} has {named + len(extra)} fields but the header names {named} columns",
+                CSV_FIX,
             )
-        if any((value or "").strip() for value in row.values()):
-            rows.append(_pair(row.get("image"), row.get("expression"), where))
-    return rows
-
-
-def _pair(image: object, expression: object, where: str) -> tuple[Path, str]:
-    if not isinstance(image, str) or not image.strip():
-        raise SimrecError(f"{where}: 'image' must be a non-empty path", "give the image file for each pair")
-    if len(image.encode("utf-8", "surrogateescape")) > PATH_MAX_BYTES:
-        raise SimrecError(f"{where}: 'image' {quoted(image)} is longer than any path", "give the image file's path")
-    if not isinstance(expression, str):
-        raise SimrecError(f"{where}: the expression must be text", f"got {quoted(expression)}")
-    return Path(image.strip()), checked_expression(expression, where)
+        fields = {name: value for name, value in paired if name}
+        if any(value.strip() for value in fields.values()):
+            yield PAIR_ROW.check(fields, f"{pairs_file} line {number}")

@@ -228,11 +228,12 @@ def test_without_checkpoint_the_newest_best_is_used_and_named(
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["IMAGE", "  "], "expression 1: the expression is empty"),
+        (["IMAGE", "  "], "expression 1: expected a non-empty expression"),
         (["IMAGE", "?!"], "has no words"),
         (["IMAGE"], "no expression given"),
         ([], "no image given"),
         (["MISSING", "the dog"], "does not exist"),
+        (["LOOP", "the dog"], "is a symbolic link loop"),
         (["IMAGE", "the dog", "--pairs", "PAIRS"], "not both"),
         (["IMAGE", "the dog", "-o", "IMAGE/sub"], "cannot write the predictions"),
         (["IMAGE", "the dog", "-b", "0"], "--batch-size"),
@@ -242,12 +243,28 @@ def test_bad_requests_are_one_line_errors(checkpoint: Path, tmp_path: Path, argu
     image = photo(tmp_path / "p.jpg")
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text('{"image": "p.jpg", "expression": "the dog"}\n')
-    names = {"IMAGE": str(image), "MISSING": str(tmp_path / "nope.jpg"), "PAIRS": str(pairs)}
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)  # issue 22 #19: it was reported as missing
+    names = {"IMAGE": str(image), "MISSING": str(tmp_path / "nope.jpg"), "PAIRS": str(pairs), "LOOP": str(loop)}
     resolved = [names.get(arg, arg.replace("IMAGE", str(image))) for arg in arguments]
     result = run("predict", *resolved, "-c", checkpoint)
     assert result.exit_code == 2
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_an_expression_that_names_an_image_is_warned_about(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22 #32: `simrec predict a.jpg b.jpg` answered the expression "b.jpg" on a.jpg without a word."""
+    photo(tmp_path / "a.jpg"), photo(tmp_path / "b.jpg")
+    monkeypatch.chdir(tmp_path)
+    result = run("predict", "a.jpg", "b.jpg", "--no-save", "-c", checkpoint)
+    assert result.exit_code == 0, result.output
+    warning = " ".join(result.stderr.split())
+    assert "the expression 'b.jpg' is the path of an image" in warning and "glob pattern" in warning
+    plain = run("predict", "a.jpg", "the dog", "missing.jpg", "--no-save", "-c", checkpoint)
+    assert plain.exit_code == 0 and "path of an image" not in plain.output
 
 
 def test_wrong_checkpoints_are_refused(tmp_path: Path) -> None:

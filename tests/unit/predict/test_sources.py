@@ -47,7 +47,7 @@ def test_missing_source_empty_folder_and_empty_glob_are_errors(tmp_path: Path) -
 
 
 def test_empty_or_missing_expression_is_an_error(image_folder: Path) -> None:
-    with pytest.raises(SimrecError, match="expression 2: the expression is empty"):
+    with pytest.raises(SimrecError, match="expression 2: expected a non-empty expression, found '   '"):
         requests_from_source(str(image_folder / "b.jpg"), ["the dog", "   "])
     with pytest.raises(SimrecError, match="no expression given"):
         requests_from_source(str(image_folder / "b.jpg"), [])
@@ -85,15 +85,20 @@ def test_csv_pairs_with_a_trailing_comma_or_an_extra_named_column(tmp_path: Path
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("p.jsonl", '{"image": "a.jpg"}\n', "line 1 has no 'expression'"),
-        ("p.jsonl", '{"image": "a.jpg", "expression": ""}\n', "line 1: the expression is empty"),
+        ("p.jsonl", '{"image": "a.jpg"}\n', "line 1: expected either 'expression' .* or 'expressions'"),
+        ("p.jsonl", '{"image": "a.jpg", "expression": ""}\n', "line 1: field expression: expected a non-empty"),
         ("p.jsonl", '{"image": "a.jpg", "expression": "ok"}\n{oops\n', "line 2 is not valid JSON"),
-        ("p.jsonl", '["a.jpg", "dog"]\n', "line 1 is not a JSON object"),
-        ("p.jsonl", '{"expression": "dog"}\n', "'image' must be a non-empty path"),
-        ("p.jsonl", '{"image": "a.jpg", "expression": 3}\n', "the expression must be text"),
+        ("p.jsonl", '["a.jpg", "dog"]\n', "line 1: expected a mapping, found \\['a.jpg', 'dog'\\]"),
+        ("p.jsonl", '{"expression": "dog"}\n', "line 1: lacks the field image"),
+        ("p.jsonl", '{"image": " ", "expression": "dog"}\n', "line 1: field image: expected the path of an image"),
+        ("p.jsonl", '{"image": "a.jpg", "expression": 3}\n', "line 1: field expression: expected text, found 3"),
+        ("p.jsonl", '{"image": "a.jpg", "expression": "x\\ud800"}\n', "expected text without lone surrogate"),
+        ("p.jsonl", '{"image": "a\\u0000.jpg", "expression": "x"}\n', "field image: expected a path without NUL"),
         ("p.jsonl", "\n\n", "holds no pairs"),
         ("p.csv", "path,text\na.jpg,dog\n", "needs a header row with the columns image and expression"),
-        ("p.csv", "image,expression\na.jpg,\n", "line 2: the expression is empty"),
+        ("p.csv", "image,expression\na.jpg,\n", "line 2: field expression: expected a non-empty expression"),
+        ("p.csv", 'image,expression\na.jpg,"the dog\nb.jpg,the cat\n', "line 2: a quote opened on this line is never"),
+        ("p.csv", 'image,expression\na.jpg,"the\ndog"\nb.jpg,cat\n', "line 2: a quoted field runs on to line 3"),
         ("p.txt", "a.jpg dog\n", "must end in .jsonl or .csv"),
     ],
 )
