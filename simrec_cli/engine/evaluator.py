@@ -178,7 +178,7 @@ def evaluate_checkpoint(
     try:
         dataset_settings = DatasetSettings.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, "eval options") from exc
+        raise validation_error(exc, "eval options", "check --split, --dataset and --data-root") from exc
     loader = settings.train.data
     masks = model.has_mask_head
     batch_size = batch_size or settings.train.evaluation.eval_batch_size

@@ -95,6 +95,7 @@ _EXPECTED: dict[str, str | Callable[[dict[str, Any]], str]] = {
     "less_than_equal": lambda c: f"a number of at most {c['le']:,}",
     "literal_error": lambda c: f"{c['expected']}",
     "extra_forbidden": "no field of this name",
+    "invalid_key": "a key that is text",
     "recursion_loop": "a value that does not contain itself",
 }
 

@@ -6,6 +6,8 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
+from simrec_cli.errors import quoted
+
 
 def _accepts_bool(annotation: Any) -> bool:
     """Whether a field's type has `bool` in it (alone, in a union, or as the items of a list)."""
@@ -31,7 +33,7 @@ class StrictModel(BaseModel):
     def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         field = cls.model_fields.get(info.field_name or "")
         if field is not None and _holds_bool(value) and not _accepts_bool(field.annotation):
-            raise ValueError(f"expects a number, not true or false (got {value!r})")
+            raise ValueError(f"expects a number, not true or false (got {quoted(value)})")
         return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -11,7 +12,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
+from simrec_cli.schemas.files import path_problem
+from simrec_cli.schemas.formats import Unreadable, parse_yaml
+from simrec_cli.schemas.preset import PRESET
+from simrec_cli.schemas.violations import shown
 from simrec_cli.settings.root import Settings
 
 PRESET_SUFFIX = ".yaml"
@@ -43,71 +48,36 @@ def packaged_presets() -> dict[str, Path]:
 
 def preset_description(path: Path) -> str:
     """The one-line `description:` of a preset file, or an empty string."""
-    return str(_read_yaml(path).get("description", ""))
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last one silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key '{key}' appears twice in one mapping", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: plain data only
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SimrecError(f"cannot read preset {path}: {exc.strerror}", "check the path") from exc
-    except UnicodeDecodeError as exc:
-        raise SimrecError(f"preset {path} is not UTF-8 text", "give a YAML file") from exc
-    try:
-        data = _parse_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise SimrecError(f"{path}: YAML syntax error{where}: {problem}", "fix the file") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SimrecError(f"{path}: a preset must be a mapping of settings", "start the file with e.g. `train:`")
-    return data
+    return PRESET.read(path).get("description", "")
 
 
 def _find_preset(preset: str | Path, relative_to: Path | None = None) -> Path:
+    """The file of a preset: a path (relative to the inheriting preset's folder first), else a packaged name.
+
+    A path that exists but is no file (a folder, a symbolic link loop, a FIFO) is named with what it is, unless a
+    packaged preset has that name.
+    """
     candidate = Path(preset)
-    if relative_to is not None and not candidate.is_absolute():
-        local = relative_to / candidate
-        if local.is_file():
-            return local
-    if candidate.is_file():
-        return candidate
+    places = [relative_to / candidate] if relative_to is not None and not candidate.is_absolute() else []
+    unusable: list[str] = []
+    for place in [*places, candidate]:
+        if os.path.lexists(place):
+            problem = path_problem(place)
+            if problem is None:
+                return place
+            unusable.append(f"preset {place} {problem}")
     packaged = packaged_presets()
     name = str(preset)
     if name in packaged:
         return packaged[name]
     if name.endswith(PRESET_SUFFIX) and Path(name).stem in packaged and not candidate.parent.name:
         return packaged[Path(name).stem]
-    if candidate.is_dir():
-        raise SimrecError(f"preset {candidate} is a folder, not a YAML file", "give the path of a .yaml file in it")
-    if candidate.exists():
-        raise SimrecError(f"preset {candidate} is not a regular file", "give the path of a YAML file")
+    if unusable:
+        raise SimrecError(unusable[0], "give the path of a YAML file (a .yaml file, not a folder)")
     close = difflib.get_close_matches(name, list(packaged), n=3, cutoff=0.5)
     suggestion = f"did you mean {', '.join(close)}? " if close else ""
     raise SimrecError(
-        f"preset '{name}' not found",
+        f"preset {quoted(name)} not found",
         f"{suggestion}run `simrec presets` for the packaged ones, or give the path of a YAML file",
     )
 
@@ -127,7 +97,7 @@ def load_preset_dict(preset: str | Path, _chain: tuple[Path, ...] = ()) -> dict[
     path = _find_preset(preset, _chain[-1].parent if _chain else None).resolve()
     if path in _chain:
         raise SimrecError(f"preset {path} inherits from itself through `base:`", "break the cycle")
-    data = _read_yaml(path)
+    data = PRESET.read(path)
     base = data.get("base")
     merged: dict[str, Any] = load_preset_dict(base, (*_chain, path)) if base else {}
     own = {key: value for key, value in data.items() if key not in META_KEYS}
@@ -149,7 +119,7 @@ def valid_keys(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]
 def unknown_key_error(key: str) -> SimrecError:
     close = difflib.get_close_matches(key, valid_keys(), n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}?" if close else "run `simrec config show` to list the settings"
-    return SimrecError(f"unknown setting '{key}'", hint)
+    return SimrecError(f"unknown setting {quoted(key)}", hint)
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
@@ -160,13 +130,14 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise SimrecError(f"override '{item}' is not KEY=VALUE", "write e.g. train.batch_size=64")
+            raise SimrecError(f"override {quoted(item)} is not KEY=VALUE", "write e.g. train.batch_size=64")
         if key not in known:
             raise unknown_key_error(key)
         try:
-            value = _parse_yaml(raw) if raw.strip() else None
-        except yaml.YAMLError as exc:
-            raise SimrecError(f"override {key}: value '{raw}' is not valid YAML", "quote or fix it") from exc
+            value = parse_yaml(raw) if raw.strip() else None
+        except Unreadable as exc:
+            problem = f"override {key}: value {quoted(raw)} is not valid YAML: it {exc}"
+            raise SimrecError(problem, "quote or fix it") from None
         node = result
         parts = key.split(".")
         for part in parts[:-1]:
@@ -177,8 +148,8 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return result
 
 
-def validation_error(exc: ValidationError, source: str) -> SimrecError:
-    """Turn pydantic's report into one line naming the setting and what it expects."""
+def validation_error(exc: ValidationError, source: str, fix: str = "fix the preset or the override") -> SimrecError:
+    """Turn pydantic's report into one line naming the setting and what it expects (and `fix`, how to mend it)."""
     first = exc.errors()[0]
     key = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
     if first["type"] == "extra_forbidden":
@@ -186,9 +157,9 @@ def validation_error(exc: ValidationError, source: str) -> SimrecError:
         return SimrecError(f"{error.message} in {source}", error.hint)
     message = first["msg"].removeprefix("Value error, ")
     got = first.get("input")
-    shown = "" if isinstance(got, dict) or first["type"].startswith("value_error") else f" (got {got!r})"
+    found = "" if isinstance(got, dict) or first["type"].startswith("value_error") else f" (got {shown(got)})"
     where = f"setting {key}" if key else "settings"
-    return SimrecError(f"{where} in {source}: {message}{shown}", "fix the preset or the override")
+    return SimrecError(f"{where} in {source}: {message}{found}", fix)
 
 
 def settings_from_dict(data: dict[str, Any], source: str = "settings") -> Settings:

@@ -279,7 +279,8 @@ ANNS = [
         says="is not in"),
     Row("eval on an empty split", _eval(), "split 'test'", prepared_copy(edit_json(lambda d: d.update(test=[]))),
         says="is empty"),
-    Row("eval on an unknown --split", _eval("--split", "testZ"), "testZ", prepared_copy()),
+    Row("eval on an unknown --split", _eval("--split", "testZ"), "testZ", prepared_copy(),
+        says="(check --split, --dataset and --data-root)"),  # it said "fix the preset"
     Row("eval image folder missing", _eval(), "images/synthetic",
         lambda p: (prepared_copy()(p), (_refer_root(p) / "images" / "synthetic").unlink()), says="does not exist"),
     Row("eval image missing", _eval(), _first_test_image,

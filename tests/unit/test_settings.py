@@ -122,8 +122,60 @@ def test_missing_preset_and_yaml_syntax_error(tmp_path: Path) -> None:
         load_settings("refcoco-scrach")
     broken = tmp_path / "broken.yaml"
     broken.write_text("train:\n  batch_size: [1, 2\n")
-    with pytest.raises(SimrecError, match=r"broken.yaml: YAML syntax error at line \d+"):
+    with pytest.raises(SimrecError, match=r"preset .*broken\.yaml has a YAML syntax error at line \d+"):
         load_settings(broken)
+
+
+@pytest.mark.parametrize(
+    ("base", "found"),
+    [("[refcoco-scratch]", "\\['refcoco-scratch'\\]"), ("5", "5"), ("{name: x}", "a mapping of 1 entry"),
+     ("true", "true"), ("null", "null"), ("''", "''")],
+)  # fmt: skip
+def test_a_base_that_is_not_a_name_is_one_line(tmp_path: Path, base: str, found: str) -> None:
+    """Issue 22 #8: a list, number, mapping or boolean as `base:` was a traceback."""
+    preset = tmp_path / "p.yaml"
+    preset.write_text(f"base: {base}\ntrain:\n  epochs: 3\n")
+    with pytest.raises(SimrecError, match=rf"p\.yaml: field base: expected .*, found {found}"):
+        load_settings(preset)
+
+
+def test_a_relative_base_that_is_a_folder_is_named_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22 #18: it was reported as "not found"."""
+    (tmp_path / "presets" / "common").mkdir(parents=True)
+    child = tmp_path / "presets" / "child.yaml"
+    child.write_text("base: common\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SimrecError, match=r"preset .*presets/common is a folder, not a file") as error:
+        load_settings(child)
+    assert "not a folder" in (error.value.hint or "")
+
+
+def test_symbolic_link_loops_are_named_as_such(tmp_path: Path) -> None:
+    """Issue 22 #19: a preset or a `base:` that is a link to itself was reported as missing."""
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to(loop)
+    with pytest.raises(SimrecError, match=r"preset .*loop\.yaml is a symbolic link loop"):
+        load_settings(loop)
+    child = tmp_path / "child.yaml"
+    child.write_text("base: loop.yaml\n")
+    with pytest.raises(SimrecError, match=r"preset .*loop\.yaml is a symbolic link loop"):
+        load_settings(child)
+
+
+def test_yaml_merge_keys_and_anchors_work_in_a_preset(tmp_path: Path) -> None:
+    """Issue 22 #33: a merge key (`<<`) was reported as a YAML syntax error."""
+    preset = tmp_path / "p.yaml"
+    preset.write_text(
+        "base: synthetic-tiny\n"
+        "train:\n"
+        "  ema: &off {enabled: false}\n"
+        "  sync_bn: *off\n"
+        "  <<: {batch_size: 6, epochs: 3}\n"
+        "  epochs: 5\n"
+    )
+    settings = load_settings(preset)
+    assert (settings.train.batch_size, settings.train.epochs) == (6, 5)  # the mapping's own key wins
+    assert not settings.train.ema.enabled and not settings.train.sync_bn.enabled
 
 
 def test_unknown_key_inside_preset_file_suggests(tmp_path: Path) -> None:
