@@ -9,13 +9,13 @@ export PIP_NO_CACHE_DIR := 1
 DEMO_DATA ?= data-demo
 DEMO_RUN ?= runs/demo
 
-.PHONY: install browser demo test test-all lint clean
+.PHONY: install browser demo test test-all lint docs docs-gen clean
 
 $(BIN)/simrec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e ".[dev,serve]"
+	$(BIN)/pip install --quiet -e ".[dev,serve,docs]"
 	touch $(BIN)/simrec
 
 install: $(BIN)/simrec
@@ -51,5 +51,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The documentation site (mkdocs.yml, docs/): built strictly into site/; `$(BIN)/mkdocs serve` previews it.
+docs: install
+	$(BIN)/mkdocs build --strict
+
+# Rewrite the generated reference pages (CLI, settings, HTTP API) from the code; the tests fail until this is run.
+docs-gen: install
+	$(BIN)/python -m tools.docs
+
 clean:
-	rm -rf $(DEMO_DATA) $(DEMO_RUN) build dist *.egg-info
+	rm -rf $(DEMO_DATA) $(DEMO_RUN) build dist site *.egg-info
