@@ -1,5 +1,5 @@
 """`simrec export --format onnx`: the file runs in onnxruntime, matches PyTorch, carries what a user needs,
-and can be used without simrec by following the README's preprocessing recipe."""
+and can be used without simrec by following the preprocessing recipe of the README and of the docs' export page."""
 
 from __future__ import annotations
 
@@ -78,17 +78,20 @@ def test_file_and_sidecar_carry_vocabulary_and_preprocessing(exported: Path, che
     assert properties["simrec.format"] == "simrec-onnx-v1" and sidecar["checkpoint"] == str(checkpoint)
 
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+RECIPES = [Path(__file__).resolve().parents[2] / name for name in ("README.md", "docs/export.md")]
 
 
-def _readme_recipe() -> str:
-    """The Python block of the README section that uses the ONNX file without simrec."""
-    text = README.read_text(encoding="utf-8")
+def _recipe(document: Path) -> str:
+    """The Python block of the section that uses the ONNX file without simrec."""
+    text = document.read_text(encoding="utf-8")
     after = text[text.index("Using the file without simrec") :]
     return after.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_readme_recipe_gives_the_boxes_of_simrec_predict(exported: Path, checkpoint: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("document", RECIPES, ids=lambda path: path.name)
+def test_the_documented_recipe_gives_the_boxes_of_simrec_predict(
+    document: Path, exported: Path, checkpoint: Path, tmp_path: Path
+) -> None:
     rng = np.random.default_rng(5)
     image = rng.integers(0, 255, (90, 150, 3), dtype=np.uint8)
     Image.fromarray(image).save(tmp_path / "photo.png")
@@ -98,14 +101,14 @@ def test_the_readme_recipe_gives_the_boxes_of_simrec_predict(exported: Path, che
     predicted = json.loads(result.stdout.splitlines()[0])
 
     recipe = (
-        _readme_recipe()
+        _recipe(document)
         .replace('"best.json"', repr(str(exported.with_suffix(".json"))))
         .replace('"best.onnx"', repr(str(exported)))
         .replace('"photo.jpg"', repr(str(tmp_path / "photo.png")))
         .replace('"The red car"', repr(expression))
     )
     namespace: dict = {}
-    exec(compile(recipe, str(README), "exec"), namespace)
+    exec(compile(recipe, str(document), "exec"), namespace)
     iou = box_iou_xyxy(np.asarray([namespace["box"]], np.float64), np.array([predicted["box"]], np.float64))[0]
     assert iou >= 0.99 and float(namespace["score"]) == pytest.approx(predicted["score"], abs=1e-3)
 
