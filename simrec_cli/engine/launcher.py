@@ -16,6 +16,7 @@ import torch
 from simrec_cli.engine.distributed import EXPECTED_NODES_VARIABLE
 from simrec_cli.engine.slurm import SlurmValue, slurm_allocation
 from simrec_cli.errors import ERRORS_DIR_ENV, SimrecError
+from simrec_cli.schemas.slurm import HOST
 
 DEFAULT_MASTER_ADDR = "127.0.0.1"
 DEFAULT_MASTER_PORT = 29500
@@ -94,6 +95,8 @@ def plan_processes(
         raise SimrecError(f"--master-port {request.master_port} is not a TCP port", "give a free port, 1-65535")
     if request.master_addr is not None and not request.master_addr.strip():
         raise SimrecError("--master-addr is empty", "give the address of node 0, or leave the flag out")
+    if request.master_addr is not None:
+        HOST.check(request.master_addr.strip(), "--master-addr")
     if request.gpus is not None:
         _check_gpus(request.gpus, device, f"--gpus {request.gpus}")
     use_gpus = device != "cpu" and torch.cuda.is_available()

@@ -15,10 +15,11 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
+from simrec_cli.schemas.slurm import HOST, SLURM_ENVIRONMENT, SlurmVariables
 
 DEFAULT_PORT_BASE = 20000  # the master port of a SLURM job: 20000 + job id mod 10000, so jobs sharing node 0 differ
-_RANGE = re.compile(r"(\d+)(?:-(\d+))?")
+_RANGE = re.compile(r"([0-9]{1,9})(?:-([0-9]{1,9}))?")  # node numbers: no real cluster needs more digits
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,16 @@ def _split_top_level(text: str, what: str) -> list[str]:
         if char == "[":
             depth += 1
             if depth > 1:
-                raise SimrecError(f"{what}: nested brackets in '{text}'", "check the SLURM node list")
+                raise SimrecError(f"{what}: nested brackets in {quoted(text)}", "check the SLURM node list")
         elif char == "]":
             depth -= 1
             if depth < 0:
-                raise SimrecError(f"{what}: ']' without '[' in '{text}'", "check the SLURM node list")
+                raise SimrecError(f"{what}: ']' without '[' in {quoted(text)}", "check the SLURM node list")
         elif char == "," and depth == 0:
             parts.append(text[start:position])
             start = position + 1
     if depth != 0:
-        raise SimrecError(f"{what}: '[' without ']' in '{text}'", "check the SLURM node list")
+        raise SimrecError(f"{what}: '[' without ']' in {quoted(text)}", "check the SLURM node list")
     parts.append(text[start:])
     return parts
 
@@ -70,10 +71,11 @@ def _ranges(body: str, text: str, what: str) -> list[tuple[str, str]]:
     for item in body.split(","):
         match = _RANGE.fullmatch(item.strip())
         if match is None:
-            raise SimrecError(f"{what}: '[{body}]' in '{text}' is not a list of numbers and ranges", "check the list")
+            problem = f"{quoted(f'[{body}]')} in {quoted(text)} is not a list of numbers and ranges"
+            raise SimrecError(f"{what}: {problem}", "check the list")
         low, high = match.group(1), match.group(2) or match.group(1)
         if int(high) < int(low):
-            raise SimrecError(f"{what}: the range {item} in '{text}' runs backwards", "check the list")
+            raise SimrecError(f"{what}: the range {quoted(item)} in {quoted(text)} runs backwards", "check the list")
         ranges.append((low, high))
     return ranges
 
@@ -89,7 +91,7 @@ def _parts(text: str, what: str) -> list[list[str]]:
     parts = []
     for part in _split_top_level(text.strip(), what):
         if not part:
-            raise SimrecError(f"{what}: empty host name in '{text}'", "check the SLURM node list")
+            raise SimrecError(f"{what}: empty host name in {quoted(text)}", "check the SLURM node list")
         parts.append(re.split(r"\[([^\]]*)\]", part))
     return parts
 
@@ -134,24 +136,19 @@ def first_host(nodelist: str, what: str) -> str:
     return _first_listed_host(nodelist, what)
 
 
-def _first(environ: Mapping[str, str], *names: str) -> tuple[str, str] | None:
+def _read(environ: Mapping[str, str], use_gpus: bool) -> SlurmVariables:
+    """The SLURM variables simrec uses that are set (and not blank), each checked by its schema."""
+    names = [name for name in SlurmVariables.__annotations__ if use_gpus or name != "SLURM_GPUS_ON_NODE"]
+    given = {name: environ[name].strip() for name in names if environ.get(name, "").strip()}
+    return SLURM_ENVIRONMENT.check(given, "this SLURM job")
+
+
+def _first(variables: SlurmVariables, *names: str) -> SlurmValue | None:
+    """The value of the first of `names` that is set, with its name."""
     for name in names:
-        if environ.get(name, "").strip():
-            return name, environ[name].strip()
+        if name in variables:
+            return SlurmValue(variables[name], name)  # type: ignore[literal-required]
     return None
-
-
-def _integer(environ: Mapping[str, str], *names: str, least: int = 0) -> SlurmValue | None:
-    found = _first(environ, *names)
-    if found is None:
-        return None
-    name, text = found
-    number = re.match(r"\d+", text)  # SLURM_GPUS_ON_NODE or a tasks count such as `8(x2)` starts with the number
-    if number is None:
-        raise SimrecError(f"SLURM variable {name}={text!r} is not a number", "check the job's environment")
-    if int(number.group()) < least:
-        raise SimrecError(f"SLURM variable {name}={text!r} must be {least} or more", "check the job's environment")
-    return SlurmValue(int(number.group()), name)
 
 
 def slurm_allocation(environ: Mapping[str, str], use_gpus: bool = True) -> SlurmAllocation | None:
@@ -161,27 +158,27 @@ def slurm_allocation(environ: Mapping[str, str], use_gpus: bool = True) -> Slurm
     """
     if not environ.get("SLURM_JOB_ID", "").strip():
         return None
-    nnodes = _integer(environ, "SLURM_JOB_NUM_NODES", "SLURM_NNODES", least=1) or SlurmValue(1, "SLURM_JOB_NUM_NODES")
-    node_rank = _integer(environ, "SLURM_NODEID") or SlurmValue(0, "SLURM_NODEID")
-    gpus = _integer(environ, "SLURM_GPUS_ON_NODE") if use_gpus else None
-    tasks = _integer(environ, "SLURM_NTASKS_PER_NODE", least=1)
+    variables = _read(environ, use_gpus)
+    nnodes = _first(variables, "SLURM_JOB_NUM_NODES", "SLURM_NNODES") or SlurmValue(1, "SLURM_JOB_NUM_NODES")
+    node_rank = _first(variables, "SLURM_NODEID") or SlurmValue(0, "SLURM_NODEID")
+    gpus = _first(variables, "SLURM_GPUS_ON_NODE")
+    tasks = _first(variables, "SLURM_NTASKS_PER_NODE")
     nproc = gpus if gpus is not None and int(gpus.value) > 0 else tasks
-    step_tasks, step_nodes = _integer(environ, "SLURM_STEP_NUM_TASKS"), _integer(environ, "SLURM_STEP_NUM_NODES")
+    step_tasks, step_nodes = _first(variables, "SLURM_STEP_NUM_TASKS"), _first(variables, "SLURM_STEP_NUM_NODES")
     if step_tasks is not None and step_nodes is not None and int(step_tasks.value) > int(step_nodes.value):
         raise SimrecError(
             f"srun started {step_tasks.value} tasks on {step_nodes.value} node(s); simrec starts the processes of a "
             "node itself (one per GPU, through torchrun)",
             "run one task per node: srun --ntasks-per-node=1 simrec train ...",
         )
-    listed = _first(environ, "SLURM_JOB_NODELIST", "SLURM_NODELIST")
+    listed = _first(variables, "SLURM_JOB_NODELIST", "SLURM_NODELIST")
     if listed is None:
         raise SimrecError("SLURM_JOB_ID is set but SLURM_JOB_NODELIST is not", "give --master-addr, or run in srun")
-    name, nodelist = listed
-    job_id = environ["SLURM_JOB_ID"].strip()
+    master = HOST.check(first_host(str(listed.value), listed.source), f"the first host of {listed.source}")
     return SlurmAllocation(
         nnodes=nnodes,
         node_rank=node_rank,
         nproc_per_node=nproc,
-        master_addr=first_host(nodelist, name),
-        master_port=DEFAULT_PORT_BASE + (int(job_id) % 10000 if job_id.isdigit() else 0),
+        master_addr=master,
+        master_port=DEFAULT_PORT_BASE + variables["SLURM_JOB_ID"] % 10000,
     )

@@ -88,7 +88,8 @@ def named_image_id(iid: object) -> str | None:
     return "an image id (a number, 0 or more, or a file name)"
 
 
-_DIGITS = re.compile(r"[0-9]{1,18}")
+_DIGITS = re.compile(r"[0-9]+")
+MAX_DIGITS = 4000  # Python turns at most 4,300 digits into a number; no count needs a fraction of that
 
 
 def _whole_from_text(value: object) -> object:
@@ -96,6 +97,8 @@ def _whole_from_text(value: object) -> object:
     if isinstance(value, str):
         if _DIGITS.fullmatch(value) is None:
             raise expected("a whole number (digits only)")
+        if len(value) > MAX_DIGITS:
+            raise expected(f"a whole number of at most {MAX_DIGITS:,} digits")
         return int(value)
     return value
 

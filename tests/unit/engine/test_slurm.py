@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from simrec_cli.engine.launcher import LaunchRequest, plan_processes
-from simrec_cli.engine.slurm import expand_nodelist, first_host, slurm_allocation
+from simrec_cli.engine.slurm import SlurmValue, expand_nodelist, first_host, slurm_allocation
 from simrec_cli.errors import SimrecError
 
 
@@ -116,7 +116,7 @@ def test_several_srun_tasks_per_node_are_refused() -> None:
 
 
 def test_broken_slurm_variables_are_named() -> None:
-    with pytest.raises(SimrecError, match="SLURM_NODEID='first' is not a number"):
+    with pytest.raises(SimrecError, match=r"SLURM variable SLURM_NODEID: expected a whole number .*, found 'first'"):
         slurm_allocation(_job(SLURM_NODEID="first"))
     no_list = _job()
     del no_list["SLURM_JOB_NODELIST"]
@@ -124,3 +124,52 @@ def test_broken_slurm_variables_are_named() -> None:
         slurm_allocation(no_list)
     with pytest.raises(SimrecError, match=r"SLURM_JOB_NODELIST: .*runs backwards"):
         slurm_allocation(_job(SLURM_JOB_NODELIST="gpu[08-07]"))
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [("SLURM_NODEID", "2abc", r"expected a whole number \(digits only\), found '2abc'"),
+     ("SLURM_NODEID", "-1", r"expected a whole number \(digits only\), found '-1'"),
+     ("SLURM_JOB_NUM_NODES", "-1", r"expected a whole number \(digits only\), found '-1'"),
+     ("SLURM_JOB_NUM_NODES", "1" + "0" * 30, r"expected a number of at most 100,000, found '1000"),
+     ("SLURM_JOB_NUM_NODES", "250000", r"expected a number of at most 100,000, found '250000'"),
+     ("SLURM_GPUS_ON_NODE", "8 GPUs", r"expected a whole number"),
+     ("SLURM_NTASKS_PER_NODE", "4(x2", r"expected a number of tasks such as 4 or 4\(x2\), found '4\(x2'"),
+     ("SLURM_JOB_ID", "42a", r"expected a whole number \(digits only\), found '42a'")],
+)  # fmt: skip
+def test_slurm_integers_are_read_strictly(variable: str, value: str, problem: str) -> None:
+    """Issue 22 #31: `2abc` was read as 2, `-1` was called "not a number", and a huge node count was blamed on the
+    batch size."""
+    with pytest.raises(SimrecError, match=rf"^this SLURM job: SLURM variable {variable}: {problem}"):
+        slurm_allocation(_job(**{variable: value}))
+
+
+def test_slurm_task_counts_in_slurm_notation() -> None:
+    for tasks in ("2", "2(x2)", "2(x1),1"):
+        allocation = slurm_allocation(_job(SLURM_NTASKS_PER_NODE=tasks), use_gpus=False)
+        assert allocation is not None and allocation.nproc_per_node == SlurmValue(2, "SLURM_NTASKS_PER_NODE")
+
+
+@pytest.mark.parametrize(
+    "nodelist", ["bad!host", "node 1,node2", "-lead", "a" * 300, "n..1", "n[1-2]$x", "x" * 64 + ".example.org"]
+)
+def test_a_first_host_that_is_no_host_name_is_refused(nodelist: str) -> None:
+    """Issue 22 #7: torchrun was started with it and failed with a traceback; #28: a long one is quoted short."""
+    with pytest.raises(SimrecError, match=r"^the first host of SLURM_JOB_NODELIST: expected a host name") as error:
+        slurm_allocation(_job(SLURM_JOB_NODELIST=nodelist))
+    assert len(error.value.message) < 300
+
+
+@pytest.mark.parametrize("host", ["gpu07", "10.1.2.3", "::1", "node-7.cluster.example.org", "login_1"])
+def test_real_host_names_and_addresses_are_accepted(host: str) -> None:
+    allocation = slurm_allocation(_job(SLURM_JOB_NODELIST=f"{host},other"))
+    assert allocation is not None and allocation.master_addr == host
+    assert plan_processes(LaunchRequest(nnodes=2, node_rank=1, master_addr=host), "cpu").master_addr == host
+
+
+@pytest.mark.parametrize("address", ["bad host", "a" * 300, "node;rm -rf /", "[::1]"])
+def test_a_master_addr_that_is_no_host_is_refused(address: str) -> None:
+    """Issue 22 #7 for --master-addr."""
+    with pytest.raises(SimrecError, match=r"^--master-addr: expected a host name .*, found '") as error:
+        plan_processes(LaunchRequest(nnodes=2, node_rank=1, master_addr=address), "cpu")
+    assert len(error.value.message) < 300
