@@ -2,8 +2,8 @@
 
 The size is read from the header before any pixel is decoded, so an oversized picture costs nothing. The
 server is stricter than `simrec predict` in two ways: images smaller than MIN_IMAGE_SIDE pixels are refused
-(there is nothing to find in them), and so are 16-bit images, which usually hold raw sensor, depth or medical
-data whose brightness mapping the server would have to guess (`simrec predict` maps the full 16-bit range).
+(there is nothing to find in them), and so are images of 16- or 32-bit samples, which usually hold raw sensor, depth
+or medical data whose brightness mapping the server would have to guess (`simrec predict` maps their full range).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from simrec_cli.serve.problems import RequestProblem
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_BIT_DEPTH_OFFSET = 24  # signature (8) + IHDR length and type (8) + width (4) + height (4)
-SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
+# Pillow's modes of more than 8 bits a sample, as a message names their samples.
+DEEP_MODES = {**dict.fromkeys(("I;16", "I;16B", "I;16L", "I;16N"), "16-bit integer samples"),
+              "I": "32-bit integer samples", "F": "32-bit floating-point samples"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,12 @@ def _check_header(image: Image.Image, data: bytes, name: str, max_pixels: int, f
             f"{name} is {width}x{height} pixels; both sides must be at least {MIN_IMAGE_SIDE} pixels",
             field,
         )
-    if image.mode in SIXTEEN_BIT_MODES or _png_bit_depth(data) == 16:
+    depth = DEEP_MODES.get(image.mode) or ("16 bits per channel" if _png_bit_depth(data) == 16 else None)
+    if depth is not None:
         raise RequestProblem(
             415,
             "unsupported_bit_depth",
-            f"{name} has 16 bits per channel; save it with 8 bits per channel (e.g. as JPEG or 8-bit PNG)",
+            f"{name} has {depth}; save it with 8 bits per channel (e.g. as JPEG or 8-bit PNG)",
             field,
         )
 

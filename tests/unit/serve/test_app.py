@@ -97,6 +97,12 @@ def sixteen_bit_png() -> bytes:
     return png_bytes(np.full((40, 40), 40_000, np.uint16))
 
 
+def float_tiff() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((40, 40), 0.5, np.float32)).save(buffer, format="TIFF")
+    return buffer.getvalue()
+
+
 def truncated_jpeg() -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(buffer, format="JPEG")
@@ -156,6 +162,17 @@ def test_bad_input_gets_its_4xx_naming_the_problem(api: TestClient, case: str) -
     assert body["error"] == code and body["field"] == field
     assert isinstance(body["detail"], str) and len(body["detail"]) > 10
     assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "depth"),
+    [("deep.png", sixteen_bit_png(), "16-bit integer samples"), ("float.tif", float_tiff(), "32-bit floating-point")],
+)
+def test_deep_images_are_refused_naming_their_depth(api: TestClient, name: str, data: bytes, depth: str) -> None:
+    """Issue 22 #23: a 32-bit float TIFF was refused as having "16 bits per channel"."""
+    response = api.post("/predict", files={"image": (name, data)}, data={"expression": "the dog"})
+    assert response.status_code == 415 and response.json()["error"] == "unsupported_bit_depth"
+    assert f"{name} has {depth}" in response.json()["detail"]
 
 
 def test_a_streamed_body_is_cut_at_the_limit(api: TestClient) -> None:
