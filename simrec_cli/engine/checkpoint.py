@@ -7,9 +7,7 @@ place, so a kill at any moment leaves either the old or the new file.
 
 from __future__ import annotations
 
-import pickle
 import random
-import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
 from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.models import build_model
-from simrec_cli.models.weights import compare_state_dict, torch_load_safely
+from simrec_cli.models.weights import compare_state_dict, refused_pickle, torch_load_safely
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings, settings_from_dict
 
@@ -76,12 +74,10 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         payload = torch_load_safely(path)
     except Exception as exc:  # torch raises several types for truncated or foreign files
-        wanted = re.search(r"GLOBAL (\S+)", str(exc)) if isinstance(exc, pickle.UnpicklingError) else None
-        if wanted:  # a pickle that builds objects by calling code: refused before anything ran
-            raise SimrecError(
-                f"refused to load {path}: it would call {quoted(wanted[1])} when loaded; nothing in it ran",
-                "use a last.pth or best.pth written by `simrec train`, from a source you trust",
-            ) from exc
+        trusted = "use a last.pth or best.pth written by `simrec train`, from a source you trust"
+        refused = refused_pickle(path, exc, trusted)
+        if refused is not None:  # a pickle that builds objects by calling code: refused before anything ran
+            raise refused from exc
         raise SimrecError(
             f"{path} is not a readable checkpoint (truncated, or not a PyTorch file): {type(exc).__name__}",
             "use a last.pth or best.pth written by `simrec train`",

@@ -58,7 +58,7 @@ from simrec_cli.engine.visualize import log_prediction_images
 from simrec_cli.errors import SimrecError
 from simrec_cli.models import build_model
 from simrec_cli.models.inference import autocast
-from simrec_cli.models.weights import load_pretrained_checkpoint
+from simrec_cli.models.weights import load_pretrained_checkpoint, require_pretrained_files
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings, settings_to_dict, settings_to_yaml
 
@@ -194,6 +194,8 @@ class Trainer:
             require_entries(self.state, RESUME_ENTRIES, self.resume_path)  # type: ignore[arg-type]
             settings = self._settings_for_resume(settings, self.resume_path)  # type: ignore[arg-type]
         self.settings = settings
+        # weights to load into the model: checked now, not after the data and model are built
+        require_pretrained_files(settings.model, settings.train.vl_pretrain_weight if self.state is None else None)
         if world.is_main:  # read (and checked) here, so a damaged file fails the start and changes nothing
             done = int(self.state["epoch"]) if self.state is not None else 0
             self.metrics_csv = MetricsCsv(self.run_dir / "metrics.csv", keep_through_epoch=done)

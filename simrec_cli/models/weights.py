@@ -10,6 +10,7 @@ torchvision VGG16/ResNet files, and darknet `.weights` files (DarkNet53, VGG16).
 from __future__ import annotations
 
 import pickle
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,10 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.models.backbones import VGG16, DarkNet53, ResNet, StagedBackbone
 from simrec_cli.models.darknet_weights import load_darknet_weights
 from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.schemas.files import path_problem
+from simrec_cli.settings import ModelSettings
 
 BACKBONE_MIN_FRACTION = 0.9
 CHECKPOINT_MIN_FRACTION = 0.9
@@ -90,31 +93,65 @@ def extract_state_dict(content: Any, source: str) -> dict[str, torch.Tensor]:
     )
 
 
-def torch_load_safely(path: Path) -> Any:
+def torch_load_safely(path: Path, mmap: bool = False) -> Any:
     """torch.load with `weights_only=True`: no code from the file runs, whatever it holds.
 
     torch warns about pickles of a protocol it did not write before refusing them; the caller's error line
-    already says what is wrong with such a file, so the warning is not shown.
+    already says what is wrong with such a file, so the warning is not shown. With `mmap`, tensors are mapped,
+    not read: the file's pickle is checked at the cost of its small index (for zip-format files).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
 
 
-def read_weights_file(path: Path, setting: str) -> Any:
-    """torch.load with `weights_only=True` (no code from the file runs); missing or foreign files are user errors."""
+def refused_pickle(path: Path, exc: BaseException, fix: str) -> SimrecError | None:
+    """The one line for a file whose pickle would call code when loaded (torch refused it; nothing ran), or None
+    when `exc` is another failure. torch's own message is a paragraph of advice to turn the safety off."""
+    wanted = re.search(r"GLOBAL (\S+)", str(exc)) if isinstance(exc, pickle.UnpicklingError) else None
+    if wanted is None:
+        return None
+    return SimrecError(f"refused to load {path}: it would call {quoted(wanted[1])} when loaded; nothing in it ran", fix)
+
+
+WEIGHTS_FIX = "save only the weights, e.g. torch.save(ckpt['model'].float().state_dict(), 'weights.pth')"
+
+
+def read_weights_file(path: Path, setting: str, mmap: bool = False) -> Any:
+    """torch.load with `weights_only=True` (no code from the file runs); missing or foreign files are user errors.
+
+    `mmap` maps the tensors instead of reading them (zip-format files; others are read): a cheap check at start.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise SimrecError(f"weights file {path} not found", f"download it, or fix {setting}")
+    problem = path_problem(path)
+    if problem is not None:
+        raise SimrecError(f"weights file {path} {problem}", f"download it, or fix {setting}")
     try:
-        return torch_load_safely(path)
-    except pickle.UnpicklingError as exc:
-        raise SimrecError(
-            f"{path} contains pickled Python objects, which are not loaded for safety ({str(exc).splitlines()[0]})",
-            "save only the weights, e.g. torch.save(ckpt['model'].float().state_dict(), 'weights.pth')",
-        ) from exc
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise SimrecError(f"{path} is not a readable PyTorch weights file ({exc})", "check the file") from exc
+        try:
+            return torch_load_safely(path, mmap=mmap)
+        except RuntimeError as exc:
+            if not mmap or "mmap" not in str(exc):
+                raise
+            return torch_load_safely(path)  # a legacy (not zip) file cannot be mapped
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        refused = refused_pickle(path, exc, f"{WEIGHTS_FIX}; or fix {setting}")
+        if refused is not None:
+            raise refused from exc
+        if isinstance(exc, pickle.UnpicklingError | RuntimeError | EOFError | OSError | ValueError):
+            unreadable = f"{path} is not a readable PyTorch weights file ({type(exc).__name__})"
+            raise SimrecError(unreadable, f"check the file, or fix {setting}") from exc
+        raise
+
+
+def require_pretrained_files(model: ModelSettings, vl_pretrain_weight: Path | None) -> None:
+    """Check, before any data or model is built, that the weights a training start loads are readable and hold no
+    code: the backbone's (when `pretrained`) and `train.vl_pretrain_weight`'s. Their tensors are mapped, not read."""
+    backbone = model.visual_backbone
+    if backbone.pretrained and not backbone.pretrained_weight_path.endswith(".weights"):
+        setting = "model.visual_backbone.pretrained_weight_path (or set model.visual_backbone.pretrained=false)"
+        read_weights_file(Path(backbone.pretrained_weight_path), setting, mmap=True)
+    if vl_pretrain_weight is not None:
+        read_weights_file(vl_pretrain_weight, "train.vl_pretrain_weight", mmap=True)
 
 
 def _embedding_mismatch(name: str, stored: torch.Size, expected: torch.Size, what: str) -> SimrecError:

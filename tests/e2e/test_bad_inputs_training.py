@@ -19,6 +19,7 @@ import torch
 from tests.e2e.bad_inputs import (
     Places,
     Row,
+    RunsCode,
     changes,
     judge,
     own_anns,
@@ -49,6 +50,14 @@ def _corrupt_train_image(p: Places) -> None:
     replace_image(p, _first_train_image(p), b"\xff\xd8\xff garbage, not a JPEG")
 
 
+PAYLOAD = "payload.pth"
+REFUSED = "when loaded; nothing in it ran (save only the weights"
+
+
+def _payload_weights(p: Places) -> None:
+    torch.save({"state_dict": {"fc.weight": RunsCode(p.tmp / "ran")}}, p.tmp / PAYLOAD)
+
+
 def _foreign_weights(p: Places) -> None:
     torch.save({"state_dict": {"fc.weight": torch.zeros(3, 3), "fc.bias": torch.zeros(3)}}, p.tmp / "foreign.pth")
 
@@ -59,7 +68,14 @@ TRAINING = [
     Row("train image corrupt mid-epoch", _train(data=own_data), _first_train_image, _corrupt_train_image,
         says="cannot be decoded", may_create=STARTED_RUN),
     Row("train start weights missing", lambda p: [*_train()(p), f"train.vl_pretrain_weight={p.tmp / 'nowhere.pth'}"],
-        "nowhere.pth", says="not found"),
+        "nowhere.pth", says="does not exist"),
+    # Issue 22 #17: a 500-character message quoting torch's advice, given only after the data and model were built.
+    # The data root is missing too: the weights are named first, so they are checked before the data is read.
+    Row("train start weights with a pickle payload", lambda p: [*_train()(p), f"dataset.data_root={p.tmp / 'none'}",
+        f"train.vl_pretrain_weight={p.tmp / PAYLOAD}"], PAYLOAD, _payload_weights, says=REFUSED),
+    Row("train start backbone weights with a pickle payload", lambda p: [*_train()(p),
+        "model.visual_backbone.pretrained=true", f"model.visual_backbone.pretrained_weight_path={p.tmp / PAYLOAD}"],
+        PAYLOAD, _payload_weights, says=REFUSED),
     Row("train start weights are text", lambda p: [*_train()(p), f"train.vl_pretrain_weight={p.tmp / 'w.pth'}"],
         "w.pth", write_file("w.pth", "not weights")),
     Row("train start weights of another model", lambda p: [*_train()(p),
