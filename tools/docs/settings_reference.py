@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from tools.docs.markdown import cell, code, page, table
+from tools.docs.markdown import cell, code, page, prose, table
 
 BOUNDS = ((annotated_types.Gt, "gt", ">"), (annotated_types.Ge, "ge", "≥"), (annotated_types.Lt, "lt", "<"),
           (annotated_types.Le, "le", "≤"))  # fmt: skip
@@ -115,24 +115,29 @@ def preset_anchor(name: str) -> str:
     return "preset-" + "".join(char if char.isalnum() else "-" for char in name)
 
 
+def key_section(key: str, field: FieldInfo, default: Any, presets: list[str]) -> list[str]:
+    """One setting: a heading of its own (so search and links land on it), its description, then its facts."""
+    if not field.description:
+        raise UndocumentedSetting(f"setting {key} has no description: add Field(description=...) to its model")
+    facts = [cell(type_name(field.annotation)), f"default {shown(default)}"]
+    limits = allowed(field)
+    if limits:
+        facts.append(f"allowed {limits}")
+    if presets:
+        facts.append("set by " + ", ".join(f"[{preset}](#{preset_anchor(preset)})" for preset in presets))
+    return [f"### `{key}` {{ #{key} }}", "", prose(field.description), "", " · ".join(facts), ""]
+
+
 def block_section(name: str, model: type[BaseModel], leaves: list[tuple[str, FieldInfo]], defaults: dict[str, Any],
                   changed_by: dict[str, list[str]]) -> list[str]:  # fmt: skip
-    rows = []
+    """A settings block (`train.ema`): its docstring, then each of its keys."""
+    lines = [f"## `{name}`", ""]
+    doc = inspect.getdoc(model)
+    if doc:
+        lines.extend([prose(doc), ""])
     for leaf, field in leaves:
         key = f"{name}.{leaf}"
-        if not field.description:
-            raise UndocumentedSetting(f"setting {key} has no description: add Field(description=...) to its model")
-        presets = ", ".join(f"[{preset}](#{preset_anchor(preset)})" for preset in changed_by.get(key, []))
-        rows.append(
-            [f'<a id="{key}"></a>{code(key)}', cell(type_name(field.annotation)), shown(defaults[key]),
-             allowed(field), cell(field.description), presets]
-        )  # fmt: skip
-    doc = inspect.getdoc(model) or ""
-    lines = [f"## `{name}`", ""]
-    if doc:
-        lines.extend([cell(doc), ""])
-    if rows:
-        lines.extend([*table(["Key", "Type", "Default", "Allowed", "Description", "Changed by"], rows), ""])
+        lines.extend(key_section(key, field, defaults.get(key), changed_by.get(key, [])))
     return lines
 
 
