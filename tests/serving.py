@@ -46,13 +46,20 @@ class ServerProcess:
 
 @contextmanager
 def running_server(
-    model: Path, *options: str, port: int = 0, start_timeout_s: float = START_TIMEOUT_S
+    model: Path,
+    *options: str,
+    port: int = 0,
+    start_timeout_s: float = START_TIMEOUT_S,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[ServerProcess]:
-    """`simrec serve MODEL --port PORT OPTIONS...` on 127.0.0.1 (any free port by default), answering /health
-    within `start_timeout_s` (longer with --compile); always stopped afterwards."""
+    """`simrec serve MODEL --port PORT OPTIONS...` on 127.0.0.1 (any free port by default), in `cwd` with `env`
+    added to the environment, answering /health within `start_timeout_s` (longer with --compile); always stopped
+    afterwards."""
     command = [sys.executable, "-m", "simrec_cli", "serve", str(model), "--port", str(port), *options]
-    env = {**os.environ, "COLUMNS": "200"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    environment = {**os.environ, "COLUMNS": "200", **(env or {})}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+                               cwd=cwd)  # fmt: skip
     output: list[str] = []
     found = threading.Event()
     reader = threading.Thread(target=_read_lines, args=(process, output, found), daemon=True)

@@ -16,7 +16,9 @@ from simrec_cli.serve import options as defaults
 def command(
     model: Path = typer.Argument(..., help="A best.pth from `simrec train`, or an .onnx file from `simrec export`."),
     host: str = typer.Option(
-        defaults.LOCALHOST, "--host", help="Address to listen on; 0.0.0.0 lets other machines connect (no auth)."
+        defaults.LOCALHOST,
+        "--host",
+        help="Address to listen on; 0.0.0.0 lets other machines connect (give them an --api-key to present).",
     ),
     port: int = typer.Option(defaults.DEFAULT_PORT, "--port", help="TCP port; 0 picks a free one."),
     device: str = DEVICE_OPTION,
@@ -31,7 +33,16 @@ def command(
     queue_size: int = typer.Option(
         defaults.DEFAULT_QUEUE_SIZE, "--queue-size", help="Requests in progress at most; beyond, 503 + Retry-After."
     ),
-    timeout_s: float = typer.Option(defaults.DEFAULT_TIMEOUT_S, "--timeout-s", help="Per-request limit (504 beyond)."),
+    timeout_s: float = typer.Option(
+        defaults.DEFAULT_TIMEOUT_S,
+        "--timeout-s",
+        help="Per-request limit: 408 when the body has not arrived by then, 504 when the answer has not.",
+    ),
+    header_timeout_s: float = typer.Option(
+        defaults.DEFAULT_HEADER_TIMEOUT_S,
+        "--header-timeout-s",
+        help="A request's headers must arrive within this time, or its connection gets 408 and is closed.",
+    ),
     max_body_mb: float = typer.Option(
         defaults.DEFAULT_MAX_BODY_MB, "--max-body-mb", help="Largest request body in MB (413 beyond)."
     ),
@@ -41,6 +52,14 @@ def command(
     ),
     allow_paths: bool = typer.Option(
         False, "--allow-paths", help="Let JSON requests name image files on this machine (image_path)."
+    ),
+    api_key: str | None = typer.Option(
+        None,
+        "--api-key",
+        envvar=defaults.API_KEY_ENVIRONMENT,
+        show_envvar=True,
+        help="A token every route but /health then requires: 'Authorization: Bearer TOKEN' (a browser asks for it as "
+        "a password). Prefer the environment variable: other users of this machine can read command lines.",
     ),
     workers: int = typer.Option(1, "--workers", help="Server processes, each with its own model and batcher."),
     compile_forward: bool = typer.Option(
@@ -56,6 +75,7 @@ def command(
     """Serve MODEL: a page at / (upload an image, type expressions), POST /predict, /health, /info, /metrics, /docs.
 
     Concurrent requests are answered together in batched forward passes. Stops cleanly on Ctrl-C or SIGTERM.
+    Listens on 127.0.0.1 (this machine only) unless --host says otherwise.
     """
     from simrec_cli.serve.options import ServeOptions
 
@@ -75,6 +95,8 @@ def command(
         allow_paths=allow_paths,
         workers=workers,
         compile=compile_forward,
+        api_key=api_key,
+        header_timeout_s=header_timeout_s,
     )
     try:
         from simrec_cli.serve.server import serve

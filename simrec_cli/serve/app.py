@@ -2,8 +2,10 @@
 
 A prediction request is admitted only while fewer than `queue_size` are in progress (else 503 with
 Retry-After), read and checked (4xx naming the problem), decoded in a worker thread, queued for the batcher,
-and answered with the records of `simrec predict --json`; the whole request runs under `timeout_s` (504).
-Any unexpected failure becomes a 500 with a JSON body; the server itself goes on.
+and answered with the records of `simrec predict --json`; the whole request runs under `timeout_s`: 408 when its
+body has not arrived by then (the client's upload stalled), 504 when the answer has not (the server's load).
+With an API token, every route but /health needs it (401). Any unexpected failure becomes a 500 with a JSON body;
+the server itself goes on.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from simrec_cli import __version__
 from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.serve import schema
 from simrec_cli.serve.answers import answer_records
+from simrec_cli.serve.auth import TokenGate
 from simrec_cli.serve.batcher import Batcher, Job, RawAnswers
 from simrec_cli.serve.inputs import PredictInput, read_predict_input
 from simrec_cli.serve.limits import BodyLimit
@@ -37,6 +40,7 @@ from simrec_cli.serve.metrics import CONTENT_TYPE, ServerMetrics
 from simrec_cli.serve.model import ServedModel
 from simrec_cli.serve.options import ServeOptions
 from simrec_cli.serve.problems import RequestProblem
+from simrec_cli.serve.server_files import read_server_file
 from simrec_cli.serve.uploads import PreparedImage, header_pixels, prepare_image
 
 PAGE_DIR = Path(__file__).parent / "page"
@@ -45,7 +49,10 @@ DECODE_THREADS = 4  # images decoded at once: enough to keep the model fed, few 
 # An image this small decodes in well under a millisecond, less than handing it to a thread and back costs.
 INLINE_DECODE_PIXELS = 320 * 320
 KNOWN_PATHS = frozenset({"/", "/predict", "/health", "/info", "/metrics", "/docs", "/openapi.json", "/demo.jpg"})
+MIDDLEWARE_ERRORS = {401: "unauthorized", 413: "body_too_large"}  # refusals answered before any route runs
 logger = logging.getLogger("simrec.serve")
+# python-multipart logs a warning for every malformed form it is sent; the client gets its 400, the log stays clean.
+logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 
 @cache
@@ -81,9 +88,18 @@ class PredictionService:
             )
         self.metrics.in_progress.add(1)
         started = time.monotonic()
+        body_read = asyncio.Event()
         try:
-            return await asyncio.wait_for(self._answer(request), timeout=self.options.timeout_s)
+            return await asyncio.wait_for(self._answer(request, body_read), timeout=self.options.timeout_s)
         except asyncio.TimeoutError as exc:
+            if not body_read.is_set():
+                raise RequestProblem(
+                    408,
+                    "body_timeout",
+                    f"the request's body did not arrive within {self.options.timeout_s:g} s: the upload stalled "
+                    "between the client and this server; check the connection, or send a smaller image",
+                    headers={"Connection": "close"},
+                ) from exc
             raise RequestProblem(
                 504,
                 "timeout",
@@ -100,8 +116,9 @@ class PredictionService:
         passes = self.metrics.queue_length.value / self.options.max_batch + 1
         return max(1, math.ceil(passes * mean))
 
-    async def _answer(self, request: Request) -> dict[str, Any]:
+    async def _answer(self, request: Request, body_read: asyncio.Event) -> dict[str, Any]:
         asked = await read_predict_input(request, self.options.max_expressions, self.options.allow_paths)
+        body_read.set()
         image = await self._prepare(asked)
         encoded = [self._encode(number, text) for number, text in enumerate(asked.expressions, 1)]
         job = Job(image.key, image.canvas, np.stack([entry.tokens for entry in encoded]))
@@ -117,7 +134,7 @@ class PredictionService:
     async def _prepare(self, asked: PredictInput) -> PreparedImage:
         data = asked.data
         if data is None:
-            data = await anyio.to_thread.run_sync(_read_server_file, asked.path)
+            data = await anyio.to_thread.run_sync(read_server_file, asked.path, self.options.max_body_bytes)
         field = "image" if asked.path is None else "image_path"
         prepare = functools.partial(
             prepare_image, data, asked.name, self.model.input_shape, self.options.max_pixels, field
@@ -138,18 +155,6 @@ class PredictionService:
             ) from exc
 
 
-def _read_server_file(path: Path | None) -> bytes:
-    assert path is not None
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise RequestProblem(422, "image_not_found", f"{path} does not exist on the server", "image_path") from exc
-    except IsADirectoryError as exc:
-        raise RequestProblem(422, "image_not_found", f"{path} is a folder, not an image", "image_path") from exc
-    except OSError as exc:
-        raise RequestProblem(422, "image_unreadable", f"{path} cannot be read: {exc.strerror}", "image_path") from exc
-
-
 class CountRequests:
     """ASGI middleware counting every HTTP answer by path and status, whichever layer produced it."""
 
@@ -166,8 +171,8 @@ class CountRequests:
         async def counted_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.metrics.requests.inc(path=path, status=message["status"])
-                if message["status"] == 413:
-                    self.metrics.errors.inc(error="body_too_large")
+                if message["status"] in MIDDLEWARE_ERRORS:
+                    self.metrics.errors.inc(error=MIDDLEWARE_ERRORS[message["status"]])
             await send(message)
 
         await self.app(scope, receive, counted_send)
@@ -194,7 +199,8 @@ def create_app(model: ServedModel, options: ServeOptions) -> FastAPI:
     )
     app.state.service = service
 
-    app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes, drain_timeout_s=options.timeout_s)
+    app.add_middleware(TokenGate, token=options.api_key)  # outside the body limit: no token, nothing is read
     app.add_middleware(CountRequests, metrics=metrics)
 
     @app.exception_handler(RequestProblem)
@@ -206,7 +212,8 @@ def create_app(model: ServedModel, options: ServeOptions) -> FastAPI:
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         metrics.errors.inc(error=code)
-        return JSONResponse({"error": code, "detail": str(error.detail), "field": None}, status_code=error.status_code)
+        body = {"error": code, "detail": str(error.detail), "field": None}
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)  # 405 names the methods
 
     @app.exception_handler(Exception)
     async def failed(_: Request, error: Exception) -> JSONResponse:
@@ -229,7 +236,12 @@ def create_app(model: ServedModel, options: ServeOptions) -> FastAPI:
     async def docs() -> FileResponse:
         return FileResponse(PAGE_DIR / "docs.html", media_type="text/html")
 
-    @app.get("/demo.jpg", summary="The demo image (synthetic shapes) the page offers", response_class=Response)
+    @app.get(
+        "/demo.jpg",
+        summary="The demo image (synthetic shapes) the page offers",
+        response_class=Response,
+        responses=schema.DEMO_RESPONSES,
+    )
     async def demo() -> Response:
         data = await anyio.to_thread.run_sync(_demo_image)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
@@ -239,12 +251,13 @@ def create_app(model: ServedModel, options: ServeOptions) -> FastAPI:
         summary="Find the object each expression describes in the image",
         response_model=None,
         responses=schema.PREDICT_RESPONSES,
-        openapi_extra=schema.PREDICT_REQUEST_BODY,
+        openapi_extra=schema.predict_request_body(options.max_expressions),
     )
     async def predict(request: Request) -> JSONResponse:
         return JSONResponse(await service.predict(request))
 
-    @app.get("/health", summary="Whether the model thread is running", response_model=schema.Health)
+    @app.get("/health", summary="Whether the model thread is running", response_model=None,
+             responses=schema.HEALTH_RESPONSES)  # fmt: skip
     async def health() -> JSONResponse:
         alive = service.batcher.alive
         return JSONResponse({"status": "ok" if alive else "down"}, status_code=200 if alive else 503)
@@ -265,9 +278,15 @@ def create_app(model: ServedModel, options: ServeOptions) -> FastAPI:
         }
 
     @app.get(
-        "/metrics", summary="Counters and histograms in the Prometheus text format", response_class=PlainTextResponse
+        "/metrics",
+        summary="Counters and histograms in the Prometheus text format",
+        response_class=PlainTextResponse,
+        responses=schema.METRICS_RESPONSES,
     )
     async def prometheus() -> PlainTextResponse:
         return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE)
 
+    if options.api_key is not None:
+        plain_openapi = app.openapi
+        app.openapi = lambda: schema.with_token(plain_openapi())  # type: ignore[method-assign]
     return app

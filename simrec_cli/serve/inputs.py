@@ -11,7 +11,9 @@ Both forms take the same fields:
 | `masks` | `none` (default), `rle` or `png` | same |
 
 Exactly one of `image` and `image_path`, at least one expression. Any other field is refused by name, so a
-typo does not pass silently.
+typo does not pass silently. Every string must be text: a lone surrogate escape (`\\ud800`) is refused before
+anything quotes it, and so is a JSON integer too long for Python to read (no field takes a number). Base64 may be
+wrapped over lines, as `base64` and `base64.encodebytes` write it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
+from simrec_cli.errors import LIST_LIMIT, quoted
 from simrec_cli.serve.options import MASK_FORMATS
 from simrec_cli.serve.problems import RequestProblem
 
@@ -34,6 +37,7 @@ MULTIPART_FIELDS = ("image", "image_path", "expression", "masks")
 JSON_FIELDS = ("image", "image_path", "expression", "expressions", "masks")
 UPLOAD_NAME = "upload"  # the `image` of the answers for a base64 image, which has no file name
 MAX_EXPRESSION_CHARACTERS = 1000
+MAX_NUMBER_DIGITS = 100  # no field takes a number; a longer integer costs quadratic time to convert
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,8 @@ async def read_predict_input(request: Request, max_expressions: int, allow_paths
         raise RequestProblem(
             415,
             "unsupported_media_type",
-            f"the body is {content_type or 'untyped'}; send multipart/form-data (an image file and expression "
-            "fields) or application/json (a base64 image and expressions)",
+            f"the body is {quoted(content_type) if content_type else 'untyped'}; send multipart/form-data (an image "
+            "file and expression fields) or application/json (a base64 image and expressions)",
         )
     return _checked(fields, max_expressions, allow_paths)
 
@@ -68,6 +72,11 @@ async def _multipart_fields(request: Request) -> dict[str, Any]:
         form = await request.form(max_files=2, max_fields=1000)
     except HTTPException as exc:
         raise RequestProblem(400, "bad_form", f"the form body cannot be read: {exc.detail}") from exc
+    except ClientDisconnect as exc:
+        raise _disconnected() from exc
+    texts = {name: [value.filename if isinstance(value, UploadFile) else value for value in form.getlist(name)]
+             for name in form}  # fmt: skip
+    _refuse_lone_surrogates(texts)
     unknown = sorted(set(form.keys()) - set(MULTIPART_FIELDS))
     if unknown:
         raise _unknown_fields(unknown, MULTIPART_FIELDS)
@@ -91,13 +100,18 @@ async def _multipart_fields(request: Request) -> dict[str, Any]:
 
 async def _json_fields(request: Request) -> dict[str, Any]:
     try:
-        body = json.loads(await request.body())
+        raw = await request.body()
+    except ClientDisconnect as exc:
+        raise _disconnected() from exc
+    try:
+        body = json.loads(raw, parse_int=_short_int)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestProblem(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
     except RecursionError as exc:  # Python's parser recurses once per nesting level
         raise RequestProblem(400, "invalid_json", "the body's JSON is nested too deeply to be a request") from exc
     if not isinstance(body, dict):
         raise RequestProblem(400, "invalid_json", f"the body must be a JSON object, not {type(body).__name__}")
+    _refuse_lone_surrogates(body)
     unknown = sorted(set(body) - set(JSON_FIELDS))
     if unknown:
         raise _unknown_fields(unknown, JSON_FIELDS)
@@ -116,18 +130,69 @@ async def _json_fields(request: Request) -> dict[str, Any]:
     return fields
 
 
+def _short_int(digits: str) -> int:
+    """A JSON integer, refused past MAX_NUMBER_DIGITS (Python itself refuses to convert more than 4,300 digits)."""
+    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise RequestProblem(
+            400, "invalid_json", f"the body holds a number of {len(digits):,} digits; no field takes a number"
+        )
+    return int(digits)
+
+
+def _refuse_lone_surrogates(fields: dict[str, Any]) -> None:
+    """Refuse a field name or a string anywhere in a field's value that is not text (JSON's `\\ud800` escape
+    decodes to half a surrogate pair, which UTF-8 cannot encode, so it could never be answered or quoted)."""
+    for name, value in fields.items():
+        if not _is_text(name):
+            raise RequestProblem(400, "invalid_text", f"the field name {quoted(name)} is not text; send UTF-8 text")
+        if _holds_non_text(value):
+            raise RequestProblem(
+                400, "invalid_text", f"the field {name!r} holds a lone surrogate (like \\ud800); send UTF-8 text", name
+            )
+
+
+def _holds_non_text(value: object) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and not _is_text(item):
+            return True
+        if isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+    return False
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _disconnected() -> RequestProblem:
+    """The client hung up before its body arrived: nobody reads the answer, but the log stays quiet."""
+    return RequestProblem(400, "client_disconnected", "the client closed the connection before sending its body")
+
+
 def _base64_image(value: object) -> bytes:
     if not isinstance(value, str):
         raise RequestProblem(422, "wrong_type", "'image' must be the image file in base64 (a string)", "image")
     text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
-    try:
-        return base64.b64decode(text, validate=True)
+    try:  # line breaks (and other white space) are how many encoders wrap base64; the letters are what count
+        return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise RequestProblem(400, "bad_base64", f"'image' is not valid base64: {exc}", "image") from exc
+        raise RequestProblem(
+            400, "bad_base64", f"'image' is not valid base64 ({exc}); encode the file with `base64 -w0 FILE`", "image"
+        ) from exc
 
 
 def _unknown_fields(unknown: list[str], known: tuple[str, ...]) -> RequestProblem:
-    names = ", ".join(repr(name) for name in unknown)
+    names = ", ".join(quoted(name) for name in unknown[:LIST_LIMIT])
+    names += f" (+{len(unknown) - LIST_LIMIT:,} more)" if len(unknown) > LIST_LIMIT else ""
     return RequestProblem(422, "unknown_field", f"unknown field {names}; the fields are {', '.join(known)}", unknown[0])
 
 
@@ -140,7 +205,7 @@ def _checked(fields: dict[str, Any], max_expressions: int, allow_paths: bool) ->
     mask_format = fields.get("masks", "none")
     if mask_format not in MASK_FORMATS:
         raise RequestProblem(
-            422, "bad_value", f"masks={mask_format!r} is not one of {', '.join(MASK_FORMATS)}", "masks"
+            422, "bad_value", f"masks={quoted(mask_format)} is not one of {', '.join(MASK_FORMATS)}", "masks"
         )
     if has_image:
         return PredictInput(fields["name"], expressions, mask_format, data=fields["image"])
@@ -154,6 +219,10 @@ def _checked(fields: dict[str, Any], max_expressions: int, allow_paths: bool) ->
     path = fields["image_path"]
     if not isinstance(path, str) or not path.strip():
         raise RequestProblem(422, "wrong_type", "'image_path' must be a non-empty string", "image_path")
+    if "\x00" in path:
+        raise RequestProblem(
+            422, "bad_path", f"'image_path' {quoted(path)} holds a NUL character, which no file name can", "image_path"
+        )
     return PredictInput(path, expressions, mask_format, path=Path(path))
 
 

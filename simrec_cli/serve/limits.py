@@ -1,12 +1,14 @@
 """The request body limit, enforced as the bytes arrive (before any parsing), answered with 413 and a JSON body.
 
 A declared Content-Length over the limit is refused before reading; a chunked body is counted as it streams.
-The rest of an oversized body is read and dropped (up to DRAIN_LIMIT) so the client sees the 413 rather than
-a connection reset in the middle of its upload.
+The rest of an oversized body is read and dropped (up to DRAIN_LIMIT, for at most `drain_timeout_s`) so the client
+sees the 413 rather than a connection reset in the middle of its upload, and a client that declares megabytes and
+sends none does not hold the connection.
 """
 
 from __future__ import annotations
 
+import anyio
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,9 +22,10 @@ class BodyTooLarge(Exception):
 class BodyLimit:
     """ASGI middleware: HTTP bodies larger than `max_bytes` get 413 `body_too_large`."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, drain_timeout_s: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.drain_timeout_s = drain_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,7 +70,8 @@ class BodyLimit:
             "field": None,
         }
         if drain:  # once the last part is read, receive() would wait for the client to hang up
-            await _drain(receive)
+            with anyio.move_on_after(self.drain_timeout_s):
+                await _drain(receive)
         await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from simrec_cli import __version__
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.errors import SimrecError
+from simrec_cli.predict.export import ORT_ERRORS_ONLY
 from simrec_cli.predict.predictor import EncodedExpression, Predictor, encode_expression
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.serve.options import ServeOptions
@@ -104,7 +105,7 @@ class TorchModel:
             "precision": self.predictor.precision.name,
             "compiled_batch_sizes": list(self.compile_batch_sizes),
             "runtime": "pytorch",
-            "file": str(self.checkpoint),
+            "file": self.checkpoint.name,  # a client learns which model, not where the server keeps it
             "version": __version__,
         }
 
@@ -120,8 +121,10 @@ class OnnxModel:
         providers = ["CPUExecutionProvider"]
         if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
+        session_options = ort.SessionOptions()
+        session_options.log_severity_level = ORT_ERRORS_ONLY  # its notes on float16 folding are not for the user
         try:
-            self.session = ort.InferenceSession(str(path), providers=providers)
+            self.session = ort.InferenceSession(str(path), session_options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable files
             raise SimrecError(f"{path} cannot be loaded by onnxruntime: {exc}", "export it again") from exc
         self.path = path
@@ -163,7 +166,7 @@ class OnnxModel:
             "precision": "fp16" if self.metadata.get("half") else "fp32",
             "compiled_batch_sizes": [],
             "runtime": f"onnxruntime ({self.provider})",
-            "file": str(self.path),
+            "file": self.path.name,
             "version": __version__,
         }
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from simrec_cli.errors import SimrecError
@@ -21,6 +21,10 @@ DEFAULT_MAX_BODY_MB = 20.0
 DEFAULT_MAX_PIXELS = 50_000_000  # a 48-megapixel phone photo fits; its RGB decode takes about 150 MB
 DEFAULT_MAX_EXPRESSIONS = 32
 DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_HEADER_TIMEOUT_S = 10.0  # a request's headers are a few hundred bytes: seconds even on a poor link
+API_KEY_ENVIRONMENT = "SIMREC_API_KEY"
+MIN_API_KEY_CHARACTERS = 16  # shorter tokens are guessable; `secrets.token_urlsafe()` gives 43
+API_KEY_HINT = "make one with: openssl rand -hex 32"
 MIN_IMAGE_SIDE = 8  # an image narrower than this holds too little to find anything in
 MASK_FORMATS = ("none", "rle", "png")
 COMPILE_BUCKET_STEP = 4  # compiled batch sizes 1, 4, 16, ...: a padded pass runs at most 4x its rows
@@ -45,6 +49,8 @@ class ServeOptions:
     allow_paths: bool = False
     workers: int = 1
     compile: bool = False
+    api_key: str | None = field(default=None, repr=False)
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
 
     def __post_init__(self) -> None:
         positive = {
@@ -54,6 +60,7 @@ class ServeOptions:
             "--max-pixels": self.max_pixels,
             "--max-expressions": self.max_expressions,
             "--timeout-s": self.timeout_s,
+            "--header-timeout-s": self.header_timeout_s,
             "--workers": self.workers,
         }
         for flag, value in [*positive.items(), ("--max-wait-ms", self.max_wait_ms)]:
@@ -66,6 +73,10 @@ class ServeOptions:
             raise SimrecError(f"--max-wait-ms {self.max_wait_ms} is negative", "use 0 to answer without waiting")
         if not 0 <= self.port <= 65535:
             raise SimrecError(f"--port {self.port} is not a TCP port", "use 1-65535, or 0 for any free port")
+        if self.workers > 1 and self.port == 0:
+            raise SimrecError("--workers needs a fixed --port", "give a port, e.g. --port 8000")
+        if self.api_key is not None:
+            _check_api_key(self.api_key)
         if self.max_pixels < MIN_IMAGE_SIDE * MIN_IMAGE_SIDE:
             raise SimrecError(f"--max-pixels {self.max_pixels} is too small", f"allow at least {MIN_IMAGE_SIDE**2}")
         if self.model_path.is_dir():
@@ -120,3 +131,15 @@ class ServeOptions:
             return not ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return True
+
+
+def _check_api_key(key: str) -> None:
+    """A token travels in an HTTP header: visible ASCII only, and long enough not to be guessed."""
+    source = f"--api-key (or {API_KEY_ENVIRONMENT})"
+    if any(not "!" <= character <= "~" for character in key):
+        raise SimrecError(f"{source} must be printable ASCII without spaces", API_KEY_HINT)
+    if len(key) < MIN_API_KEY_CHARACTERS:
+        raise SimrecError(
+            f"{source} has {len(key)} characters; a token needs at least {MIN_API_KEY_CHARACTERS} not to be guessed",
+            API_KEY_HINT,
+        )

@@ -13,6 +13,7 @@ import pytest
 
 from simrec_cli.errors import EXIT_SOME_FAILED
 from tests.e2e.bad_inputs import Places, Row, judge, own_anns, prepared_copy, replace_image, write_file
+from tests.network import free_port
 
 Args = Callable[[Places], Sequence[object]]
 
@@ -207,6 +208,14 @@ RESUME = [
 
 # ---------------------------------------------------------------------------------- eval --report, compare
 
+
+def _serve(*args: object) -> Args:
+    """`simrec serve` of m.pth (see _text_model: the options are refused before it would be loaded), any free port."""
+    return lambda p: ["serve", p.tmp / "m.pth", "--port", "0", *args]
+
+
+_text_model = write_file("m.pth", "text")
+
 OTHERS = [
     Row("eval --report is a file", _eval("--report", "@report"), "report", write_file("report", "x"), says="is a file"),
     Row("eval --json and --report at one path", _eval("--json", "@out", "--report", "@out"), "--json and --report",
@@ -235,10 +244,25 @@ OTHERS = [
         says="finite"),
     Row("serve --port out of range", lambda p: ["serve", p.checkpoint, "--port", "99999"], "--port 99999"),
     Row("serve --max-batch 0", lambda p: ["serve", p.checkpoint, "--max-batch", "0"], "--max-batch 0"),
+    Row("serve --host not of this machine", _serve("--host", "203.0.113.7"), "203.0.113.7", _text_model,
+        says="check --host"),
+    Row("serve --host no resolver knows", _serve("--host", "no-such-host.invalid"), "no-such-host.invalid",
+        _text_model, says="check --host"),
+    Row("serve --host with a NUL byte", _serve("--host", "local\x00host"), "--host", _text_model,
+        says="check --host"),
+    Row("serve --api-key too short", _serve("--api-key", "secret"), "--api-key", _text_model, says="6 characters"),
+    Row("serve SIMREC_API_KEY with a space", _serve(), "SIMREC_API_KEY", _text_model, says="without spaces",
+        env=(("SIMREC_API_KEY", "a token with spaces in it"),)),
+    Row("serve --header-timeout-s 0", _serve("--header-timeout-s", "0"), "--header-timeout-s 0", _text_model,
+        says="positive"),
+    Row("serve --workers 2 and --port 0", _serve("--workers", "2"), "--workers needs a fixed --port", _text_model),
 ]  # fmt: skip
 
 # Rows in a real process: what native code and Python's warnings print reaches the terminal only there.
 PROCESS = [
+    Row("serve --workers 2 with an unreadable checkpoint, in a process", lambda p: ["serve", p.tmp / "m.pth",
+        "--workers", "2", "--port", free_port()], "m.pth", _text_model, says="not a readable checkpoint",
+        process=True),
     Row("eval image corrupt, in a process", _eval("--data-root", "@data"), "cannot be decoded",
         lambda p: (prepared_copy()(p), replace_image(p, _first_test_image(p), b"\xff\xd8 not a jpeg")),
         process=True),

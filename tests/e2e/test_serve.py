@@ -180,6 +180,28 @@ def test_an_exported_onnx_file_is_served_with_the_same_answers(trained_run: Path
         assert abs(record["score"] - reference["score"]) <= 1e-3
 
 
+def test_a_float16_onnx_file_is_served_quietly_and_refuses_what_is_not_text(
+    trained_run: Path, synthetic_root: Path, tmp_path: Path
+) -> None:
+    """The ONNX server says which runtime answers (not an eager forward), keeps onnxruntime's notes about float16
+    nodes out of its output, and refuses a lone surrogate as the PyTorch server does."""
+    pytest.importorskip("onnxruntime")
+    onnx_path = tmp_path / "half.onnx"
+    result = invoke("export", trained_run / "best.pth", "--format", "onnx", "--half", "-o", onnx_path)
+    assert result.exit_code == 0, result.output
+    image = (synthetic_root / "images" / "synthetic" / "demo.jpg").read_bytes()
+    with running_server(onnx_path, "--device", "cpu") as server:
+        surrogate = httpx.post(f"{server.url}predict", content=b'{"image": "", "expression": "the \\ud800 dog"}',
+                               headers={"content-type": "application/json"}, timeout=30)  # fmt: skip
+        answered = httpx.post(f"{server.url}predict", files={"image": ("demo.jpg", image)},
+                              data={"expression": EXPRESSIONS[0]}, timeout=30)  # fmt: skip
+        assert server.stop() == 0, server.log
+    assert (surrogate.status_code, surrogate.json()["error"]) == (400, "invalid_text")
+    assert answered.status_code == 200 and answered.json()["results"][0]["box"] is not None
+    assert "(onnxruntime (CPUExecutionProvider))" in server.log and "eager forward" not in server.log
+    assert "onnxruntime:" not in server.log and "Traceback" not in server.log, server.log
+
+
 @pytest.mark.slow
 def test_worker_processes_share_one_port(trained_run: Path, synthetic_root: Path) -> None:
     checkpoint = trained_run / "best.pth"
@@ -209,6 +231,10 @@ def test_usage_errors_are_one_line_before_anything_loads(tmp_path: Path) -> None
         taken.listen()
         result = invoke("serve", checkpoint, "--port", str(taken.getsockname()[1]))
     assert result.exit_code == 2 and "cannot listen on 127.0.0.1" in result.output and "Traceback" not in result.output
+    assert "pick another --port" in result.output
+    elsewhere = invoke("serve", checkpoint, "--host", "203.0.113.7", "--port", "0")  # no machine has this address
+    assert elsewhere.exit_code == 2 and "check --host" in elsewhere.output and "--port" not in elsewhere.output
+    assert "other machines can reach" not in elsewhere.output  # the host is checked before anyone is warned
 
 
 def test_the_cli_starts_without_importing_the_server_stack() -> None:
