@@ -1,7 +1,7 @@
 """Faster inference that keeps the boxes: BatchNorm folding, channels_last, bf16 autocast, compiled forwards.
 
-Each option is checked by the tests to keep fp32's boxes (IoU >= 0.99 on trained weights). Boxes are decoded in
-float32 inside the heads, so bf16 only affects the features, not the coordinate arithmetic.
+Each option is checked by the tests to keep fp32's boxes (IoU >= 0.99 on trained weights). The box layers and the
+decoding compute in float32 under autocast (models/float32.py), so bf16 only affects the features before them.
 
 `InferenceModel` is what eval, predict and serving call: a prepared model, the precision it runs in, and
 optionally a compiled forward for a few fixed batch sizes (a server's buckets). torch.compile (and inductor) is
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from simrec_cli.models.base import GroundingModel
+from simrec_cli.models.float32 import float32_parts
 from simrec_cli.models.host_memory import keep_freed_memory
 from simrec_cli.models.layers import ConvBnAct
 from simrec_cli.models.precision import PrecisionChoice
@@ -88,11 +89,13 @@ def store_autocast_weights(model: nn.Module, dtype: torch.dtype | None) -> int:
 
     Autocast would otherwise copy every one of these weights into `dtype` on every forward pass. The answers do
     not change, since autocast computes these layers in `dtype` either way and leaves tensors already in it as they
-    are. Only for a model built to be run: it cannot train afterwards.
+    are. Only for a model built to be run: it cannot train afterwards. The parts that compute in float32 whatever
+    autocast asks (the box layers) keep float32 weights.
     """
     if dtype is None:
         return 0
-    layers = [module for module in model.modules() if isinstance(module, AUTOCAST_LOW_PRECISION_LAYERS)]
+    kept = float32_parts(model)
+    layers = [m for m in model.modules() if isinstance(m, AUTOCAST_LOW_PRECISION_LAYERS) and m not in kept]
     for layer in layers:
         layer.to(dtype)
     return len(layers)

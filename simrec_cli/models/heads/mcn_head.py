@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from simrec_cli.models.float32 import Float32Conv2d
 from simrec_cli.models.heads.boxes import best_of, cell_grid, cxcywh_to_xyxy, iou_cxcywh
 from simrec_cli.models.layers import ASPP
 
@@ -28,13 +29,13 @@ class MCNhead(nn.Module):
         self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32) / self.stride, persistent=False)
         self.d_proj = nn.Conv2d(in_channels, 1, kernel_size=3, padding=1)
         self.s_proj = nn.Conv2d(in_channels, 1, kernel_size=3, padding=1)
-        self.dconv = nn.Conv2d(in_channels, len(anchors) * 5, 1)
+        self.dconv = Float32Conv2d(in_channels, len(anchors) * 5, 1)  # box and objectness in float32 (float32.py)
         self.sconv = nn.Sequential(ASPP(in_channels, aspp_channels, 1), nn.UpsamplingBilinear2d(scale_factor=8))
 
     def _raw_boxes(self, top: torch.Tensor) -> torch.Tensor:
         """[B, anchors, H, W, 5] raw predictions, float32."""
         batch, _, height, width = top.shape
-        raw = self.dconv(top).float().view(batch, len(self.anchors), 5, height, width)
+        raw = self.dconv(top).view(batch, len(self.anchors), 5, height, width)
         return raw.permute(0, 1, 3, 4, 2)
 
     def _decode(self, raw: torch.Tensor) -> torch.Tensor:

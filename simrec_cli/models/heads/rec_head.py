@@ -3,6 +3,8 @@
 Training assigns points with SimOTA and returns 5 * sum(1 - IoU^2) / num_fg + sum(BCE(objectness)) / num_fg
 (the released loss), or with `box_loss="giou"` 5 * sum(1 - GIoU) / num_fg for the box term.
 Inference returns the box of the point with the highest objectness, in pixels of the (letterboxed) input.
+The head computes in float32 under autocast (see models/float32.py): in bf16 the near-equal objectness of a barely
+trained model rounds to one value and every expression got the first cell's box.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from simrec_cli.models.float32 import float32_computation
 from simrec_cli.models.heads.boxes import best_of, cell_grid, cxcywh_to_xyxy, giou_cxcywh, iou_cxcywh
 from simrec_cli.models.heads.simota import simota_assign
 from simrec_cli.models.layers import ConvBnAct
@@ -37,6 +40,7 @@ class REChead(nn.Module):
     """stem (1x1) -> two 3x3 convs -> box (4) and objectness (1) predictions for every cell of the top map."""
 
     stride = 32
+    computes_in_float32 = True
 
     def __init__(
         self,
@@ -64,10 +68,11 @@ class REChead(nn.Module):
         nn.init.constant_(self.obj_preds[0].bias, -math.log((1 - OBJECTNESS_PRIOR) / OBJECTNESS_PRIOR))
 
     def forward(self, top: torch.Tensor) -> torch.Tensor:
-        """Raw predictions [B, H * W, 5] (tx, ty, tw, th, objectness logit), in float32 for exact decoding."""
-        features = self.reg_convs[0](self.stems[0](top))
-        raw = torch.cat((self.reg_preds[0](features), self.obj_preds[0](features)), dim=1)
-        return raw.float().flatten(2).transpose(1, 2)
+        """Raw predictions [B, H * W, 5] (tx, ty, tw, th, objectness logit), computed in float32 under autocast."""
+        with float32_computation(top):
+            features = self.reg_convs[0](self.stems[0](top.float()))
+            raw = torch.cat((self.reg_preds[0](features), self.obj_preds[0](features)), dim=1)
+        return raw.flatten(2).transpose(1, 2)
 
     def decode(self, raw: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """(cx, cy, w, h) in input pixels for every cell: ((t_xy + cell) * 32, exp(t_wh) * 32)."""
