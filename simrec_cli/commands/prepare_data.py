@@ -41,7 +41,8 @@ def command(
     data_root: Path = typer.Option(
         Path("./data"),
         "--data-root",
-        help="Holds <dataset>/instances.json + refs(<split-by>).p and images/<folder>/ (SimREC's data/ layout).",
+        help="Holds <dataset>/instances.json + refs(<split-by>).p (REFER), anns/ and the images under images/<folder>/ "
+        "(coco, refclef, flickr, VG: SimREC's data/ layout; see README 'Preparing data').",
     ),
     split_by: str | None = typer.Option(
         None,
@@ -49,16 +50,17 @@ def command(
         help="REFER split: refcoco unc|google, refcoco+ unc, refcocog umd|google, refclef berkeley|unc.",
     ),
     generate_mask: bool = typer.Option(
-        False, "--generate-mask", help="Also write the masks (one COCO-RLE file) for segmentation."
+        False, "--generate-mask", help="REFER: also write the masks (one COCO-RLE file) for segmentation."
     ),
     output_dir: Path | None = typer.Option(
         None, "--output-dir", help="Where anns/ and masks/ go (default: the data root)."
     ),
     skip_invalid: bool = typer.Option(
         False,
-        "--skip-invalid",
         "--skip-missing",
-        help="Leave out refs whose annotation, box or image is missing or invalid, instead of failing.",
+        "--skip-invalid",
+        help="Leave out the refs or entries whose image is missing (or, REFER, whose annotation or box is invalid), "
+        "instead of failing.",
     ),
     word_vectors: str | None = typer.Option(
         None,
@@ -66,24 +68,36 @@ def command(
         help="GloVe/word2vec .txt, a .npy matrix with a word list beside it, or a spaCy pipeline with vectors.",
     ),
     num_images: int | None = typer.Option(None, "--num-images", help="synthetic: how many images \\[default: 2000]."),
-    seed: int = typer.Option(0, "--seed", help="synthetic: the seed (same seed, same dataset)."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="synthetic: the seed (same seed, same dataset) \\[default: 0]."
+    ),
     image_size: int | None = typer.Option(
         None, "--image-size", help="synthetic: image side in pixels \\[default: 160]."
     ),
-    flickr: Path | None = typer.Option(None, "--flickr", help="merge: a SimREC flickr.json to include."),
-    vg: Path | None = typer.Option(None, "--vg", help="merge: a SimREC vg.json to include."),
+    flickr: Path | None = typer.Option(
+        None,
+        "--flickr",
+        help="flickr: SimREC's flickr.json \\[default: <data-root>/anns/flickr.json]; merge: a flickr.json to include.",
+    ),
+    vg: Path | None = typer.Option(
+        None, "--vg", help="vg: SimREC's vg.json \\[default: <data-root>/anns/vg.json]; merge: a vg.json to include."
+    ),
 ) -> None:
     """Convert REFER annotations to SimREC's format, with vocabulary, masks and word vectors.
+
+    Every image the annotations refer to must lie under <data-root>/images/ where training reads it; a missing one
+    is reported before anything is written. An option the dataset does not read is refused.
 
     Examples:
       simrec prepare-data --dataset synthetic --data-root data
       simrec prepare-data --dataset refcoco --data-root data --generate-mask --word-vectors glove.840B.300d.txt
-      simrec prepare-data --dataset merge --data-root data --flickr flickr.json --vg vg.json
+      simrec prepare-data --dataset flickr --data-root data --flickr downloads/flickr.json
+      simrec prepare-data --dataset vg --data-root data --vg downloads/vg.json
+      simrec prepare-data --dataset merge --data-root data --flickr downloads/flickr.json --vg downloads/vg.json
     """
     from simrec_cli.data.prepare import prepare_dataset
 
     reporter = RichReporter()
-    synthetic = {"num_images": num_images, "image_size": image_size}
     summary = prepare_dataset(
         dataset,
         data_root,
@@ -93,8 +107,9 @@ def command(
         skip_invalid=skip_invalid,
         word_vectors=word_vectors,
         reporter=reporter,
+        num_images=num_images,
         seed=seed,
-        **{key: value for key, value in synthetic.items() if value is not None},
+        image_size=image_size,
         flickr=flickr,
         vg=vg,
     )

@@ -38,13 +38,24 @@ def box_problem(bbox: object, width: float | None = None, height: float | None =
     return None if wanted is None else f"bbox {quoted(bbox)}: expected {wanted}"
 
 
-def load_annotations(path: Path, dataset: str) -> Annotations:
-    """Read an annotation JSON through its schema, naming the prepare-data command when it is missing."""
+# The downloaded file prepare-data reads for these datasets, as its command line names it.
+DOWNLOADED_INPUTS = {"flickr": "--flickr flickr.json", "vg": "--vg vg.json"}
+
+
+def prepare_data_command(dataset: str, data_root: Path) -> str:
+    """The prepare-data command that writes `dataset`'s files under `data_root`."""
+    inputs = f" {DOWNLOADED_INPUTS[dataset]}" if dataset in DOWNLOADED_INPUTS else ""
+    return f"simrec prepare-data --dataset {dataset} --data-root {data_root}{inputs}"
+
+
+def load_annotations(path: Path, dataset: str, missing_hint: str | None = None) -> Annotations:
+    """Read an annotation JSON through its schema. A missing file names the prepare-data command that writes it,
+    or, for an input of prepare-data itself, `missing_hint` (where to get the file)."""
     problem = path_problem(path)
     if problem is not None and problem.startswith("does not exist"):
         raise SimrecError(
             f"annotation file {path} does not exist",
-            f"run `simrec prepare-data --dataset {dataset} --data-root {path.parent.parent}` first",
+            missing_hint or f"run `{prepare_data_command(dataset, path.parent.parent)}` first",
         )
     return annotations_format(dataset).read(path)
 

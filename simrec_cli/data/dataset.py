@@ -18,9 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from simrec_cli.data.annotations import Annotations, count_split, load_annotations
+from simrec_cli.data.annotations import Annotations, count_split, load_annotations, prepare_data_command
 from simrec_cli.data.augment import CandidateAugmenter, Scene, flip_horizontal
-from simrec_cli.data.images import image_file, read_image
+from simrec_cli.data.image_presence import missing_image_folder
+from simrec_cli.data.images import image_file, read_image, where_images_belong
 from simrec_cli.data.letterbox import LetterboxInfo, letterbox_image, letterbox_mask, xywh_to_target
 from simrec_cli.data.masks import MaskStore
 from simrec_cli.data.text import Vocabulary
@@ -28,10 +29,6 @@ from simrec_cli.data.vectors import load_word_vectors
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import DatasetSettings
-
-
-def prepare_command(settings: DatasetSettings) -> str:
-    return f"simrec prepare-data --dataset {settings.name} --data-root {settings.data_root}"
 
 
 @dataclass
@@ -131,6 +128,11 @@ def resize_batch(batch: Batch, size: tuple[int, int], mode: str = "nearest") -> 
     return replace(batch, images=images, masks=masks, infos=infos)
 
 
+def prepare_command(settings: DatasetSettings) -> str:
+    """The prepare-data command that writes the files these settings read."""
+    return prepare_data_command(settings.name, settings.data_root)
+
+
 def split_entries(anns: Annotations, split: str, settings: DatasetSettings) -> list[dict]:
     """The entries of `split` ('train+val' joins several) in file order, refusing a split the file lacks or
     that is empty."""
@@ -185,8 +187,18 @@ class RefDataset(torch.utils.data.Dataset):
         self._normalize = tuple(mean) != (0.0, 0.0, 0.0) or tuple(std) != (1.0, 1.0, 1.0)
         self.entries = split_entries(load_annotations(settings.resolved_ann_path(), settings.name), split, settings)
         self.image_root = settings.resolved_image_path()
-        if not self.image_root.is_dir():
-            raise SimrecError(f"image folder {self.image_root} does not exist", f"run `{prepare_command(settings)}`")
+        missing = missing_image_folder(settings.name, self.entries, self.image_root)
+        if missing is not None:  # prepare-data writes no images (but synthetic's): say where they belong
+            folder, entry = missing
+            raise SimrecError(
+                f"image folder {folder} does not exist",
+                f"{where_images_belong(settings.name, entry, self.image_root)}, or set dataset.image_path to the "
+                + (
+                    "folder that holds coco/, refclef/, flickr/ and VG/"
+                    if settings.name == "merge"
+                    else "folder of them"
+                ),
+            )
         # Training: one item per entry (object). Evaluation: one per sentence, whatever the split holds.
         self.items = (
             [(position, None) for position in range(len(self.entries))] if training else evaluation_items(self.entries)

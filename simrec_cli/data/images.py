@@ -8,9 +8,18 @@ import cv2
 import numpy as np
 
 from simrec_cli.errors import SimrecError
+from simrec_cli.settings.dataset import DATASET_LAYOUT
 
 # Folder of each merge `data_source` under `<data_root>/images/` (the folders the single datasets use).
 SOURCE_FOLDERS = {"coco": "coco", "refclef": "refclef", "referit": "refclef", "flickr": "flickr", "vg": "VG"}
+# What each image folder holds, as the hints that send a user there describe it.
+FOLDER_CONTENTS = {
+    "coco": "the COCO train2014 images (train2014/COCO_train2014_<12-digit id>.jpg from cocodataset.org)",
+    "refclef": "the ImageCLEF saiapr_tc-12 images (<id>.jpg)",
+    "flickr": "the Flickr30k images (flickr30k-images/<id>.jpg)",
+    "VG": "the Visual Genome images (the folders VG_100K/ and VG_100K_2/, which each entry's url names)",
+    "synthetic": "the generated scenes (written by `simrec prepare-data --dataset synthetic`)",
+}
 REFCLEF_BROKEN_IMAGES = frozenset({19579, 17975, 19575})  # SimREC skips these refclef images
 
 
@@ -24,24 +33,41 @@ def _numbered(iid: int | str) -> str:
     return iid if isinstance(iid, str) else f"{int(iid)}.jpg"
 
 
-def image_file(dataset: str, entry: dict, image_root: Path) -> Path:
-    """The image of an annotation entry, following SimREC's naming for each dataset."""
-    iid = entry["iid"]
-    if dataset in ("refcoco", "refcoco+", "refcocog"):
-        return image_root / coco_file_name(iid)
-    if dataset in ("referit", "flickr"):
-        return image_root / _numbered(iid)
-    if dataset == "vg":
-        return image_root / entry["url"] if "url" in entry else image_root / _numbered(iid)
+def image_folder(dataset: str, entry: dict, image_root: Path) -> Path:
+    """The folder an entry's image lies in: the dataset's image folder, or merge's folder of its data_source."""
     if dataset == "merge":
         source = entry["data_source"]
-        folder = image_root / SOURCE_FOLDERS.get(source, source)
-        if "url" in entry:
-            return folder / entry["url"]
-        return folder / (coco_file_name(iid) if source == "coco" else _numbered(iid))
+        return image_root / SOURCE_FOLDERS.get(source, source)
+    return image_root
+
+
+def image_file(dataset: str, entry: dict, image_root: Path) -> Path:
+    """The image of an annotation entry, following SimREC's naming for each dataset."""
+    iid, folder = entry["iid"], image_folder(dataset, entry, image_root)
+    if dataset in ("refcoco", "refcoco+", "refcocog"):
+        return folder / coco_file_name(iid)
+    if dataset in ("referit", "flickr"):
+        return folder / _numbered(iid)
+    if dataset in ("vg", "merge") and "url" in entry:
+        return folder / entry["url"]
+    if dataset == "vg":
+        return folder / _numbered(iid)
+    if dataset == "merge":
+        return folder / (coco_file_name(iid) if entry["data_source"] == "coco" else _numbered(iid))
     if dataset == "synthetic":
-        return image_root / synthetic_file_name(iid)
+        return folder / synthetic_file_name(iid)
     raise SimrecError(f"no image naming rule for dataset '{dataset}'", "use one of the known datasets")
+
+
+def where_images_belong(dataset: str, entry: dict, image_root: Path) -> str:
+    """A hint that says which images to put into the folder an entry's image is read from."""
+    if dataset == "merge":
+        name = SOURCE_FOLDERS.get(entry["data_source"], entry["data_source"])
+    else:
+        name = DATASET_LAYOUT[dataset]["images"]
+    folder = image_folder(dataset, entry, image_root)
+    contents = FOLDER_CONTENTS.get(name, f"the {name} images")
+    return f"put {contents} into {folder}/"
 
 
 def synthetic_file_name(image_id: int) -> str:

@@ -2,6 +2,7 @@
 
 A model pre-trained on an image of RefCOCO/RefCOCO+/RefCOCOg val or test would be evaluated on what it saw,
 so every COCO image in any of those splits is removed from the merged training split, and the count reported.
+Every entry's image must lie in `<data_root>/images/<folder of its data_source>/`, checked before anything is written.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from simrec_cli.data.annotations import Annotations, load_annotations
+from simrec_cli.data.image_presence import entries_with_images
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import Reporter
 from simrec_cli.settings import DatasetSettings
@@ -27,13 +29,18 @@ def _prepared(dataset: str, roots: list[Path]) -> Annotations | None:
 
 
 def build_merge(
-    data_root: Path, output_root: Path, *, flickr: Path | None, vg: Path | None, reporter: Reporter
-) -> tuple[Annotations, int]:
-    """The merge annotations and how many images were removed; an existing merge.json is only validated."""
-    existing = DatasetSettings(name="merge", data_root=data_root).resolved_ann_path()
+    data_root: Path, output_root: Path, *, flickr: Path | None, vg: Path | None, skip_missing: bool, reporter: Reporter
+) -> tuple[Annotations, int, list[str]]:
+    """The merge annotations, how many evaluation images were removed, and warnings (entries left out for a missing
+    image, with `skip_missing`). An existing merge.json (SimREC's download) is validated and its images checked."""
+    settings = DatasetSettings(name="merge", data_root=data_root)
+    existing = settings.resolved_ann_path()
     if flickr is None and vg is None and existing.is_file():
         reporter.info(f"validating {existing} (pass --flickr/--vg to build a new merged set)")
-        return load_annotations(existing, "merge"), 0
+        anns, warnings = entries_with_images(
+            "merge", load_annotations(existing, "merge"), settings.resolved_image_path(), skip_missing
+        )
+        return anns, 0, warnings
 
     roots = list(dict.fromkeys([output_root, data_root]))
     sources: dict[str, tuple[str, Annotations]] = {}
@@ -45,7 +52,8 @@ def build_merge(
             reporter.warning(f"{dataset} is not prepared: images of its val/test splits cannot be removed from merge")
     for dataset, path in (("flickr", flickr), ("vg", vg)):
         if path is not None:
-            sources[dataset] = (dataset, load_annotations(path, dataset))
+            hint = f"check the path given to --{dataset} (SimREC's {dataset}.json; README: Preparing data)"
+            sources[dataset] = (dataset, load_annotations(path, dataset, missing_hint=hint))
     if not sources:
         raise SimrecError(
             f"nothing to merge: no prepared refcoco/refcoco+/refcocog/refclef under {data_root}, no --flickr/--vg",
@@ -71,4 +79,5 @@ def build_merge(
                 object_id = f"{dataset}/{entry['mask_id']}" if "mask_id" in entry else len(merged[split])
                 merged[split].append({**entry, "data_source": data_source, "mask_id": object_id})
     reporter.info(f"merge: {len(removed)} COCO images of RefCOCO/+/g val/test removed from train")
-    return merged, len(removed)
+    kept, warnings = entries_with_images("merge", merged, settings.resolved_image_path(), skip_missing)
+    return kept, len(removed), warnings

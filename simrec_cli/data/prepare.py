@@ -15,12 +15,13 @@ from pathlib import Path
 from simrec_cli.data.annotations import Annotations, box_problem, load_annotations
 from simrec_cli.data.categories import COCO_CATEGORY_IDS
 from simrec_cli.data.files import check_writable_dir, new_folders_removed_on_failure
-from simrec_cli.data.images import REFCLEF_BROKEN_IMAGES, image_file
+from simrec_cli.data.image_presence import ImagePresence, entries_with_images
+from simrec_cli.data.images import REFCLEF_BROKEN_IMAGES
 from simrec_cli.data.masks import segmentation_to_rle
 from simrec_cli.data.merge import build_merge
 from simrec_cli.data.prepared import PreparedObjects, PrepareSummary, output_settings, write_prepared
 from simrec_cli.data.refer import ReferData, in_split, load_refer, refer_name, resolve_split_by, splits_for
-from simrec_cli.data.synthetic import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_IMAGES, generate_synthetic
+from simrec_cli.data.synthetic import generate_synthetic
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import DatasetSettings
@@ -67,9 +68,8 @@ def _refer_entries(
     categories = _category_index(refer, dataset)
     unknown: list[str] = []
     bad_boxes: list[str] = []
-    missing_images: dict[Path, str] = {}
+    images = ImagePresence(dataset, image_root)
     kept: list[dict] = []
-    image_present: dict[int, bool] = {}
     anns: Annotations = {split: [] for split in splits_for(dataset, split_by)}
     for ref in refer.refs:
         splits = [split for split in anns if in_split(ref["split"], split)]
@@ -86,11 +86,7 @@ def _refer_entries(
         if box_error:
             bad_boxes.append(f"ref {ref['ref_id']} -> annotation {ref['ann_id']}: {box_error}")
             continue
-        if ref["image_id"] not in image_present:
-            image_present[ref["image_id"]] = image_file(dataset, {"iid": ref["image_id"]}, image_root).is_file()
-        if not image_present[ref["image_id"]]:
-            path = image_file(dataset, {"iid": ref["image_id"]}, image_root)
-            missing_images.setdefault(path, f"ref {ref['ref_id']}")
+        if not images.present({"iid": ref["image_id"]}, f"ref {ref['ref_id']}"):
             continue
         kept.append(ref)
         base = {"iid": ref["image_id"], "bbox": ann["bbox"], "cat_id": categories.get(ann["category_id"], -1)}
@@ -114,11 +110,9 @@ def _refer_entries(
         warnings.append(
             _problem(len(bad_boxes), "refs have an invalid box in instances.json", bad_boxes[0], skip_invalid)
         )
-    if missing_images:
-        path, ref = next(iter(missing_images.items()))
-        warnings.append(
-            _problem(len(missing_images), f"images are missing from {image_root}", f"{path} for {ref}", skip_invalid)
-        )
+    missing = images.report(skip_invalid, "refs")
+    if missing:
+        warnings.append(missing)
     return anns, kept, warnings
 
 
@@ -153,11 +147,6 @@ def _prepare_refer(
     image_root = DatasetSettings(name=dataset, data_root=data_root).resolved_image_path()
     reporter.info(f"reading REFER {refer_name(dataset)} ({split_by}) from {data_root / refer_name(dataset)}")
     refer = load_refer(data_root / refer_name(dataset), dataset, split_by)
-    if not image_root.is_dir():
-        raise SimrecError(
-            f"image folder {image_root} does not exist",
-            "put the images there (COCO train2014 for refcoco/+/g, saiapr_tc-12 for refclef)",
-        )
     anns, kept, warnings = _refer_entries(refer, dataset, split_by, image_root, skip_invalid)
     objects = _refer_objects(refer, kept, _category_index(refer, dataset))
     masks = _refer_masks(refer, kept, reporter) if generate_mask else None
@@ -194,6 +183,60 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+# The options of prepare-data that only some datasets read, with those datasets; any other dataset refuses them
+# (an option that changed nothing would leave the user believing it had).
+OPTION_DATASETS: dict[str, tuple[str, ...]] = {
+    "--split-by": REFER_DATASETS,
+    "--generate-mask": (*REFER_DATASETS, "synthetic"),  # synthetic always writes its exact masks
+    "--skip-missing": (*REFER_DATASETS, "flickr", "vg", "merge"),
+    "--num-images": ("synthetic",),
+    "--seed": ("synthetic",),
+    "--image-size": ("synthetic",),
+    "--flickr": ("flickr", "merge"),
+    "--vg": ("vg", "merge"),
+}
+OPTION_NOTES = {"--generate-mask": " (flickr, vg and merge have boxes only, no masks)"}
+
+
+def refuse_unused_options(dataset: str, given: dict[str, object]) -> None:
+    """One error for the first option given (not None, not False) that `dataset` does not read."""
+    for option, value in given.items():
+        if value is None or value is False or dataset in OPTION_DATASETS[option]:
+            continue
+        users = ["refclef" if name == "referit" else name for name in OPTION_DATASETS[option]]
+        listed = f"{', '.join(users[:-1])} and {users[-1]}" if len(users) > 1 else users[0]
+        raise SimrecError(
+            f"{option} is for {listed}; {dataset} does not read it{OPTION_NOTES.get(option, '')}",
+            f"leave {option} out",
+        )
+
+
+def _downloaded_annotations(dataset: str, path: Path, option: str, given: bool) -> Annotations:
+    """SimREC's flickr.json / vg.json from `path` (given with `option`, or the default place under anns/)."""
+    source = f"SimREC's {dataset}.json (README: Preparing data)"
+    hint = (
+        f"check the path given to {option}" if given else f"download {source} to {path}, or give it with {option} FILE"
+    )
+    return load_annotations(path, dataset, missing_hint=hint)
+
+
+def _prepare_downloaded(
+    dataset: str, data_root: Path, path: Path | None, skip_missing: bool
+) -> tuple[Annotations, list[str]]:
+    """flickr/vg: the given (or default) JSON, validated, with the entries whose image is missing found."""
+    settings = DatasetSettings(name=dataset, data_root=data_root)
+    anns = _downloaded_annotations(dataset, path or settings.resolved_ann_path(), f"--{dataset}", path is not None)
+    return entries_with_images(dataset, anns, settings.resolved_image_path(), skip_missing)
+
+
+def _image_folder_note(dataset: str, data_root: Path, output_root: Path) -> list[str]:
+    """With --output-dir elsewhere, training reads the images from the output root unless told where they are."""
+    if output_root.resolve() == data_root.resolve() or dataset == "synthetic":
+        return []
+    images = DatasetSettings(name=dataset, data_root=data_root).resolved_image_path()
+    return [f"the images stay in {images}: train with dataset.data_root={output_root} dataset.image_path={images}"]
+
+
 @cyclic_gc_paused()
 def prepare_dataset(
     dataset: str,
@@ -205,19 +248,29 @@ def prepare_dataset(
     skip_invalid: bool = False,
     word_vectors: str | None = None,
     reporter: Reporter | None = None,
-    num_images: int = DEFAULT_NUM_IMAGES,
-    seed: int = 0,
-    image_size: int = DEFAULT_IMAGE_SIZE,
+    num_images: int | None = None,
+    seed: int | None = None,
+    image_size: int | None = None,
     flickr: Path | None = None,
     vg: Path | None = None,
 ) -> PrepareSummary:
-    """Prepare `dataset` from the files under `data_root`; outputs go to `output_dir` (default `data_root`)."""
+    """Prepare `dataset` from the files under `data_root`; outputs go to `output_dir` (default `data_root`).
+
+    flickr and vg read `flickr`/`vg` (default `<data_root>/anns/<dataset>.json`); merge reads the prepared REFER
+    datasets plus `flickr` and `vg`. Every referenced image must exist under `<data_root>/images/` (`skip_invalid`
+    leaves out what lacks one), and an option the dataset does not read is refused.
+    """
     reporter = reporter or NullReporter()
     dataset = canonical_dataset(dataset)
     output_root = output_dir or data_root
     if dataset not in DATASET_LAYOUT:
         choices = "refcoco, refcoco+, refcocog, refclef, flickr, vg, merge or synthetic"
         raise SimrecError(f"unknown dataset '{dataset}'", f"choose {choices}")
+    refuse_unused_options(
+        dataset,
+        {"--split-by": split_by, "--generate-mask": generate_mask, "--skip-missing": skip_invalid,
+         "--num-images": num_images, "--seed": seed, "--image-size": image_size, "--flickr": flickr, "--vg": vg},
+    )  # fmt: skip
     check_writable_dir(output_root, "prepared dataset", "--output-dir" if output_dir else "--data-root or --output-dir")
     layout = output_settings(dataset, output_root)
     created = [layout.resolved_ann_path().parent, layout.resolved_mask_path().parent]
@@ -225,21 +278,27 @@ def prepare_dataset(
         created.append(layout.resolved_image_path().parent)
     with new_folders_removed_on_failure(*created):  # a failed prepare leaves no empty anns/ or masks/ behind
         if dataset in REFER_DATASETS:
-            return _prepare_refer(
+            summary = _prepare_refer(
                 dataset, data_root, output_root, split_by, generate_mask, skip_invalid, word_vectors, reporter
             )
-        if split_by is not None:
-            raise SimrecError(f"--split-by applies to the REFER datasets only, not {dataset}", "leave it out")
-        if dataset == "synthetic":
+        elif dataset == "synthetic":
+            synthetic = {"num_images": num_images, "seed": seed, "image_size": image_size}
             return generate_synthetic(
-                output_root, num_images=num_images, seed=seed, image_size=image_size, reporter=reporter,
-                word_vectors=word_vectors,
+                output_root, reporter=reporter, word_vectors=word_vectors,
+                **{key: value for key, value in synthetic.items() if value is not None},
             )  # fmt: skip
-        removed = 0
-        if dataset == "merge":
-            anns, removed = build_merge(data_root, output_root, flickr=flickr, vg=vg, reporter=reporter)
-        else:  # flickr, vg: SimREC's JSON, validated and registered
-            anns = load_annotations(DatasetSettings(name=dataset, data_root=data_root).resolved_ann_path(), dataset)
-        return write_prepared(
-            dataset, output_root, anns, masks=None, word_vectors=word_vectors, reporter=reporter, removed_images=removed
-        )
+        else:
+            removed = 0
+            if dataset == "merge":
+                anns, removed, warnings = build_merge(
+                    data_root, output_root, flickr=flickr, vg=vg, skip_missing=skip_invalid, reporter=reporter
+                )
+            else:
+                anns, warnings = _prepare_downloaded(dataset, data_root, flickr or vg, skip_invalid)
+            summary = write_prepared(
+                dataset, output_root, anns, masks=None, word_vectors=word_vectors, reporter=reporter,
+                removed_images=removed,
+            )  # fmt: skip
+            summary.warnings[:0] = warnings
+    summary.warnings.extend(_image_folder_note(dataset, data_root, output_root))
+    return summary

@@ -24,6 +24,7 @@ from tests.e2e.bad_inputs import (
     replace_image,
 )
 from tests.e2e.conftest import TINY
+from tests.json_fixture import JsonDataset, write_flickr, write_vg
 from tests.refer_fixture import ReferFixture, python2_pickle_bytes, write_refer_fixture
 
 Args = Callable[[Places], Sequence[object]]
@@ -135,7 +136,7 @@ REFER = [
         _refer(_edit_refs(lambda refs: refs[0].update(ann_id=999_999))), says="ref 0"),
     Row("refer image missing", _prepare(), "images are missing", _refer(_remove_first_image)),
     Row("refer image folder missing", _prepare(), "images/coco",
-        _refer(lambda f: shutil.rmtree(f.image_dir)), says="does not exist"),
+        _refer(lambda f: shutil.rmtree(f.image_dir)), says="none of the images exists"),
     Row("refer segmentation unreadable", _prepare("--generate-mask"), lambda p: _first_annotation(_refer_root(p)),
         _refer(_edit_instances(lambda data: data["annotations"][0].update(segmentation=[["a", "b", "c", 1, 2, 3]]))),
         says="unreadable segmentation"),
@@ -181,7 +182,37 @@ def _merge(*extra: str) -> Args:
     return lambda p: [*_prepare(dataset="merge")(p), *[p.tmp / arg if arg.endswith(".json") else arg for arg in extra]]
 
 
+def _downloaded(writer: Callable[[Path, Path], JsonDataset], remove: tuple[int, ...] = ()) -> Prepare:
+    """Write a downloaded JSON in its true format beside the row's data root (its images under it), then remove
+    the images numbered `remove`."""
+
+    def prepare(p: Places) -> None:
+        written = writer(_refer_root(p), p.tmp / "downloaded.json")
+        for number in remove:
+            written.images[number].unlink()
+
+    return prepare
+
+
+def _given(dataset: str, option: str, *extra: str) -> Args:
+    return lambda p: [*_prepare(option, p.tmp / "downloaded.json", *extra, dataset=dataset)(p)]
+
+
 JSON_DATASETS = [
+    Row("flickr image missing", _given("flickr", "--flickr"), "images/flickr/1000092795.jpg",
+        _downloaded(write_flickr, remove=(0,)), says="1 of 5 images are missing"),
+    Row("vg image missing", _given("vg", "--vg"), "images/VG/VG_100K_2/2300000.jpg", _downloaded(write_vg, (0,)),
+        says="put the Visual Genome images"),
+    Row("vg images all missing, skipped", _given("vg", "--vg", "--skip-missing"), "images/VG",
+        _downloaded(write_vg, tuple(range(5))), says="none of the images exists"),
+    Row("vg given --flickr", _given("vg", "--flickr"), "--flickr", _downloaded(write_vg), says="vg does not read it"),
+    Row("flickr given --vg", _given("flickr", "--vg"), "--vg", _downloaded(write_flickr)),
+    Row("merge given --generate-mask", _given("merge", "--vg", "--generate-mask"), "--generate-mask",
+        _downloaded(write_vg), says="no masks"),
+    Row("merge image of vg missing", _given("merge", "--vg"), "images/VG/VG_100K_2/2300000.jpg",
+        _downloaded(write_vg, (0,)), says="are missing"),
+    Row("synthetic given --skip-missing", _prepare("--skip-missing", dataset="synthetic"), "--skip-missing"),
+    Row("flickr given --num-images", _prepare("--num-images", "10", dataset="flickr"), "--num-images"),
     Row("flickr json missing", _prepare(dataset="flickr"), "flickr.json", says="does not exist"),
     Row("flickr json not json", _prepare(dataset="flickr"), "flickr.json", _json_dataset("flickr", "{"),
         says="not valid JSON"),

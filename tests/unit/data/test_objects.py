@@ -11,6 +11,7 @@ from simrec_cli.data.objects import image_objects, read_objects, referred_object
 from simrec_cli.data.prepare import COCO_CATEGORY_IDS, prepare_dataset
 from simrec_cli.data.synthetic import SHAPES
 from simrec_cli.errors import SimrecError
+from tests.json_fixture import write_flickr
 from tests.refer_fixture import write_refer_fixture
 
 
@@ -73,9 +74,8 @@ def test_a_foreign_objects_file_is_one_clear_error(tmp_path: Path) -> None:
 def test_preparing_without_objects_removes_a_stale_file(tmp_path: Path) -> None:
     fixture = write_refer_fixture(tmp_path / "data", num_images=5)
     prepare_dataset("refcoco", fixture.root)
-    flickr = {"train": [{"iid": 1, "bbox": [0, 0, 4, 4], "refs": ["x"]}]}
     (fixture.root / "anns" / "flickr.objects.json").write_text("{}")
-    (fixture.root / "anns" / "flickr.json").write_text(json.dumps(flickr))
+    write_flickr(fixture.root, fixture.root / "anns" / "flickr.json")
     prepare_dataset("flickr", fixture.root)
     assert not (fixture.root / "anns" / "flickr.objects.json").exists()
     assert (fixture.root / "anns" / "refcoco.objects.json").is_file()  # another dataset's file stays

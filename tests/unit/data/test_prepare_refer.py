@@ -167,13 +167,18 @@ def test_refs_pointing_to_unknown_annotations(refer: ReferFixture) -> None:
 def test_missing_and_unreadable_images(refer: ReferFixture) -> None:
     first = refer.image_dir / refer.images[0]["file_name"]
     first.unlink()
-    with pytest.raises(SimrecError, match="1 images are missing"):
+    with pytest.raises(SimrecError, match=rf"1 of 10 images are missing \(first: {first}, for ref ") as error:
         prepare_dataset("refcoco", refer.root)
+    assert error.value.hint == (
+        f"put the COCO train2014 images (train2014/COCO_train2014_<12-digit id>.jpg from cocodataset.org) into "
+        f"{refer.image_dir}/, or pass --skip-missing to leave out the refs whose image is missing"
+    )
     for path in refer.image_dir.iterdir():
         path.unlink()
     refer.image_dir.rmdir()
-    with pytest.raises(SimrecError, match=r"image folder .* does not exist"):
-        prepare_dataset("refcoco", refer.root)
+    with pytest.raises(SimrecError, match=r"none of the images exists \(10 looked for; first: .*images/coco/"):
+        prepare_dataset("refcoco", refer.root, skip_invalid=True)
+    assert not (refer.root / "anns").exists()
 
 
 def test_non_writable_output(refer: ReferFixture, tmp_path: Path) -> None:
