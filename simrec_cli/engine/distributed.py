@@ -52,6 +52,11 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
+def processes_on_this_node() -> int:
+    """How many training processes share this machine (torchrun's LOCAL_WORLD_SIZE; 1 without torchrun)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+
+
 def launched_by_torchrun() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from simrec_cli.data.dataset import Batch, RefDataset
 from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, mask_to_original
 from simrec_cli.data.masks import rle_to_json
-from simrec_cli.engine.distributed import World, all_gather_objects
+from simrec_cli.engine.distributed import World, all_gather_objects, processes_on_this_node
 from simrec_cli.engine.loading import load_for_inference
 from simrec_cli.engine.metrics import SampleResult, SplitMetrics, box_iou_xyxy, summarize, xywh_to_xyxy
 from simrec_cli.engine.protocol import ORIGINAL, EvaluationProtocol, protocol_named
@@ -194,7 +194,7 @@ def evaluate_checkpoint(
             split=split,
             world=world,
             batch_size=batch_size,
-            num_workers=loader.num_workers if num_workers is None else num_workers,
+            num_workers=loader.resolved_num_workers(processes_on_this_node()) if num_workers is None else num_workers,
             reporter=reporter,
             mask_threshold=settings.model.head.mask_threshold,
             keep_masks=keep_masks,

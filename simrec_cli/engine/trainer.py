@@ -43,6 +43,7 @@ from simrec_cli.engine.distributed import (
     any_rank,
     broadcast_buffers,
     broadcast_object,
+    processes_on_this_node,
 )
 from simrec_cli.engine.ema import ModelEMA
 from simrec_cli.engine.evaluator import evaluate_split
@@ -61,6 +62,7 @@ from simrec_cli.models.inference import autocast
 from simrec_cli.models.weights import load_pretrained_checkpoint, require_pretrained_files
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings, settings_to_dict, settings_to_yaml
+from simrec_cli.settings.train import usable_cores
 
 LAST = "last.pth"
 BEST = "best.pth"
@@ -250,6 +252,8 @@ class Trainer:
         model = build_model(settings.model, len(self.vocabulary), embedding, reporter=self.reporter)
         if settings.train.vl_pretrain_weight is not None and self.state is None:
             load_pretrained_checkpoint(model, settings.train.vl_pretrain_weight, self.reporter)
+        if self.state is None:
+            self._warn_if_random_backbone_is_frozen(model)
         model.to(world.device)
         if world.device.type == "cpu":
             model.to_channels_last()  # about 1.4x faster convolutions on CPU (slower on GPU)
@@ -262,6 +266,7 @@ class Trainer:
         self.optimizer = build_optimizer(settings, model, self.precision)
         self.scaler = torch.amp.GradScaler(world.device.type, enabled=self.precision.scales_gradients)
         per_process = settings.train.batch_size // world.size
+        self.num_workers = settings.train.data.resolved_num_workers(processes_on_this_node())
         self.sampler = ResumableSampler(
             self.train_set, num_replicas=world.size, rank=world.rank, shuffle=True, seed=settings.train.seed,
             drop_last=True,
@@ -270,7 +275,7 @@ class Trainer:
             self.train_set,
             batch_size=per_process,
             sampler=self.sampler,
-            num_workers=settings.train.data.num_workers,
+            num_workers=self.num_workers,
             pin_memory=settings.train.data.pin_memory and world.device.type == "cuda",
             collate_fn=self.train_set.collate,
             drop_last=True,
@@ -305,9 +310,31 @@ class Trainer:
         self.reporter.info(
             f"run {self.run_dir}: {len(self.train_set)} training {self._unit}, {len(self.val_set)} val expressions, "
             f"{len(self.loader)} steps/epoch x {settings.train.epochs} epochs on {world.size} process(es), "
-            f"{world.device}"
+            f"{world.device}, {self._describe_workers()}"
         )
         self.reporter.info(f"training in {self.precision.describe()}")
+
+    def _warn_if_random_backbone_is_frozen(self, model: nn.Module) -> None:
+        """A backbone with random weights that freeze_backbone keeps from training is almost never what was meant:
+        most of its stages would stay random features for the whole run. Weights from train.vl_pretrain_weight (a
+        fine-tune) or model.visual_backbone.pretrained make the freeze meaningful."""
+        backbone = self.settings.model.visual_backbone
+        if backbone.pretrained or not backbone.freeze_backbone or self.settings.train.vl_pretrain_weight is not None:
+            return
+        weights = list(model.visual_encoder.parameters())
+        frozen = sum(p.numel() for p in weights if not p.requires_grad)
+        self.reporter.warning(
+            f"model.visual_backbone.pretrained=false with freeze_backbone=true: {frozen:,} of the backbone's "
+            f"{sum(p.numel() for p in weights):,} random weights stay frozen; set "
+            "model.visual_backbone.freeze_backbone=false to train them, or pretrained=true (with "
+            "pretrained_weight_path=FILE) to start from trained ones"
+        )
+
+    def _describe_workers(self) -> str:
+        chosen = f"{self.num_workers} loader worker(s)"
+        if self.settings.train.data.num_workers == "auto":
+            return f"{chosen} (train.data.num_workers=auto: {usable_cores()} usable cores)"
+        return chosen
 
     @property
     def _unit(self) -> str:
@@ -445,7 +472,7 @@ class Trainer:
             split=self.settings.dataset.val_split,
             world=self.world,
             batch_size=self.settings.train.evaluation.eval_batch_size,
-            num_workers=self.settings.train.data.num_workers,
+            num_workers=self.num_workers,
             reporter=self.reporter,
             amp_dtype=self.precision.dtype,
             mask_threshold=self.settings.model.head.mask_threshold,
@@ -511,9 +538,12 @@ class Trainer:
             self.writer.add_scalar("Acc/BoxIoU@0.75", metrics.acc75, epoch)
             if metrics.mask_miou is not None:
                 self.writer.add_scalar("Acc/MaskIoU", metrics.mask_miou, epoch)
-        columns = ["epoch", "loss", "val Acc@0.5", "val Acc@0.75", "best", "time s"]
-        values = [epoch, losses["loss"], metrics.acc50, metrics.acc75, self.best_acc50, seconds]
-        self.reporter.table(f"epoch {epoch}/{self.settings.train.epochs}", columns, [values])
+        columns = ["epoch", "loss", "val Acc@0.5", "val Acc@0.75", "best"]
+        values = [epoch, losses["loss"], metrics.acc50, metrics.acc75, self.best_acc50]
+        if metrics.mask_miou is not None:  # a mask model: its masks are half of what it learns
+            columns += ["val mask mIoU", "val mask oIoU"]
+            values += [metrics.mask_miou, metrics.mask_oiou or 0.0]
+        self.reporter.table(f"epoch {epoch}/{self.settings.train.epochs}", [*columns, "time s"], [[*values, seconds]])
 
     def _report_stop(self, epoch: int) -> None:
         """After Ctrl-C or SIGTERM: where the run stopped, what last.pth holds, how to go on."""

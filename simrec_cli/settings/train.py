@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
 from simrec_cli.settings.base import StrictModel, check_multiple_of_32
 
 DEFAULT_SCALES = [(size, size) for size in range(224, 609, 32)]
+MAX_AUTO_WORKERS = 8  # SimREC's num_workers, kept as the ceiling where a machine has the cores for more
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity, which a container or SLURM may narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 EvaluationProtocolName = Literal["original", "clipped"]  # engine/protocol.py: the rules of each
@@ -35,7 +45,12 @@ class DataLoaderSettings(StrictModel):
     """`train.data`: the data loader and the image normalisation."""
 
     pin_memory: bool = Field(True, description="Pin batches in page-locked memory (faster copies to a GPU).")
-    num_workers: int = Field(8, ge=0, description="Loader processes per training process; 0 loads in the process.")
+    num_workers: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        "auto",
+        description="Loader processes per training process; 0 loads in the process. `auto`: one per core this "
+        "process may use, the node's cores shared among its processes, at most 8 (more workers than cores slow "
+        "the step they should feed).",
+    )
     mean: tuple[float, float, float] = Field(
         (0.0, 0.0, 0.0), description="Per-channel mean subtracted from the [0, 1] RGB image."
     )
@@ -48,6 +63,12 @@ class DataLoaderSettings(StrictModel):
         "`train.batch_size` counts images. The flip and the augmentations are drawn once per image and move all "
         "its boxes and masks together.",
     )
+
+    def resolved_num_workers(self, processes_on_node: int = 1) -> int:
+        """The loader worker count: as set, or for `auto` this node's usable cores split among its processes."""
+        if self.num_workers != "auto":
+            return self.num_workers
+        return min(MAX_AUTO_WORKERS, usable_cores() // max(1, processes_on_node))
 
     @field_validator("std")
     @classmethod

@@ -145,6 +145,42 @@ def test_every_training_feature_runs(synthetic_root: Path, tmp_path: Path) -> No
     assert {"loss/train", "lr", "Acc/BoxIoU@0.5"} <= set(events.Tags()["scalars"])
 
 
+def test_a_mask_model_shows_its_mask_metrics_every_epoch(synthetic_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "mcn"
+    result = invoke(*train_args(synthetic_root, run_dir, "model.name=mcn", "train.epochs=1", "train.warmup_epochs=0"))
+    assert result.exit_code == 0, result.output
+    header = next(line for line in (run_dir / "log.txt").read_text().splitlines() if line.startswith("epoch | "))
+    assert header.split(" | ") == ["epoch", "loss", "val Acc@0.5", "val Acc@0.75", "best", "val mask mIoU",
+                                   "val mask oIoU", "time s"]  # fmt: skip
+    assert "mIoU" in result.output and "oIoU" in result.output  # the table on the screen (headers wrap at 80 columns)
+    row = metrics_rows(run_dir)[0]
+    shown = re.search(r"^1 \| (.+)$", (run_dir / "log.txt").read_text(), re.MULTILINE)
+    assert shown is not None and shown.group(1).split(" | ")[4:6] == [
+        f"{float(row['val_mask_miou']):.2f}",
+        f"{float(row['val_mask_oiou']):.2f}",
+    ]
+
+
+def test_a_frozen_random_backbone_is_named_and_workers_follow_the_cores(synthetic_root: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "frozen"
+    extra = [
+        "model.visual_backbone.freeze_backbone=true",
+        "train.data.num_workers=auto",
+        "train.epochs=1",
+        "train.warmup_epochs=0",
+    ]
+    result = invoke(*train_args(synthetic_root, run_dir, *extra))
+    assert result.exit_code == 0, result.output
+    log = " ".join((run_dir / "log.txt").read_text().split())
+    assert "model.visual_backbone.pretrained=false with freeze_backbone=true" in log
+    assert "set model.visual_backbone.freeze_backbone=false to train them" in log
+    workers = min(8, len(os.sched_getaffinity(0)))
+    assert (
+        f"{workers} loader worker(s) (train.data.num_workers=auto: {len(os.sched_getaffinity(0))} usable cores)" in log
+    )
+    assert "worker processes in total" not in result.output  # torch's warning about more workers than cores
+
+
 def test_loss_falls_over_a_short_run(synthetic_root: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "falls"
     result = invoke(*train_args(synthetic_root, run_dir, "train.epochs=4", "train.base_lr=0.003"))

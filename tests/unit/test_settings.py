@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from simrec_cli.engine.protocol import ORIGINAL, PROTOCOLS
 from simrec_cli.errors import SimrecError
 from simrec_cli.settings import Settings, load_settings, packaged_presets, settings_from_dict, settings_to_dict
+from simrec_cli.settings import train as train_settings
 from simrec_cli.settings.train import EvaluationSettings
 
 EXPECTED_PRESETS = {
@@ -235,3 +236,17 @@ def test_every_float_setting_must_be_finite(value: str) -> None:
         with pytest.raises(SimrecError) as excinfo:
             load_settings(None, [f"{key}={raw}"])
         assert key in str(excinfo.value) and "finite" in str(excinfo.value), (key, str(excinfo.value))
+
+
+@pytest.mark.parametrize(("cores", "processes", "expected"), [(2, 1, 2), (64, 1, 8), (16, 8, 2), (4, 8, 0)])
+def test_loader_workers_follow_the_cores_unless_set(
+    monkeypatch: pytest.MonkeyPatch, cores: int, processes: int, expected: int
+) -> None:
+    """auto gives each process of a node its share of the usable cores, at most SimREC's 8; a number is kept."""
+    monkeypatch.setattr(train_settings, "usable_cores", lambda: cores)
+    for preset in ("mcn-refcoco-scratch", "refcoco-scratch"):  # no preset fixes the count but synthetic-tiny (0)
+        assert load_settings(preset).train.data.resolved_num_workers(processes) == expected
+    assert load_settings("synthetic-tiny").train.data.resolved_num_workers(processes) == 0
+    assert load_settings(None, ["train.data.num_workers=12"]).train.data.resolved_num_workers(processes) == 12
+    with pytest.raises(SimrecError, match="num_workers"):
+        load_settings(None, ["train.data.num_workers=many"])
