@@ -42,7 +42,7 @@ def command(
         Path("./data"),
         "--data-root",
         help="Holds <dataset>/instances.json + refs(<split-by>).p (REFER), anns/ and the images under images/<folder>/ "
-        "(coco, refclef, flickr, VG: SimREC's data/ layout; see README 'Preparing data').",
+        "(coco, refclef, flickr, VG: SimREC's data/ layout; see docs/data.md).",
     ),
     split_by: str | None = typer.Option(
         None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import types
 from collections.abc import Iterator
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 import yaml
@@ -32,6 +32,8 @@ def type_name(annotation: Any) -> str:
     origin, args = get_origin(annotation), get_args(annotation)
     if annotation is type(None):
         return "null"
+    if origin is Annotated:  # a constrained member of a union, such as `Annotated[int, Field(ge=0)] | Literal[...]`
+        return type_name(args[0])
     if origin is Literal:
         kinds = sorted({type(arg).__name__ for arg in args})
         return " or ".join("str" if kind == "str" else kind for kind in kinds)
@@ -58,15 +60,16 @@ def allowed(field: FieldInfo) -> str:
     choices = literal_values(field.annotation)
     if choices and bool in get_args(field.annotation):
         choices = [True, False, *choices]
-    if choices:
-        return ", ".join(shown(choice) for choice in choices)
+    members = [arg for arg in get_args(field.annotation) if get_origin(arg) is Annotated]
+    inner = [item for member in members for item in get_args(member)[1:]]  # pydantic's Field(...) holds its bounds
+    constraints = [*field.metadata, *(bound for item in inner for bound in getattr(item, "metadata", [item]))]
     bounds = [
         f"{symbol} {getattr(item, attribute)}"
-        for item in field.metadata
+        for item in constraints
         for kind, attribute, symbol in BOUNDS
         if isinstance(item, kind)
     ]
-    return cell(", ".join(bounds))
+    return ", ".join([*([cell(", ".join(bounds))] if bounds else []), *(shown(choice) for choice in choices)])
 
 
 def shown(value: Any) -> str:
