@@ -1,32 +1,36 @@
-"""uvicorn's HTTP/1.1 connection with a deadline for the request's headers.
+"""uvicorn's HTTP/1.1 connection with a deadline for the request's headers, answering broken requests quietly.
 
 uvicorn closes a kept-alive connection that sends nothing, but a connection that has started a request and never
 finishes its headers (one byte at a time, or nothing after the first line) is held for as long as the client
 likes, and hundreds of them hold hundreds of sockets. Here every request's headers must arrive within
 `header_timeout_s` of its first byte (of the connection, for the first request); otherwise the connection is
 answered 408 and closed. The body has its own limit: the request's `--timeout-s`, enforced by the application.
+
+A request that is not HTTP at all gets a 400 with the server's JSON error body, and uvicorn's warnings about what
+clients send (invalid requests, WebSocket upgrades with advice to install a library) stay out of the server's
+output: like every other bad request, they are the client's to fix, and a client could flood the log with them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+# The connections' logger instead of uvicorn's: its errors still show, its notes about clients do not. (Outside
+# uvicorn's tree of loggers, whose configuration would reset it.)
+CONNECTION_LOG = logging.getLogger("simrec.serve.connections")
+CONNECTION_LOG.setLevel(logging.ERROR)
 
-def timeout_response(header_timeout_s: float) -> bytes:
-    """A complete HTTP/1.1 408 answer with the server's JSON error body, closing the connection."""
-    body = json.dumps(
-        {
-            "error": "header_timeout",
-            "detail": f"the request's headers did not arrive within {header_timeout_s:g} s",
-            "field": None,
-        }
-    ).encode()
+
+def closing_answer(status: int, reason: str, error: str, detail: str) -> bytes:
+    """A complete HTTP/1.1 answer with the server's JSON error body, closing the connection."""
+    body = json.dumps({"error": error, "detail": detail, "field": None}).encode()
     head = (
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     )
     return head.encode() + body
@@ -37,6 +41,7 @@ class HeaderDeadlineProtocol(H11Protocol):
 
     def __init__(self, *args: Any, header_timeout_s: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.logger = CONNECTION_LOG
         self.header_timeout_s = header_timeout_s
         self._header_deadline: asyncio.TimerHandle | None = None
 
@@ -64,8 +69,15 @@ class HeaderDeadlineProtocol(H11Protocol):
             self._header_deadline.cancel()
             self._header_deadline = None
 
+    def send_400_response(self, msg: str) -> None:
+        """What uvicorn answers a request h11 cannot parse, in the shape of every other refusal."""
+        detail = "the request is not valid HTTP/1.1 (its request line or a header is malformed)"
+        self.transport.write(closing_answer(400, "Bad Request", "bad_http", detail))
+        self.transport.close()
+
     def _headers_too_slow(self) -> None:
         self._header_deadline = None
         if not self.transport.is_closing():
-            self.transport.write(timeout_response(self.header_timeout_s))
+            detail = f"the request's headers did not arrive within {self.header_timeout_s:g} s"
+            self.transport.write(closing_answer(408, "Request Timeout", "header_timeout", detail))
             self.transport.close()

@@ -262,6 +262,29 @@ def test_a_stalled_upload_declared_too_large_gets_its_413_in_time(server: Server
     assert time.monotonic() - started < TIMEOUT_S + 5
 
 
+@pytest.mark.parametrize(
+    ("sent", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", b"400"),
+        (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", b"400"),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", b"200"),
+    ],
+    ids=["not HTTP", "Content-Length not a number", "WebSocket upgrade"],
+)
+def test_what_is_not_an_http_request_gets_its_answer_and_the_log_stays_quiet(
+    server: ServerProcess, sent: bytes, status: bytes
+) -> None:
+    def send() -> bytes:
+        with raw_connection(server) as connection:
+            connection.sendall(sent)
+            return connection.recv(65536)
+
+    answer = quiet_while(server, send)
+    assert isinstance(answer, bytes) and answer.startswith(b"HTTP/1.1 " + status), answer[:300]
+    if status == b"400":
+        assert b'"error": "bad_http"' in answer
+
+
 def test_a_client_that_hangs_up_mid_body_leaves_the_log_quiet(server: ServerProcess) -> None:
     def hang_up() -> None:
         with raw_connection(server) as connection:
