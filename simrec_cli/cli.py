@@ -25,6 +25,7 @@ VERBS: dict[str, str] = {
     "eval": "simrec_cli.commands.eval:command",
     "predict": "simrec_cli.commands.predict:command",
     "export": "simrec_cli.commands.export:command",
+    "import": "simrec_cli.commands.import_checkpoint:command",
     "compare": "simrec_cli.commands.compare:command",
     "serve": "simrec_cli.commands.serve:command",
     "presets": "simrec_cli.commands.config:presets",

@@ -97,10 +97,17 @@ def _share(total: int, parts: int, index: int) -> int:
     return total // parts + int(index < total % parts)
 
 
-def _rectangle(rng: np.random.Generator, height: int, width: int) -> tuple[int, int, int, int]:
-    """Integer corners x0, y0, x1, y1 of a box at least 4 px wide and high inside the image."""
-    x0, y0 = int(rng.integers(0, width // 2)), int(rng.integers(0, height // 2))
-    return x0, y0, int(rng.integers(x0 + 4, width)), int(rng.integers(y0 + 4, height))
+def _rectangle(
+    rng: np.random.Generator, height: int, width: int, sides: tuple[float, float] | None = None
+) -> tuple[int, int, int, int]:
+    """Integer corners x0, y0, x1, y1 of a box at least 4 px wide and high inside the image; with `sides`, each
+    side is that share of the image's (drawn uniformly between the two) and the box lies anywhere inside."""
+    if sides is None:
+        x0, y0 = int(rng.integers(0, width // 2)), int(rng.integers(0, height // 2))
+        return x0, y0, int(rng.integers(x0 + 4, width)), int(rng.integers(y0 + 4, height))
+    box_w, box_h = (max(4, round(float(rng.uniform(*sides)) * side)) for side in (width, height))
+    x0, y0 = int(rng.integers(0, width - box_w + 1)), int(rng.integers(0, height - box_h + 1))
+    return x0, y0, x0 + box_w, y0 + box_h
 
 
 def _annotation(ann_id: int, image_id: int, category: int, corners: tuple[int, int, int, int]) -> dict:
@@ -136,13 +143,15 @@ def write_refer_fixture(
     seed: int = 0,
     unreferred_per_image: int = 0,
     split_cycle: tuple[str, ...] | None = None,
+    object_sides: tuple[float, float] | None = None,
 ) -> ReferFixture:
     """Write a small (or, with placeholder JPEGs, a large) REFER dataset; returns what it wrote.
 
     Objects (default 2 per image) are spread evenly over the images, sentences (default 2 per object) over
     the objects. Images are 40-96 px times `image_scale`; `keep_true_masks=False` saves memory at scale.
     `unreferred_per_image` adds objects no ref mentions (instances.json lists them, as COCO's do);
-    `split_cycle` overrides the splits the images cycle through (e.g. ("val",) for a val-only fixture).
+    `split_cycle` overrides the splits the images cycle through (e.g. ("val",) for a val-only fixture);
+    `object_sides` (shares of the image's sides) sizes the referred objects.
     """
     rng = np.random.default_rng(seed)
     num_objects = num_objects or 2 * num_images
@@ -163,7 +172,7 @@ def write_refer_fixture(
         )
         split = split_cycle[image_index % len(split_cycle)]
         for object_index in range(_share(num_objects, num_images, image_index)):
-            x0, y0, x1, y1 = _rectangle(rng, height, width)
+            x0, y0, x1, y1 = _rectangle(rng, height, width, object_sides)
             kind = ("polygon", "crowd", "compressed")[object_index % 3] if crowd else "polygon"
             truth = None
             if keep_true_masks or kind != "polygon":

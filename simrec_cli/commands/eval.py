@@ -15,6 +15,7 @@ from simrec_cli.commands.common import (
     GPUS_OPTION,
     HALF_OPTION,
     NPROC_OPTION,
+    OVERRIDES_ARGUMENT,
     PRECISION_OPTION,
     chosen_precision,
     guarded,
@@ -22,6 +23,7 @@ from simrec_cli.commands.common import (
 )
 from simrec_cli.console import RichReporter, console, fitted_table
 from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
+from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter
 
 if TYPE_CHECKING:
@@ -63,9 +65,37 @@ def _write_predictions(path: Path, predictions: dict[str, list[SampleResult]], p
     atomic_write(path, write)
 
 
+def _imported_in_memory(
+    checkpoint: Path, preset: str | None, overrides: list[str], data_root: Path | None, dataset: str | None
+) -> dict | None:
+    """With --preset, CHECKPOINT is an original SimREC checkpoint: imported here, in memory (None without)."""
+    if preset is None:
+        if overrides:
+            raise SimrecError(
+                f"settings overrides ({overrides[0]}, ...) apply only to an original SimREC checkpoint given with "
+                "--preset; a simrec checkpoint carries its settings",
+                "drop them, or use --protocol, --dataset and --data-root",
+            )
+        return None
+    from simrec_cli.importing import import_original, import_settings
+
+    settings = import_settings(preset, overrides, data_root, dataset)
+    return import_original(checkpoint, settings, settings_from=f"--preset {preset}", reporter=NullReporter()).payload
+
+
 @guarded
 def command(
-    checkpoint: Path = typer.Argument(..., help="A best.pth or last.pth written by `simrec train`."),
+    checkpoint: Path = typer.Argument(
+        ..., help="A best.pth or last.pth written by `simrec train`, or with --preset an original SimREC checkpoint."
+    ),
+    overrides: list[str] | None = OVERRIDES_ARGUMENT,
+    preset: str | None = typer.Option(
+        None,
+        "--preset",
+        "-p",
+        help="CHECKPOINT is an original SimREC checkpoint trained with this preset: evaluate it as it is, with the "
+        "vocabulary rebuilt from the annotations (`simrec import` writes the same as a file).",
+    ),
     data_root: Path | None = typer.Option(None, "--data-root", help="Data folder (default: the run's)."),
     dataset: str | None = typer.Option(None, "--dataset", help="Evaluate on another dataset than trained on."),
     split: list[str] | None = typer.Option(None, "--split", help="Split(s) to evaluate (default: all of them)."),
@@ -103,6 +133,8 @@ def command(
       simrec eval runs/train/best.pth --data-root /data --split testA --split testB --json metrics.json
 
       simrec eval runs/train/best.pth --report runs/train/report
+
+      simrec eval det_best_model.pth --preset refcoco-scratch --data-root data
     """
     require_checkpoint_file(checkpoint)  # before the seconds of importing torch
 
@@ -129,7 +161,7 @@ def command(
         check_report_dir(report)
     plan = plan_processes(LaunchRequest(gpus=gpus, nproc=nproc), device)
     if plan.needs_launcher and not launched_by_torchrun():
-        args = ["eval", str(checkpoint), "--device", device, "--precision", precision]
+        args = ["eval", str(checkpoint), *(overrides or []), "--device", device, "--precision", precision]
         for name, value in [
             ("--data-root", data_root),
             ("--dataset", dataset),
@@ -141,17 +173,19 @@ def command(
             ("--gallery-misses", gallery_misses if report is not None else None),
             ("--gallery-hits", gallery_hits if report is not None else None),
             ("--protocol", protocol),
+            ("--preset", preset),
         ]:
             if value is not None:
                 args += [name, str(value)]
         for item in split or []:
             args += ["--split", item]  # fmt: skip
         run_under_torchrun(plan, args)
+    payload = _imported_in_memory(checkpoint, preset, list(overrides or []), data_root, dataset)
     with joined_world(device) as world:
         metrics, predictions, settings, model = evaluate_checkpoint(
             checkpoint, world=world, reporter=RichReporter() if world.is_main else NullReporter(), data_root=data_root,
             dataset=dataset, splits=split, batch_size=batch_size, num_workers=workers, keep_masks=report is not None,
-            precision=precision, protocol=protocol,
+            precision=precision, protocol=protocol, payload=payload,
         )  # fmt: skip
     if not world.is_main:
         return

@@ -68,27 +68,42 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """Load and check a simrec checkpoint; anything else is refused with a line that says what it is."""
+OWN_CHECKPOINTS = "use a last.pth or best.pth written by `simrec train`"
+
+
+def load_checkpoint_file(path: Path, wanted: str = OWN_CHECKPOINTS) -> Any:
+    """The content of a checkpoint file, loaded with `weights_only=True`; a truncated or foreign file, or a
+    pickle that would call code, is refused in one line (`wanted` says which files to use instead)."""
     path = require_checkpoint_file(path)
     try:
-        payload = torch_load_safely(path)
+        return torch_load_safely(path)
     except Exception as exc:  # torch raises several types for truncated or foreign files
-        trusted = "use a last.pth or best.pth written by `simrec train`, from a source you trust"
-        refused = refused_pickle(path, exc, trusted)
+        refused = refused_pickle(path, exc, f"{wanted}, from a source you trust")
         if refused is not None:  # a pickle that builds objects by calling code: refused before anything ran
             raise refused from exc
         raise SimrecError(
-            f"{path} is not a readable checkpoint (truncated, or not a PyTorch file): {type(exc).__name__}",
-            "use a last.pth or best.pth written by `simrec train`",
+            f"{path} is not a readable checkpoint (truncated, or not a PyTorch file): {type(exc).__name__}", wanted
         ) from exc
+
+
+def original_checkpoint_hint(path: Path) -> str:
+    """What to do with a checkpoint of the original SimREC toolbox where a simrec checkpoint is wanted."""
+    return (
+        f"convert it with `simrec import {path} --preset PRESET --data-root DATA -o model.pth` (`simrec eval` also "
+        "takes it as it is with --preset and --data-root), or fine-tune from it with train.vl_pretrain_weight"
+    )
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load and check a simrec checkpoint; anything else is refused with a line that says what it is."""
+    payload = load_checkpoint_file(path)
     if not isinstance(payload, dict) or payload.get("kind") != KIND:
         if isinstance(payload, dict) and "state_dict" in payload:
             raise SimrecError(
                 f"{path} holds bare model weights (an original SimREC checkpoint) without settings or vocabulary",
-                f"fine-tune from it with train.vl_pretrain_weight={path}",
+                original_checkpoint_hint(path),
             )
-        raise SimrecError(f"{path} is not a simrec checkpoint", "use a last.pth or best.pth written by `simrec train`")
+        raise SimrecError(f"{path} is not a simrec checkpoint", OWN_CHECKPOINTS)
     if not isinstance(payload.get("format_version", 0), int) or payload.get("format_version", 0) > FORMAT_VERSION:
         raise SimrecError(
             f"{path} was written by a newer simrec (format {quoted(payload['format_version'])})", "upgrade simrec"
@@ -101,6 +116,12 @@ def require_entries(payload: dict[str, Any], names: tuple[str, ...], path: Path)
     """Refuse a checkpoint that lacks any of `names` (a damaged or hand-assembled file), or whose counters among
     them are not counts, naming them."""
     missing = [name for name in names if payload.get(name) is None]
+    if missing and payload.get("provenance"):
+        raise SimrecError(
+            f"{path} was imported from {payload['provenance'].get('source', 'an original checkpoint')} and holds "
+            "weights only, no training state to resume",
+            f"fine-tune from it: simrec train --preset PRESET train.vl_pretrain_weight={path}",
+        )
     if missing:
         raise SimrecError(
             f"{path} lacks {', '.join(missing)}: the file is damaged or was assembled by hand",
@@ -138,17 +159,29 @@ def build_inference_model(settings: Settings, vocabulary: Vocabulary) -> nn.Modu
     return build_model(model_settings, vocab_size=len(vocabulary), reporter=NullReporter())
 
 
-def load_weights_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], path: Path) -> None:
-    """Load every entry, or refuse naming the first few that do not fit (with both shapes) and how many."""
+HAND_MADE_HINT = (
+    "the file's weights and settings disagree: it was edited or assembled by hand; use a checkpoint as "
+    "`simrec train` wrote it"
+)
+
+
+def load_weights_strict(
+    model: nn.Module,
+    state_dict: dict[str, torch.Tensor],
+    path: Path,
+    *,
+    model_named: str = "the model its settings describe",
+    mismatch_hint: str = HAND_MADE_HINT,
+) -> None:
+    """Load every entry, or refuse naming the first few that do not fit (with both shapes) and how many.
+
+    The refusal says that the weights do not fit `model_named`, and how to fix it (`mismatch_hint`).
+    """
     if not isinstance(state_dict, dict) or not all(torch.is_tensor(value) for value in state_dict.values()):
         raise SimrecError(f"{path} holds no weights where its model's should be", "the file is damaged; use another")
     report = compare_state_dict(model, state_dict, f"weights in {path}")
     if not report.complete:
-        raise SimrecError(
-            f"{report.summary('fit', shown=3)} of the model its settings describe",
-            "the file's weights and settings disagree: it was edited or assembled by hand; use a checkpoint "
-            "as `simrec train` wrote it",
-        )
+        raise SimrecError(f"{report.summary('fit', shown=3)} of {model_named}", mismatch_hint)
     broken = [name for name, value in state_dict.items() if value.is_floating_point() and not value.isfinite().all()]
     if broken:
         raise SimrecError(
@@ -159,11 +192,20 @@ def load_weights_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], p
 
 
 def load_model_from_checkpoint(
-    path: Path, device: torch.device | str = "cpu", *, use_ema: bool = True, reporter: Reporter | None = None
+    path: Path,
+    device: torch.device | str = "cpu",
+    *,
+    use_ema: bool = True,
+    reporter: Reporter | None = None,
+    payload: dict[str, Any] | None = None,
 ) -> tuple[nn.Module, Settings, Vocabulary]:
-    """Model (eval mode, on `device`), settings and vocabulary from one checkpoint: all predict/eval need."""
+    """Model (eval mode, on `device`), settings and vocabulary from one checkpoint: all predict/eval need.
+
+    `payload`, when given, is the checkpoint's content already in memory (an original SimREC checkpoint
+    imported on the fly); `path` then only names it.
+    """
     reporter = reporter or NullReporter()
-    payload = read_checkpoint(Path(path))
+    payload = read_checkpoint(Path(path)) if payload is None else payload
     settings = checkpoint_settings(payload, Path(path))
     vocabulary = checkpoint_vocabulary(payload, Path(path))
     model = build_inference_model(settings, vocabulary)
@@ -171,4 +213,10 @@ def load_model_from_checkpoint(
     load_weights_strict(model, payload["ema"]["weights"] if ema else payload["model"], Path(path))
     source = "EMA" if ema else "raw"
     reporter.info(f"loaded {path} (epoch {payload['epoch']}, {source} weights, vocabulary {len(vocabulary)} words)")
+    if payload.get("provenance"):
+        origin = payload["provenance"]
+        reporter.info(
+            f"imported from {origin.get('source')} (original SimREC checkpoint {origin.get('source_format')}, "
+            f"sha256 {str(origin.get('source_sha256'))[:12]}...) with the vocabulary of {origin.get('annotations')}"
+        )
     return model.to(device).eval(), settings, vocabulary

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -155,18 +156,22 @@ def evaluate_checkpoint(
     keep_masks: bool = False,
     precision: str = "auto",
     protocol: str | None = None,
+    payload: dict[str, Any] | None = None,
 ) -> tuple[list[SplitMetrics], dict[str, list[SampleResult]], Settings, InferenceModel]:
     """Evaluate a checkpoint on every requested split (default: all evaluation splits of its dataset).
 
     `protocol` names the evaluation protocol (engine/protocol.py); None takes the checkpoint's
-    `train.evaluation.protocol`, which is the original SimREC's unless the run chose another.
+    `train.evaluation.protocol`, which is the original SimREC's unless the run chose another. `payload` is the
+    checkpoint already in memory (an original SimREC checkpoint imported on the fly), `checkpoint` then names it.
 
     The settings returned are the checkpoint's with the dataset that was evaluated (after --dataset,
     --data-root and --split), so whatever reads the results finds the same files. The model runs in `precision`
     (see `resolve_precision`), eagerly: a compiled forward needs fixed shapes, and evaluation batches hold a varying
     number of images (each encoded once for all its expressions).
     """
-    model, settings, vocabulary = load_for_inference(checkpoint, world.device, precision, reporter=reporter)
+    model, settings, vocabulary = load_for_inference(
+        checkpoint, world.device, precision, reporter=reporter, payload=payload
+    )
     rules = protocol_named(protocol or settings.train.evaluation.protocol)
     data = settings.dataset.model_dump()
     if dataset is not None and dataset != settings.dataset.name:

@@ -66,8 +66,8 @@ ORIGINAL = EvaluationProtocol(
     mask_cutoff=0.0,
     mask_thresholds=tuple(round(0.5 + 0.05 * step, 2) for step in range(10)),
     mask_key_digits=2,
-    description="the original SimREC's: boxes not clipped to the image, hit = IoU > 0.5, mask pixels of the "
-    "resized prediction > 0, mask precisions at 0.50:0.05:0.95",
+    description="boxes not clipped to the image, hit = IoU > 0.5, mask pixels of the resized prediction > 0, "
+    "mask precisions at 0.50:0.05:0.95 (the original SimREC's evaluation)",
 )
 CLIPPED = EvaluationProtocol(
     name="clipped",
