@@ -35,6 +35,12 @@ PRESET_OPTION = typer.Option(
 OVERRIDES_ARGUMENT = typer.Argument(
     None, help="Dotted overrides, e.g. train.batch_size=64 train.sync_bn.enabled=true", show_default=False
 )
+ORIGINAL_OVERRIDES_ARGUMENT = typer.Argument(
+    None,
+    help="Dotted overrides of the preset for an original SimREC checkpoint, where its config differed, e.g. "
+    "model.language_encoder.depth=3 dataset.ann_path=anns/refcoco.json",
+    show_default=False,
+)
 
 
 def report_error(error: SimrecError) -> None:

@@ -15,7 +15,7 @@ from simrec_cli.commands.common import (
     GPUS_OPTION,
     HALF_OPTION,
     NPROC_OPTION,
-    OVERRIDES_ARGUMENT,
+    ORIGINAL_OVERRIDES_ARGUMENT,
     PRECISION_OPTION,
     chosen_precision,
     guarded,
@@ -88,7 +88,7 @@ def command(
     checkpoint: Path = typer.Argument(
         ..., help="A best.pth or last.pth written by `simrec train`, or with --preset an original SimREC checkpoint."
     ),
-    overrides: list[str] | None = OVERRIDES_ARGUMENT,
+    overrides: list[str] | None = ORIGINAL_OVERRIDES_ARGUMENT,
     preset: str | None = typer.Option(
         None,
         "--preset",

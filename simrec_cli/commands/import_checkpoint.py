@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from simrec_cli.commands.common import OVERRIDES_ARGUMENT, guarded
+from simrec_cli.commands.common import ORIGINAL_OVERRIDES_ARGUMENT, guarded
 from simrec_cli.console import RichReporter, console
 from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
 from simrec_cli.errors import SimrecError
@@ -27,7 +27,7 @@ def command(
         help="A checkpoint of the original SimREC toolbox (det_best_model.pth, last_checkpoint.pth, ...).",
         show_default=False,
     ),
-    overrides: list[str] | None = OVERRIDES_ARGUMENT,
+    overrides: list[str] | None = ORIGINAL_OVERRIDES_ARGUMENT,
     preset: str = ORIGINAL_PRESET_OPTION,
     data_root: Path = typer.Option(
         ..., "--data-root", help="The prepared data whose annotations the model was trained with.", show_default=False
