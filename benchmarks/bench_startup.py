@@ -44,7 +44,7 @@ import json, statistics, sys, time
 from pathlib import Path
 from simrec_cli.predict.predictor import Predictor, predict_requests
 from simrec_cli.predict.sources import requests_from_source
-predictor = Predictor.from_checkpoint(Path(sys.argv[1]), device="cpu", precision=sys.argv[4])
+predictor = Predictor.load(Path(sys.argv[1]), device="cpu", precision=sys.argv[4])
 requests = requests_from_source(sys.argv[2], [sys.argv[3]])
 times = []
 for _ in range(21):

@@ -24,6 +24,10 @@ os.environ["OMP_NUM_THREADS"] = "1"
 import torch
 
 torch.set_num_threads(1)
+# `--runtime auto` times PyTorch against OpenVINO once per model and machine, converting the checkpoint to do so:
+# seconds that most tests, which are not about the choice, need not spend. The tests of the choice ask for auto
+# with SIMREC_RUNTIME removed; whatever a test caches goes to the session's own folder (`runtime_cache` below).
+os.environ["SIMREC_RUNTIME"] = "torch"
 # `simrec train` reads a SLURM job's environment: a suite run inside one must not turn every run multi-process.
 for _name in [name for name in os.environ if name.startswith("SLURM_")]:
     del os.environ[_name]
@@ -45,6 +49,14 @@ def simrec_with_a_share_of_the_cores(*args: object) -> None:
     command = [sys.executable, "-m", "simrec_cli", "-q", *(str(arg) for arg in args)]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runtime_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cache folder of converted models and measured speeds, one per session, never the user's."""
+    folder = tmp_path_factory.mktemp("simrec-cache")
+    os.environ["SIMREC_CACHE_DIR"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

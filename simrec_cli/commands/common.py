@@ -84,6 +84,12 @@ PRECISION_OPTION = typer.Option(
     "--precision",
     help="auto, fp32 or bf16. auto: bf16 where the CPU has avx512_bf16/AMX or the GPU supports it, else fp32.",
 )
+RUNTIME_OPTION = typer.Option(
+    "auto",
+    "--runtime",
+    help="auto, torch, onnxruntime or openvino. auto: the fastest this machine runs for the file (measured once per "
+    "model and machine, then remembered); torch runs checkpoints, onnxruntime .onnx files, openvino all three kinds.",
+)
 HALF_OPTION = typer.Option(False, "--half", help="Same as --precision bf16 (kept for old scripts).", hidden=True)
 GPUS_OPTION = typer.Option(None, "--gpus", help="Number of GPUs on this node; N > 1 relaunches under torchrun.")
 NPROC_OPTION = typer.Option(None, "--nproc", help="Number of CPU processes (gloo), e.g. --device cpu --nproc 2.")

@@ -17,12 +17,13 @@ from simrec_cli.commands.common import (
     NPROC_OPTION,
     ORIGINAL_OVERRIDES_ARGUMENT,
     PRECISION_OPTION,
+    RUNTIME_OPTION,
     chosen_precision,
     guarded,
     run_under_torchrun,
 )
 from simrec_cli.console import RichReporter, console, fitted_table
-from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
+from simrec_cli.engine.checkpoint_paths import require_model_file
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter
 
@@ -86,7 +87,9 @@ def _imported_in_memory(
 @guarded
 def command(
     checkpoint: Path = typer.Argument(
-        ..., help="A best.pth or last.pth written by `simrec train`, or with --preset an original SimREC checkpoint."
+        ...,
+        help="A best.pth or last.pth written by `simrec train`, an .onnx/.xml written by `simrec export`, or with "
+        "--preset an original SimREC checkpoint.",
     ),
     overrides: list[str] | None = ORIGINAL_OVERRIDES_ARGUMENT,
     preset: str | None = typer.Option(
@@ -120,11 +123,13 @@ def command(
     ),
     device: str = DEVICE_OPTION,
     precision: str = PRECISION_OPTION,
+    runtime: str = RUNTIME_OPTION,
     half: bool = HALF_OPTION,
     gpus: int | None = GPUS_OPTION,
     nproc: int | None = NPROC_OPTION,
 ) -> None:
-    """Evaluate a checkpoint: Acc@0.5, Acc@0.75, mean IoU (and mask metrics) per split, plus speed.
+    """Evaluate a checkpoint or an exported model: Acc@0.5, Acc@0.75, mean IoU (and mask metrics) per split, plus
+    speed. An exported file is evaluated as deployed, in its runtime, with the same metrics.
 
     Examples:
 
@@ -135,8 +140,10 @@ def command(
       simrec eval runs/train/best.pth --report runs/train/report
 
       simrec eval det_best_model.pth --preset refcoco-scratch --data-root data
+
+      simrec eval runs/train/best.xml --runtime openvino --precision bf16
     """
-    require_checkpoint_file(checkpoint)  # before the seconds of importing torch
+    require_model_file(checkpoint)  # before the seconds of importing torch
 
     from simrec_cli.data.files import atomic_write_json, check_separate_outputs, check_writable_file
 
@@ -161,7 +168,17 @@ def command(
         check_report_dir(report)
     plan = plan_processes(LaunchRequest(gpus=gpus, nproc=nproc), device)
     if plan.needs_launcher and not launched_by_torchrun():
-        args = ["eval", str(checkpoint), *(overrides or []), "--device", device, "--precision", precision]
+        args = [
+            "eval",
+            str(checkpoint),
+            *(overrides or []),
+            "--device",
+            device,
+            "--precision",
+            precision,
+            "--runtime",
+            runtime,
+        ]
         for name, value in [
             ("--data-root", data_root),
             ("--dataset", dataset),
@@ -185,7 +202,7 @@ def command(
         metrics, predictions, settings, model = evaluate_checkpoint(
             checkpoint, world=world, reporter=RichReporter() if world.is_main else NullReporter(), data_root=data_root,
             dataset=dataset, splits=split, batch_size=batch_size, num_workers=workers, keep_masks=report is not None,
-            precision=precision, protocol=protocol, payload=payload,
+            precision=precision, runtime=runtime, protocol=protocol, payload=payload,
         )  # fmt: skip
     if not world.is_main:
         return
@@ -201,7 +218,7 @@ def command(
         f"postprocess {timing['postprocess']:.1f} ms on {world.device} x{world.size}, "
         f"batch {batch_size or settings.train.evaluation.eval_batch_size}"
     )
-    console.print(f"precision {model.precision.describe()}")
+    console.print(model.describe(), markup=False)
     if json_file is not None:
         atomic_write_json(
             json_file,

@@ -16,12 +16,13 @@ from simrec_cli.commands.common import (
     DEVICE_OPTION,
     HALF_OPTION,
     PRECISION_OPTION,
+    RUNTIME_OPTION,
     chosen_precision,
     guarded,
     report_error,
 )
 from simrec_cli.console import RichReporter, console, error_console, fitted_table, state
-from simrec_cli.engine.checkpoint_paths import newest_checkpoint, require_checkpoint_file
+from simrec_cli.engine.checkpoint_paths import newest_checkpoint, require_model_file
 from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError, quoted
 from simrec_cli.interruption import between_items
 from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
@@ -81,7 +82,11 @@ def command(
         None, help="One or more expressions, each answered on every image.", show_default=False
     ),
     checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", "-c", help="A best.pth/last.pth from `simrec train` (default: newest runs/**/best.pth)."
+        None,
+        "--checkpoint",
+        "-c",
+        help="A best.pth/last.pth from `simrec train`, or an .onnx/.xml from `simrec export` (default: newest "
+        "runs/**/best.pth).",
     ),
     pairs: Path | None = typer.Option(
         None, "--pairs", help="JSONL or CSV file of image/expression pairs (instead of SOURCE EXPRESSION...)."
@@ -92,6 +97,7 @@ def command(
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON object per answer instead of a table."),
     device: str = DEVICE_OPTION,
     precision: str = PRECISION_OPTION,
+    runtime: str = RUNTIME_OPTION,
     half: bool = HALF_OPTION,
     no_save: bool = typer.Option(False, "--no-save", help="Write no pictures or masks; only print the answers."),
     batch_size: int = typer.Option(
@@ -116,7 +122,7 @@ def command(
     if checkpoint is None:
         checkpoint = newest_checkpoint()
         reporter.info(f"using checkpoint {checkpoint} (the newest best.pth under runs/)")
-    require_checkpoint_file(checkpoint)
+    require_model_file(checkpoint)
     precision = chosen_precision(precision, half)
     target = None if no_save else (output_dir or default_output_dir())
     if target is not None:
@@ -125,8 +131,11 @@ def command(
     # The model code (torch) is imported only now that the inputs are known to exist.
     from simrec_cli.predict.predictor import Predictor, predict_requests
 
-    predictor = Predictor.from_checkpoint(checkpoint, device=device, precision=precision, reporter=reporter)
-    reporter.info(f"precision {predictor.precision.describe()} on {predictor.device}")
+    rows = sum(len(request.expressions) for request in requests)
+    predictor = Predictor.load(
+        checkpoint, device=device, precision=precision, runtime=runtime, rows=rows, reporter=reporter
+    )
+    reporter.info(predictor.runtime.describe())
     started = time.perf_counter()
     results: list[PredictionResult] = []
     for result in predict_requests(predictor, requests, target, batch_size=batch_size, reporter=reporter):

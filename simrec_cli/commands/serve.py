@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from simrec_cli.commands.common import DEVICE_OPTION, HALF_OPTION, PRECISION_OPTION, chosen_precision, guarded
+from simrec_cli.commands.common import (
+    DEVICE_OPTION,
+    HALF_OPTION,
+    PRECISION_OPTION,
+    RUNTIME_OPTION,
+    chosen_precision,
+    guarded,
+)
 from simrec_cli.console import RichReporter
 from simrec_cli.errors import SimrecError
 from simrec_cli.serve import options as defaults
@@ -14,7 +21,9 @@ from simrec_cli.serve import options as defaults
 
 @guarded
 def command(
-    model: Path = typer.Argument(..., help="A best.pth from `simrec train`, or an .onnx file from `simrec export`."),
+    model: Path = typer.Argument(
+        ..., help="A best.pth from `simrec train`, or an .onnx or OpenVINO .xml file from `simrec export`."
+    ),
     host: str = typer.Option(
         defaults.LOCALHOST,
         "--host",
@@ -23,6 +32,7 @@ def command(
     port: int = typer.Option(defaults.DEFAULT_PORT, "--port", help="TCP port; 0 picks a free one."),
     device: str = DEVICE_OPTION,
     precision: str = PRECISION_OPTION,
+    runtime: str = RUNTIME_OPTION,
     half: bool = HALF_OPTION,
     max_batch: int = typer.Option(
         defaults.DEFAULT_MAX_BATCH, "--max-batch", help="Most expressions answered by one forward pass."
@@ -68,7 +78,7 @@ def command(
         help="Compile the forward (torch.compile) for batch sizes 1, 4, 16, ... up to --max-batch before serving; a "
         "batch runs padded up to a size or split over smaller ones, whichever its measured pass times say is "
         "faster. Start-up takes a minute or more (70 s for the default SimREC at 416 on a 2-core CPU, where it "
-        "then served 1.11x the eager rate; see the README). Not for ONNX files.",
+        "then served 1.11x the eager rate; see the README). PyTorch only: implies --runtime torch.",
     ),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
 ) -> None:
@@ -85,6 +95,7 @@ def command(
         port=port,
         device=device,
         precision=chosen_precision(precision, half),
+        runtime=runtime,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         queue_size=queue_size,

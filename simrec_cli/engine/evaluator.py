@@ -22,11 +22,12 @@ from simrec_cli.data.dataset import Batch, RefDataset
 from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, mask_to_original
 from simrec_cli.data.masks import rle_to_json
 from simrec_cli.engine.distributed import World, all_gather_objects, processes_on_this_node
-from simrec_cli.engine.loading import load_for_inference
 from simrec_cli.engine.metrics import SampleResult, SplitMetrics, box_iou_xyxy, summarize, xywh_to_xyxy
 from simrec_cli.engine.protocol import ORIGINAL, EvaluationProtocol, protocol_named
 from simrec_cli.models.inference import InferenceModel, autocast
 from simrec_cli.reporting import Reporter
+from simrec_cli.runtimes.base import Runtime
+from simrec_cli.runtimes.loading import load_model
 from simrec_cli.settings import DatasetSettings, Settings
 from simrec_cli.settings.loader import validation_error
 
@@ -89,7 +90,7 @@ def _sample_results(
 
 @torch.inference_mode()
 def evaluate_split(
-    model: nn.Module | InferenceModel,
+    model: nn.Module | InferenceModel | Runtime,
     dataset: RefDataset,
     *,
     split: str,
@@ -106,7 +107,7 @@ def evaluate_split(
 
     `protocol` says how boxes and masks are mapped back and what counts as a hit. `keep_masks` keeps each
     predicted mask (as RLE) in its result, for pictures drawn afterwards. `model` is a
-    training model (run in `amp_dtype`) or an `InferenceModel`, which brings its own precision.
+    training model (run in `amp_dtype`), an `InferenceModel` or a `Runtime`, which bring their own precision.
     """
     if isinstance(model, nn.Module):
         model.eval()
@@ -155,10 +156,12 @@ def evaluate_checkpoint(
     num_workers: int | None = None,
     keep_masks: bool = False,
     precision: str = "auto",
+    runtime: str = "auto",
     protocol: str | None = None,
     payload: dict[str, Any] | None = None,
-) -> tuple[list[SplitMetrics], dict[str, list[SampleResult]], Settings, InferenceModel]:
-    """Evaluate a checkpoint on every requested split (default: all evaluation splits of its dataset).
+) -> tuple[list[SplitMetrics], dict[str, list[SampleResult]], Settings, Runtime]:
+    """Evaluate a checkpoint or an exported model on every requested split (default: all evaluation splits of its
+    dataset), in `runtime` (auto: the fastest this machine runs, see `simrec_cli.runtimes`).
 
     `protocol` names the evaluation protocol (engine/protocol.py); None takes the checkpoint's
     `train.evaluation.protocol`, which is the original SimREC's unless the run chose another. `payload` is the
@@ -166,12 +169,13 @@ def evaluate_checkpoint(
 
     The settings returned are the checkpoint's with the dataset that was evaluated (after --dataset,
     --data-root and --split), so whatever reads the results finds the same files. The model runs in `precision`
-    (see `resolve_precision`), eagerly: a compiled forward needs fixed shapes, and evaluation batches hold a varying
-    number of images (each encoded once for all its expressions).
+    (see `resolve_precision`); PyTorch runs eagerly: a compiled forward needs fixed shapes, and evaluation batches
+    hold a varying number of images (each encoded once for all its expressions).
     """
-    model, settings, vocabulary = load_for_inference(
-        checkpoint, world.device, precision, reporter=reporter, payload=payload
+    loaded = load_model(
+        checkpoint, device=str(world.device), precision=precision, runtime=runtime, reporter=reporter, payload=payload
     )
+    model, settings, vocabulary = loaded.runtime, loaded.settings, loaded.vocabulary
     rules = protocol_named(protocol or settings.train.evaluation.protocol)
     data = settings.dataset.model_dump()
     if dataset is not None and dataset != settings.dataset.name:
@@ -187,7 +191,8 @@ def evaluate_checkpoint(
     loader = settings.train.data
     masks = model.has_mask_head
     batch_size = batch_size or settings.train.evaluation.eval_batch_size
-    options = {"training": False, "load_masks": masks, "mean": loader.mean, "std": loader.std, "reporter": reporter}
+    options = {"training": False, "load_masks": masks, "mean": model.input_mean, "std": model.input_std,
+               "reporter": reporter}  # fmt: skip
     # every split is read (and checked) before the first is evaluated
     split_sets = {split: RefDataset(dataset_settings, split, vocabulary, **options)
                   for split in dataset_settings.resolved_eval_splits()}  # fmt: skip

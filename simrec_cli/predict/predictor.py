@@ -1,6 +1,6 @@
-"""Answer referring expressions on images with a trained checkpoint.
+"""Answer referring expressions on images with a trained checkpoint or an exported model.
 
-The checkpoint alone suffices: it holds the settings (input size, normalization), the vocabulary and the
+The file alone suffices: it holds the settings (input size, normalization), the vocabulary and the
 weights. Each image is decoded once, letterboxed, and then only the small letterboxed canvas and the
 picture-sized copy are kept, so a batch of huge photos does not hold their full decodes in memory. All the
 expressions of one image go through one batched forward pass that encodes the image once (rows of several
@@ -21,8 +21,6 @@ from torch import nn
 from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, letterbox_image, mask_to_original
 from simrec_cli.data.text import Vocabulary, tokenize
 from simrec_cli.drawing import Annotation, PictureBase, draw_annotations, picture_base
-from simrec_cli.engine.distributed import resolve_device
-from simrec_cli.engine.loading import load_for_inference
 from simrec_cli.errors import SimrecError, listed, quoted
 from simrec_cli.models.inference import InferenceModel
 from simrec_cli.models.precision import PrecisionChoice, resolve_precision
@@ -31,6 +29,9 @@ from simrec_cli.predict.images import read_image
 from simrec_cli.predict.output import OutputFolder
 from simrec_cli.predict.sources import ImageRequest
 from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.runtimes.base import Runtime
+from simrec_cli.runtimes.loading import load_model
+from simrec_cli.runtimes.torch_runtime import TorchRuntime
 from simrec_cli.settings import Settings
 
 # The keys of every `--json` line, in order (documented in the README; changing them breaks users' scripts).
@@ -117,52 +118,48 @@ class _LoadedImage:
 
 
 class Predictor:
-    """A model ready for inference plus what it needs to read inputs: settings and vocabulary.
+    """A model ready for inference in one runtime, plus what it needs to read inputs: settings and vocabulary.
 
-    `precision` is one of auto, fp32, bf16 (see `simrec_cli.models.precision`); `predictor.precision`
-    says which one runs. `compile(batch_sizes)` compiles the forward for a few fixed batch sizes (a server's
+    `Predictor.load` opens a checkpoint or an exported file (ONNX, OpenVINO IR) in the runtime and precision asked
+    for, or the fastest this machine offers (see `simrec_cli.runtimes`); `predictor.runtime.describe()` says which
+    runs and why. `compile(batch_sizes)` compiles a PyTorch forward for a few fixed batch sizes (a server's
     buckets); without it the model runs eagerly, which is faster for one-shot prediction.
     """
 
     def __init__(
         self,
-        model: nn.Module | InferenceModel,
+        model: nn.Module | InferenceModel | Runtime,
         settings: Settings,
         vocabulary: Vocabulary,
         device: torch.device,
         precision: str = "fp32",
     ) -> None:
-        if not isinstance(model, InferenceModel):
+        if isinstance(model, nn.Module):
             model = InferenceModel(model.eval(), device, resolve_precision(precision, torch.device(device)))
-        self.inference = model
+        if isinstance(model, InferenceModel):
+            model = TorchRuntime(model, Path("<in memory>"), settings)
+        self.runtime = model
         self.settings = settings
         self.vocabulary = vocabulary
-        self.device = device
-        data = settings.train.data
-        self._mean = torch.tensor(data.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(data.std, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
+        self.device = model.device
+        self._mean = torch.tensor(model.input_mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(model.input_std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1) * 255
 
     @classmethod
-    def from_checkpoint(
-        cls, checkpoint: Path, device: str = "auto", precision: str = "auto", reporter: Reporter | None = None
-    ) -> Predictor:
-        """Load a checkpoint prepared for fast inference in `precision`."""
-        torch_device = resolve_device(device)
-        model, settings, vocabulary = load_for_inference(checkpoint, torch_device, precision, reporter=reporter)
-        return cls(model, settings, vocabulary, torch_device)
-
-    @property
-    def model(self) -> nn.Module:
-        return self.inference.module
+    def load(cls, path: Path, **options: Any) -> Predictor:
+        """Open a checkpoint or exported file; `options` are `load_model`'s (device, precision, runtime, rows: the
+        expressions to answer, None for as many as come, a server's case; reporter)."""
+        loaded = load_model(path, **options)
+        return cls(loaded.runtime, loaded.settings, loaded.vocabulary, loaded.runtime.device)
 
     @property
     def precision(self) -> PrecisionChoice:
-        return self.inference.precision
+        return self.runtime.precision
 
     def compile(self, batch_sizes: Sequence[int] = (1,)) -> None:
         """Compile the forward for these numbers of expressions per pass; other counts are padded up to one or
         split over several, by each size's measured time. Each size costs seconds to a minute to compile on a CPU."""
-        self.inference.compile(batch_sizes, self.input_shape, self.settings.dataset.max_token_length)
+        self.runtime.compile(batch_sizes, self.input_shape, self.settings.dataset.max_token_length)
 
     @property
     def input_shape(self) -> tuple[int, int]:
@@ -170,7 +167,7 @@ class Predictor:
 
     @property
     def has_mask(self) -> bool:
-        return self.inference.has_mask_head
+        return self.runtime.has_mask_head
 
     def encode(self, expression: str) -> EncodedExpression:
         """Token ids of the expression; an expression with no words left after tokenizing is an error."""
@@ -187,7 +184,7 @@ class Predictor:
         images = (stacked.permute(0, 3, 1, 2).float() - self._mean) / self._std
         token_ids = torch.from_numpy(tokens).to(self.device)
         image_index = torch.as_tensor(rows, device=self.device)
-        outputs = self.inference(images, token_ids, image_index=image_index)
+        outputs = self.runtime(images, token_ids, image_index=image_index)
         result = {"boxes": outputs["boxes"].float().cpu().numpy()}
         if outputs.get("masks") is not None:
             result["masks"] = outputs["masks"].float().cpu().numpy()

@@ -39,6 +39,7 @@ class ServeOptions:
     port: int = DEFAULT_PORT
     device: str = "auto"
     precision: str = "auto"
+    runtime: str = "auto"
     max_batch: int = DEFAULT_MAX_BATCH
     max_wait_ms: float = DEFAULT_MAX_WAIT_MS
     queue_size: int = DEFAULT_QUEUE_SIZE
@@ -85,12 +86,13 @@ class ServeOptions:
             )
         if not self.model_path.is_file():
             raise SimrecError(
-                f"model {self.model_path} does not exist", "give a best.pth from simrec train or an exported .onnx"
+                f"model {self.model_path} does not exist",
+                "give a best.pth from simrec train, or an .onnx or .xml from simrec export",
             )
-        if self.compile and self.is_onnx:
+        if self.compile and (self.is_exported or self.runtime not in ("auto", "torch")):
             raise SimrecError(
-                "--compile applies to a checkpoint; an ONNX file is optimized by onnxruntime when it loads",
-                "leave out --compile, or serve the .pth checkpoint",
+                "--compile applies to a checkpoint in PyTorch; ONNX Runtime and OpenVINO optimize a model as it loads",
+                "leave out --compile, or serve the .pth checkpoint with --runtime torch",
             )
 
     @property
@@ -112,8 +114,9 @@ class ServeOptions:
         return tuple(sorted({*sizes, self.max_batch}))
 
     @property
-    def is_onnx(self) -> bool:
-        return self.model_path.suffix.lower() == ".onnx"
+    def is_exported(self) -> bool:
+        """An .onnx or OpenVINO .xml file from `simrec export` rather than a checkpoint."""
+        return self.model_path.suffix.lower() in (".onnx", ".xml")
 
     def url(self, port: int | None = None) -> str:
         """The address to open in a browser (a wildcard bind is reached through localhost)."""

@@ -75,7 +75,8 @@ def test_file_and_sidecar_carry_vocabulary_and_preprocessing(exported: Path, che
     assert json.loads(properties["simrec.input_size"]) == [64, 64] == sidecar["input_size"]
     assert sidecar["pad_value"] == 127 and sidecar["max_token_length"] == 15 and sidecar["unk_id"] == 1
     assert sidecar["normalization_inside"] == {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
-    assert properties["simrec.format"] == "simrec-onnx-v1" and sidecar["checkpoint"] == str(checkpoint)
+    assert properties["simrec.format"] == "simrec-onnx-v2" and sidecar["checkpoint"] == str(checkpoint)
+    assert json.loads(properties["simrec.settings"]) == sidecar["settings"] and sidecar["settings"]["model"]["name"]
 
 
 RECIPES = [Path(__file__).resolve().parents[2] / name for name in ("README.md", "docs/export.md")]
@@ -143,7 +144,7 @@ def test_half_export_keeps_float32_inputs_and_the_boxes(checkpoint: Path, tmp_pa
 def test_missing_onnx_package_is_one_line(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnx", None)
     result = run("export", checkpoint)
-    assert result.exit_code == 2 and "ONNX export needs the onnx package (pip install simrec" in result.stderr
+    assert result.exit_code == 2 and "exporting needs the onnx package (pip install simrec" in result.stderr
 
 
 @pytest.mark.parametrize(

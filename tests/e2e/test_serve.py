@@ -19,8 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from simrec_cli.predict.predictor import Predictor
 from simrec_cli.serve.app import create_app
-from simrec_cli.serve.model import OnnxModel
+from simrec_cli.serve.model import PredictorModel
 from simrec_cli.serve.options import ServeOptions
 from tests.e2e.conftest import invoke
 from tests.network import free_port
@@ -168,7 +169,8 @@ def test_an_exported_onnx_file_is_served_with_the_same_answers(trained_run: Path
     image = synthetic_root / "images" / "synthetic" / "demo.jpg"
     expected = reference_answers(checkpoint, [image], synthetic_root)
     options = ServeOptions(model_path=onnx_path, device="cpu")
-    with TestClient(create_app(OnnxModel(onnx_path, "cpu"), options)) as api:
+    model = PredictorModel(Predictor.load(onnx_path, device="cpu", runtime="onnxruntime"))
+    with TestClient(create_app(model, options)) as api:
         info = api.get("/info").json()
         assert info["runtime"].startswith("onnxruntime") and info["input_size"] == [64, 64]
         files = {"image": ("demo.jpg", image.read_bytes(), "image/jpeg")}

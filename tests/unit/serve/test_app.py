@@ -54,7 +54,7 @@ def photo(tmp_path: Path, width: int = 120, height: int = 90) -> Path:
 
 
 def predict_reference(checkpoint: Path, image: Path, expressions: list[str]) -> list[dict]:
-    predictor = Predictor.from_checkpoint(checkpoint, device="cpu", precision="fp32")
+    predictor = Predictor.load(checkpoint, device="cpu", precision="fp32")
     return [result.to_json() for result in predict_requests(predictor, [ImageRequest(image, tuple(expressions))])]
 
 
@@ -206,7 +206,7 @@ def test_paths_on_the_server_only_when_allowed(tiny_checkpoint: Path, tmp_path: 
 
 def test_masks_as_rle_and_png_equal_predicts_mask_files(mask_checkpoint: Path, tmp_path: Path) -> None:
     image = photo(tmp_path, 100, 70)
-    predictor = Predictor.from_checkpoint(mask_checkpoint, device="cpu", precision="fp32")
+    predictor = Predictor.load(mask_checkpoint, device="cpu", precision="fp32")
     request = ImageRequest(image, ("the big red circle",))
     (expected,) = list(predict_requests(predictor, [request], tmp_path / "out"))
     with Image.open(expected.mask) as saved:

@@ -12,29 +12,29 @@ from simrec_cli.data.letterbox import letterbox_image
 from simrec_cli.predict.predictor import Predictor
 from simrec_cli.serve.batcher import Batcher, Job
 from simrec_cli.serve.metrics import ServerMetrics
-from simrec_cli.serve.model import TorchModel
+from simrec_cli.serve.model import PredictorModel
 
 TIMEOUT_S = 30
 
 
 @pytest.fixture(scope="module")
-def model(tiny_checkpoint: Path) -> TorchModel:
-    return TorchModel(Predictor.from_checkpoint(tiny_checkpoint, device="cpu", precision="fp32"), tiny_checkpoint)
+def model(tiny_checkpoint: Path) -> PredictorModel:
+    return PredictorModel(Predictor.load(tiny_checkpoint, device="cpu", precision="fp32", runtime="torch"))
 
 
-def job(model: TorchModel, seed: int, expressions: Sequence[str], key: str | None = None) -> Job:
+def job(model: PredictorModel, seed: int, expressions: Sequence[str], key: str | None = None) -> Job:
     pixels = np.random.default_rng(seed).integers(0, 255, (48 + seed, 80, 3), dtype=np.uint8)
     canvas, _ = letterbox_image(pixels, model.input_shape)
     tokens = np.stack([model.encode(text).tokens for text in expressions])
     return Job(key or f"image-{seed}", canvas, tokens)
 
 
-def alone(model: TorchModel, item: Job) -> np.ndarray:
+def alone(model: PredictorModel, item: Job) -> np.ndarray:
     """The boxes of one job answered by itself, one forward pass."""
     return model.forward([item.canvas], [0] * item.rows, item.tokens)["boxes"]
 
 
-def test_jobs_waiting_together_share_one_forward_pass(model: TorchModel) -> None:
+def test_jobs_waiting_together_share_one_forward_pass(model: PredictorModel) -> None:
     metrics = ServerMetrics()
     batcher = Batcher(model, max_batch=16, max_wait_s=0.05, metrics=metrics)
     jobs = [job(model, seed, ["the big red circle", "the small blue square"]) for seed in range(5)]
@@ -50,7 +50,7 @@ def test_jobs_waiting_together_share_one_forward_pass(model: TorchModel) -> None
     assert metrics.queue_length.value == 0
 
 
-def test_a_job_larger_than_a_batch_continues_in_the_next_pass(model: TorchModel) -> None:
+def test_a_job_larger_than_a_batch_continues_in_the_next_pass(model: PredictorModel) -> None:
     metrics = ServerMetrics()
     batcher = Batcher(model, max_batch=3, max_wait_s=0.0, metrics=metrics)
     big = job(model, 1, ["the red circle", "the blue square", "the left circle", "the green square", "the right"])
@@ -62,7 +62,7 @@ def test_a_job_larger_than_a_batch_continues_in_the_next_pass(model: TorchModel)
     np.testing.assert_allclose(answer.boxes, alone(model, big), atol=1e-3)
 
 
-def test_identical_images_are_encoded_once(model: TorchModel) -> None:
+def test_identical_images_are_encoded_once(model: PredictorModel) -> None:
     metrics = ServerMetrics()
     batcher = Batcher(model, max_batch=16, max_wait_s=0.05, metrics=metrics)
     first, second = job(model, 2, ["the red circle"], key="same"), job(model, 2, ["the blue square"], key="same")
@@ -74,7 +74,7 @@ def test_identical_images_are_encoded_once(model: TorchModel) -> None:
     np.testing.assert_allclose(answers[1].boxes, alone(model, second), atol=1e-3)
 
 
-def test_an_abandoned_job_is_skipped(model: TorchModel) -> None:
+def test_an_abandoned_job_is_skipped(model: PredictorModel) -> None:
     metrics = ServerMetrics()
     batcher = Batcher(model, max_batch=16, max_wait_s=0.05, metrics=metrics)
     gone, kept = job(model, 3, ["the red circle", "the blue square"]), job(model, 4, ["the small square"])
@@ -90,7 +90,7 @@ def test_an_abandoned_job_is_skipped(model: TorchModel) -> None:
 class FailsFirstPass:
     """The model, except that its first forward pass raises (as an out-of-memory error would)."""
 
-    def __init__(self, model: TorchModel) -> None:
+    def __init__(self, model: PredictorModel) -> None:
         self.model = model
         self.passes = 0
 
@@ -104,7 +104,7 @@ class FailsFirstPass:
         return self.model.forward(*args)
 
 
-def test_a_failing_pass_fails_its_jobs_and_the_thread_goes_on(model: TorchModel) -> None:
+def test_a_failing_pass_fails_its_jobs_and_the_thread_goes_on(model: PredictorModel) -> None:
     batcher = Batcher(FailsFirstPass(model), max_batch=16, max_wait_s=0.0, metrics=ServerMetrics())
     batcher.start()
     failed = batcher.submit(job(model, 5, ["the red circle"]))
@@ -117,7 +117,7 @@ def test_a_failing_pass_fails_its_jobs_and_the_thread_goes_on(model: TorchModel)
     assert not batcher.alive
 
 
-def test_stop_answers_what_is_queued_first(model: TorchModel) -> None:
+def test_stop_answers_what_is_queued_first(model: PredictorModel) -> None:
     batcher = Batcher(model, max_batch=2, max_wait_s=10.0, metrics=ServerMetrics())
     futures = [batcher.submit(job(model, seed, ["the red circle"])) for seed in range(3)]
     batcher.start()

@@ -28,11 +28,12 @@ def test_buckets_grow_by_four_up_to_max_batch(tiny_checkpoint: Path, max_batch: 
     assert ServeOptions(model_path=tiny_checkpoint, max_batch=max_batch).compile_batch_sizes == ()
 
 
-def test_an_onnx_file_is_not_compiled(tmp_path: Path) -> None:
-    model = tmp_path / "model.onnx"
-    model.write_bytes(b"onnx")
-    with pytest.raises(SimrecError, match="--compile applies to a checkpoint"):
-        ServeOptions(model_path=model, compile=True)
+@pytest.mark.parametrize(("name", "runtime"), [("model.onnx", "auto"), ("model.xml", "auto"), ("best.pth", "openvino")])
+def test_only_pytorch_is_compiled(tmp_path: Path, name: str, runtime: str) -> None:
+    model = tmp_path / name
+    model.write_bytes(b"model")
+    with pytest.raises(SimrecError, match="--compile applies to a checkpoint in PyTorch"):
+        ServeOptions(model_path=model, compile=True, runtime=runtime)
 
 
 class StandIn:

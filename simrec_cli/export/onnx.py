@@ -1,16 +1,15 @@
-"""`simrec export`: the eval model with its decoding inside, as an ONNX file usable without simrec.
+"""`simrec export --format onnx`: the eval model with its decoding inside, as an ONNX file usable without simrec.
 
 The graph takes the letterboxed image scaled to [0, 1] (the mean/std normalization of the checkpoint is
 inside the graph, so every user does the same three preprocessing steps) and the token ids, and returns the
-box with its score in letterbox pixels (and the mask probabilities for mask models). The settings a user
-needs to prepare inputs and read outputs (input size, pad value, vocabulary, tokenizer rules) are stored in
-the file's metadata and in a JSON file beside it.
+box with its score in letterbox pixels (and the mask probabilities for mask models). The settings, the vocabulary
+and the preprocessing travel in the file's metadata and in a JSON file beside it (export/metadata.py).
+The OpenVINO export (export/openvino.py) converts this same graph.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -25,12 +24,12 @@ import torch
 from torch import nn
 
 from simrec_cli.data.files import atomic_path, atomic_write_json, check_writable_file
-from simrec_cli.data.letterbox import PAD_VALUE
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
 from simrec_cli.engine.distributed import resolve_device
 from simrec_cli.engine.metrics import box_iou_xyxy
 from simrec_cli.errors import SimrecError
+from simrec_cli.export.metadata import ONNX_FORMAT, export_metadata, metadata_strings
 from simrec_cli.predict.defaults import DEFAULT_OPSET, MIN_OPSET
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings
@@ -39,16 +38,11 @@ from simrec_cli.settings import Settings
 # near tie between candidate boxes that float16 rounding may break the other way); else nothing is written.
 MIN_BOX_IOU = 0.99
 SCORE_TIE = 0.01
-METADATA_FORMAT = "simrec-onnx-v1"
-ORT_ERRORS_ONLY = 3  # onnxruntime log severity: 0 verbose, 1 info, 2 warning, 3 error
-TOKENIZER_RULES = (
-    "lowercase; delete the characters . , ' ! ? \" ( ) * # : ; ; replace - and / by spaces; split on whitespace; "
-    "map each word to its index in `vocabulary` (unknown words -> 1), pad with 0 or cut to max_token_length"
-)
+CHECK_BATCH = 3  # rows of the check input of a file that takes any batch size
 
 
 class ExportedModel(nn.Module):
-    """What the ONNX graph computes: normalize, run the eval model, return float32 boxes (and masks)."""
+    """What the exported graph computes: normalize, run the eval model, return float32 boxes (and masks)."""
 
     def __init__(self, model: nn.Module, settings: Settings) -> None:
         super().__init__()
@@ -66,43 +60,61 @@ class ExportedModel(nn.Module):
 
 @dataclass(frozen=True)
 class ExportResult:
-    onnx_path: Path
+    path: Path
     metadata_path: Path
     metadata: dict[str, Any]
-    min_box_iou: float | None
+    min_box_iou: float | None  # None: no runtime was installed to check the file with
+    checked_by: str | None  # the runtime that ran the check
 
 
-def export_metadata(settings: Settings, vocabulary: Vocabulary, has_mask: bool, **extra: Any) -> dict[str, Any]:
-    """Everything needed to use the ONNX file without simrec (also written as the sidecar JSON)."""
-    height, width = settings.dataset.input_shape
-    outputs = {"boxes": "float32 [B, 5]: x1, y1, x2, y2 in letterbox pixels, score"}
-    if has_mask:
-        outputs["masks"] = f"float32 [B, {height}, {width}]: mask probabilities in the letterbox"
-    return {
-        "format": METADATA_FORMAT,
-        "model": settings.model.name,
-        "input_size": [height, width],
-        "pad_value": PAD_VALUE,
-        "image_input": f"float32 [B, 3, {height}, {width}]: letterboxed RGB divided by 255 (NCHW)",
-        "normalization_inside": {"mean": list(settings.train.data.mean), "std": list(settings.train.data.std)},
-        "tokens_input": f"int64 [B, {settings.dataset.max_token_length}]",
-        "max_token_length": settings.dataset.max_token_length,
-        "pad_id": Vocabulary.PAD,
-        "unk_id": Vocabulary.UNK,
-        "tokenizer": TOKENIZER_RULES,
-        "outputs": outputs,
-        "mask_threshold": settings.model.head.mask_threshold if has_mask else None,
-        "vocabulary": vocabulary.to_list(),
-        **extra,
-    }
+@dataclass
+class TracedCheckpoint:
+    """A checkpoint's model wrapped for export, with what the metadata and the checks need."""
+
+    wrapper: ExportedModel
+    settings: Settings
+    vocabulary: Vocabulary
+    has_mask: bool
+    epoch: int | None
+    device: torch.device
+
+    @property
+    def output_names(self) -> list[str]:
+        return ["boxes", "masks"] if self.has_mask else ["boxes"]
+
+    def metadata(self, file_format: str, checkpoint: Path, **extra: Any) -> dict[str, Any]:
+        return export_metadata(
+            self.settings, self.vocabulary, self.has_mask, file_format, checkpoint=str(checkpoint), **extra
+        )
+
+    def check_inputs(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return example_inputs(self.settings, self.vocabulary, self.device, batch)
+
+    def to_onnx(self, path: Path, opset: int, dynamic_batch: bool) -> None:
+        """Trace the wrapper into the ONNX file `path`."""
+        inputs = self.check_inputs(batch=1)
+        _trace_to_onnx(self.wrapper, inputs, path, self.output_names, opset, dynamic_batch)
 
 
-def _require_onnx() -> Any:
+def require_onnx() -> Any:
     try:
         import onnx
     except ImportError as exc:
-        raise SimrecError("ONNX export needs the onnx package", "pip install simrec[export]") from exc
+        raise SimrecError("exporting needs the onnx package", "pip install simrec[export]") from exc
     return onnx
+
+
+def check_opset(opset: int) -> None:
+    if opset < MIN_OPSET:
+        raise SimrecError(f"--opset {opset} is too old for this model", f"use --opset {MIN_OPSET} or newer (einsum)")
+
+
+def load_for_export(checkpoint: Path, device: str, reporter: Reporter) -> TracedCheckpoint:
+    torch_device = resolve_device(device)
+    model, settings, vocabulary = load_model_from_checkpoint(checkpoint, torch_device, reporter=reporter)
+    has_mask = bool(getattr(model, "has_mask_head", False))
+    wrapper = ExportedModel(model, settings).to(torch_device).eval()
+    return TracedCheckpoint(wrapper, settings, vocabulary, has_mask, None, torch_device)
 
 
 def export_onnx(
@@ -116,46 +128,32 @@ def export_onnx(
     reporter: Reporter | None = None,
 ) -> ExportResult:
     """Write CHECKPOINT as ONNX (default: beside it, `.onnx`) plus `<output>.json`; both written atomically."""
-    if opset < MIN_OPSET:
-        raise SimrecError(f"--opset {opset} is too old for this model", f"use --opset {MIN_OPSET} or newer (einsum)")
-    onnx = _require_onnx()
+    check_opset(opset)
+    onnx = require_onnx()
     reporter = reporter or NullReporter()
     output = output or Path(checkpoint).with_suffix(".onnx")
     if output.suffix.lower() != ".onnx":
         raise SimrecError(f"output {output} must end in .onnx", "e.g. --output model.onnx")
-    check_writable_file(output, "ONNX file", "-o/--output")
-    torch_device = resolve_device(device)
-    model, settings, vocabulary = load_model_from_checkpoint(checkpoint, torch_device, reporter=reporter)
-    has_mask = bool(getattr(model, "has_mask_head", False))
-    wrapper = ExportedModel(model, settings).to(torch_device).eval()
-    image, tokens = example_inputs(settings, vocabulary, torch_device, batch=1)
-    metadata = export_metadata(
-        settings,
-        vocabulary,
-        has_mask,
-        opset=opset,
-        dynamic_batch=dynamic_batch,
-        half=half,
-        checkpoint=str(checkpoint),
-    )
-    output_names = ["boxes", "masks"] if has_mask else ["boxes"]
     metadata_path = output.with_suffix(".json")
+    check_writable_file(output, "ONNX file", "-o/--output")
+    check_writable_file(metadata_path, "metadata file", "-o/--output")
+    traced = load_for_export(checkpoint, device, reporter)
+    metadata = traced.metadata(ONNX_FORMAT, checkpoint, opset=opset, dynamic_batch=dynamic_batch, half=half)
     with atomic_path(output, "choose another -o/--output") as temporary:
-        _trace_to_onnx(wrapper, (image, tokens), temporary, output_names, opset, dynamic_batch)
+        traced.to_onnx(temporary, opset, dynamic_batch)
         proto = onnx.load(str(temporary))
         if half:
             proto = _to_float16(proto)
-        for key, value in _metadata_props(metadata).items():
+        for key, value in metadata_strings(metadata).items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.checker.check_model(proto)
         onnx.save(proto, str(temporary))
-        check_inputs = example_inputs(settings, vocabulary, torch_device, batch=3 if dynamic_batch else 1)
-        box_iou = _compare_with_onnxruntime(temporary, wrapper, *check_inputs)
+        box_iou = _check_with_onnxruntime(temporary, traced, CHECK_BATCH if dynamic_batch else 1)
         atomic_write_json(
             metadata_path, metadata
         )  # before the model is renamed into place: never one without the other
-    return ExportResult(output, metadata_path, metadata, box_iou)
+    return ExportResult(output, metadata_path, metadata, box_iou, "onnxruntime" if box_iou is not None else None)
 
 
 def example_inputs(
@@ -183,10 +181,11 @@ def _trace_to_onnx(
     opset: int,
     dynamic_batch: bool,
 ) -> None:
+    require_onnx()  # torch's exporter needs it too
     axes = {name: {0: "batch"} for name in ["image", "tokens", *output_names]} if dynamic_batch else None
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         # The TorchScript exporter warns about its own deprecation and about traced shape arithmetic; the
-        # onnxruntime comparison after export is what tells whether the file is right.
+        # comparison with PyTorch after export is what tells whether the file is right.
         warnings.simplefilter("ignore")
         with _native_output_held() as held:
             try:
@@ -268,37 +267,33 @@ def _sort_nodes(graph: Any) -> None:
     graph.node.extend(copies)
 
 
-def _metadata_props(metadata: dict[str, Any]) -> dict[str, str]:
-    """ONNX metadata values are strings: plain strings stay, everything else is JSON."""
-    return {
-        f"simrec.{key}": value if isinstance(value, str) else json.dumps(value, allow_nan=False)
-        for key, value in metadata.items()
-    }
+def _check_with_onnxruntime(path: Path, traced: TracedCheckpoint, batch: int) -> float | None:
+    """Smallest IoU between onnxruntime's and PyTorch's boxes on the check input; None without onnxruntime."""
+    from simrec_cli.runtimes.onnxruntime_runtime import OnnxRuntimeRunner, onnxruntime_installed
+
+    if not onnxruntime_installed():
+        return None
+    return check_against_torch(
+        OnnxRuntimeRunner(path, "cpu").run, traced, batch, "try another --opset, or export without --half"
+    )
 
 
-def _compare_with_onnxruntime(
-    path: Path, wrapper: nn.Module, image: torch.Tensor, tokens: torch.Tensor
-) -> float | None:
-    """Smallest IoU between onnxruntime's and PyTorch's boxes on the check input; None without onnxruntime.
+def check_against_torch(
+    run: Callable[[np.ndarray, np.ndarray], list[np.ndarray]], traced: TracedCheckpoint, batch: int, fix: str
+) -> float:
+    """Smallest IoU between the exported file's boxes (`run` on the check input) and PyTorch's.
 
     A box below MIN_BOX_IOU whose score is not a near tie with PyTorch's is an error, so a wrong file is
     never put in place.
     """
-    try:
-        import onnxruntime
-    except ImportError:
-        return None
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = ORT_ERRORS_ONLY  # its notes on float16 folding are not the user's to act on
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    (onnx_boxes, *_) = session.run(None, {"image": image.cpu().numpy(), "tokens": tokens.cpu().numpy()})
+    image, tokens = traced.check_inputs(batch)
+    exported_boxes = run(image.cpu().numpy(), tokens.cpu().numpy())[0]
     with torch.no_grad():
-        torch_boxes = wrapper(image, tokens)[0].cpu().numpy()
-    ious = box_iou_xyxy(onnx_boxes[:, :4].astype(np.float64), torch_boxes[:, :4].astype(np.float64))
-    ties = np.abs(onnx_boxes[:, 4] - torch_boxes[:, 4]) <= SCORE_TIE
+        torch_boxes = traced.wrapper(image, tokens)[0].cpu().numpy()
+    ious = box_iou_xyxy(exported_boxes[:, :4].astype(np.float64), torch_boxes[:, :4].astype(np.float64))
+    ties = np.abs(exported_boxes[:, 4] - torch_boxes[:, 4]) <= SCORE_TIE
     if not ((ious >= MIN_BOX_IOU) | ties).all():
         raise SimrecError(
-            f"the exported graph's boxes overlap PyTorch's only with IoU {ious.min():.3f} on a test input",
-            "try another --opset, or export without --half",
+            f"the exported graph's boxes overlap PyTorch's only with IoU {ious.min():.3f} on a test input", fix
         )
     return float(ious.min())
