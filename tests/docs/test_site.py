@@ -62,7 +62,7 @@ def test_the_site_has_every_page_picture_and_the_search_index(site: Path) -> Non
         assert (site / page / "index.html").is_file(), page
     for picture in ("demo-predict.jpg", "eval-report.jpg", "serve-page.png", "reference/openapi.json"):
         assert (site / picture).stat().st_size > 0
-    assert "Predictor.from_checkpoint" in (site / "python-api/index.html").read_text(encoding="utf-8")
+    assert "Predictor.load" in (site / "python-api/index.html").read_text(encoding="utf-8")
     index = json.loads((site / "search/search_index.json").read_text(encoding="utf-8"))
     assert any(
         "train.base_lr" in entry["text"]
