@@ -27,6 +27,7 @@ VERBS: dict[str, str] = {
     "export": "simrec_cli.commands.export:command",
     "import": "simrec_cli.commands.import_checkpoint:command",
     "compare": "simrec_cli.commands.compare:command",
+    "benchmark": "simrec_cli.commands.benchmark:command",
     "serve": "simrec_cli.commands.serve:command",
     "presets": "simrec_cli.commands.config:presets",
     "config": "simrec_cli.commands.config:config_app",

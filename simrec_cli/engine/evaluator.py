@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from simrec_cli.data.dataset import Batch, RefDataset
 from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, mask_to_original
 from simrec_cli.data.masks import rle_to_json
+from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.distributed import World, all_gather_objects, processes_on_this_node
 from simrec_cli.engine.metrics import SampleResult, SplitMetrics, box_iou_xyxy, summarize, xywh_to_xyxy
 from simrec_cli.engine.protocol import ORIGINAL, EvaluationProtocol, protocol_named
@@ -144,6 +145,36 @@ def evaluate_split(
     return summarize(split, results, per_image, protocol), results
 
 
+def evaluation_sets(
+    settings: Settings,
+    vocabulary: Vocabulary,
+    model: Runtime,
+    *,
+    data_root: Path | None = None,
+    dataset: str | None = None,
+    splits: list[str] | None = None,
+    reporter: Reporter,
+) -> tuple[DatasetSettings, dict[str, RefDataset]]:
+    """The dataset settings after --dataset, --data-root and --split, and each split read for `model` (its images
+    normalized the way it asks). Every split is read, and so checked, before the first is evaluated."""
+    data = settings.dataset.model_dump()
+    if dataset is not None and dataset != settings.dataset.name:
+        data.update(name=dataset, ann_path=None, image_path=None, mask_path=None, eval_splits=None)
+    if data_root is not None:
+        data["data_root"] = data_root
+    if splits:
+        data["eval_splits"] = splits
+    try:
+        dataset_settings = DatasetSettings.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, "eval options", "check --split, --dataset and --data-root") from exc
+    options = {"training": False, "load_masks": model.has_mask_head, "mean": model.input_mean,
+               "std": model.input_std, "reporter": reporter}  # fmt: skip
+    split_sets = {split: RefDataset(dataset_settings, split, vocabulary, **options)
+                  for split in dataset_settings.resolved_eval_splits()}  # fmt: skip
+    return dataset_settings, split_sets
+
+
 def evaluate_checkpoint(
     checkpoint: Path,
     *,
@@ -177,25 +208,11 @@ def evaluate_checkpoint(
     )
     model, settings, vocabulary = loaded.runtime, loaded.settings, loaded.vocabulary
     rules = protocol_named(protocol or settings.train.evaluation.protocol)
-    data = settings.dataset.model_dump()
-    if dataset is not None and dataset != settings.dataset.name:
-        data.update(name=dataset, ann_path=None, image_path=None, mask_path=None, eval_splits=None)
-    if data_root is not None:
-        data["data_root"] = data_root
-    if splits:
-        data["eval_splits"] = splits
-    try:
-        dataset_settings = DatasetSettings.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, "eval options", "check --split, --dataset and --data-root") from exc
+    dataset_settings, split_sets = evaluation_sets(
+        settings, vocabulary, model, data_root=data_root, dataset=dataset, splits=splits, reporter=reporter
+    )
     loader = settings.train.data
-    masks = model.has_mask_head
     batch_size = batch_size or settings.train.evaluation.eval_batch_size
-    options = {"training": False, "load_masks": masks, "mean": model.input_mean, "std": model.input_std,
-               "reporter": reporter}  # fmt: skip
-    # every split is read (and checked) before the first is evaluated
-    split_sets = {split: RefDataset(dataset_settings, split, vocabulary, **options)
-                  for split in dataset_settings.resolved_eval_splits()}  # fmt: skip
     metrics, predictions = [], {}
     for split, split_set in split_sets.items():
         split_metrics, results = evaluate_split(

@@ -109,18 +109,24 @@ class SpeedRecord:
         return None
 
 
-def time_per_row(runtime: Runtime, input_shape: tuple[int, int], token_length: int) -> float:
-    """Median seconds of a batch-1 pass (after a warm-up pass) on a random image and a short expression."""
-    generator = torch.Generator().manual_seed(0)
-    images = torch.rand(1, 3, *input_shape, generator=generator).to(runtime.device)
-    tokens = torch.zeros(1, token_length, dtype=torch.int64)
-    tokens[0, :4] = torch.tensor([3, 4, 5, 6])
+def pass_seconds(
+    runtime: Runtime, rows: int, input_shape: tuple[int, int], token_length: int, passes: int = TIMED_PASSES
+) -> float:
+    """Median seconds of a pass over `rows` rows (after a warm-up pass): random images and short expressions."""
+    generator = torch.Generator().manual_seed(rows)
+    images = torch.rand(rows, 3, *input_shape, generator=generator).to(runtime.device)
+    tokens = torch.zeros(rows, token_length, dtype=torch.int64)
+    tokens[:, :4] = torch.randint(3, 7, (rows, 4), generator=generator)
     tokens = tokens.to(runtime.device)
     runtime(images, tokens)
     times = []
-    for _ in range(TIMED_PASSES):
+    for _ in range(passes):
+        if runtime.device.type == "cuda":
+            torch.cuda.synchronize(runtime.device)
         started = time.perf_counter()
         runtime(images, tokens)
+        if runtime.device.type == "cuda":
+            torch.cuda.synchronize(runtime.device)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 

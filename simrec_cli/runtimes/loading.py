@@ -38,7 +38,7 @@ from simrec_cli.runtimes.choice import (
     fastest,
     measured_reason,
     package_version,
-    time_per_row,
+    pass_seconds,
 )
 from simrec_cli.runtimes.onnxruntime_runtime import OnnxRuntimeRunner, onnxruntime_installed
 from simrec_cli.runtimes.openvino_runtime import OpenVinoRunner, openvino_installed
@@ -257,7 +257,7 @@ class _Opener:
         token_length = first.settings.dataset.max_token_length
         for name in candidates:
             loaded = self.open(name, "")
-            record.row_seconds[name] = time_per_row(loaded.runtime, input_shape, token_length)
+            record.row_seconds[name] = pass_seconds(loaded.runtime, 1, input_shape, token_length)
             record.setup_seconds[name] = self.open_seconds[name] - (self.convert_seconds or 0.0) * (name == "openvino")
         if self.convert_seconds is not None:
             record.setup_seconds[CONVERT_KEY] = self.convert_seconds

@@ -196,3 +196,30 @@ def test_export_without_openvino_says_how_to_install_it(checkpoint: Path, monkey
     assert result.exit_code == 2
     message = "exporting to OpenVINO needs openvino, which is not installed (pip install simrec[openvino])"
     assert message in result.stderr
+
+
+def test_benchmark_prints_one_row_per_format_and_precision(
+    checkpoint: Path, synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(loading.INSTALLED, "onnxruntime", lambda: False)
+    outputs = {"json": tmp_path / "bench.json", "csv": tmp_path / "bench.csv"}
+    result = invoke("benchmark", checkpoint, "--data-root", synthetic_root, "--device", "cpu", "--batch", "2",
+                    "--json", outputs["json"], "--csv", outputs["csv"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = json.loads(outputs["json"].read_text())
+    rows = {(row["format"], row["precision"]): row for row in written["rows"]}
+    reference = written["rows"][0]
+    assert (reference["format"], reference["precision"]) == ("pytorch", "fp32")
+    assert reference["acc50_delta"] == 0 and reference["agreement"] == 100 and reference["gate"] is True
+    assert rows[("onnx", "fp32")]["acc50"] is None and "pip install simrec[export]" in rows[("onnx", "fp32")]["note"]
+    openvino_fp32 = rows[("openvino", "fp32")]
+    assert openvino_fp32["gate"] is True and openvino_fp32["size_mb"] > 0
+    assert openvino_fp32["ms_batch1"] > 0 and openvino_fp32["images_per_s"] > 0
+    assert written["expressions"] == 40 and isinstance(written["machine"]["cpu_flags"], list)
+    assert len(outputs["csv"].read_text().splitlines()) == len(rows) + 1
+    assert "CPU:" in result.stdout and "pytorch" in result.stdout
+
+
+def test_benchmark_refuses_an_unknown_format(checkpoint: Path) -> None:
+    result = invoke("benchmark", checkpoint, "--formats", "onnx,tflite")
+    assert result.exit_code == 2 and "unknown format 'tflite' (--formats)" in result.stderr

@@ -3,7 +3,7 @@ one file so that pytest-xdist's `--dist loadfile` runs them on one worker, which
 
 The model finds the described object in held-out scenes; and the accuracy gate of the reduced precision: bf16,
 eager (predict, eval) and compiled for fixed batch sizes (a server's buckets), keeps val Acc@0.5 within half a
-point of fp32, and `auto` never picks a precision that misses it."""
+point of fp32, and `auto` never picks a precision that misses it; so do the other runtimes (`simrec benchmark`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from simrec_cli.benchmark.runner import run_benchmark
 from simrec_cli.cli import app
 from simrec_cli.data.dataset import RefDataset
 from simrec_cli.data.synthetic import DEFAULT_IMAGE_SIZE, render_scene
@@ -84,3 +85,18 @@ def test_trained_checkpoint_finds_the_described_object(trained_checkpoint: Path,
     truth = xywh_to_xyxy(np.array([answers[(r["image"], r["expression"])] for r in records], np.float64))
     hits = box_iou_xyxy(predicted, truth) >= 0.5
     assert hits.mean() >= 0.9, f"{hits.sum()} of {len(hits)} boxes hit"
+
+
+def test_every_runtime_and_precision_auto_can_pick_keeps_the_gate(
+    trained_checkpoint: Path, demo_data_root: Path, tmp_path: Path
+) -> None:
+    """`simrec benchmark`'s rows on the trained model: OpenVINO in f32 and bf16, ONNX Runtime and PyTorch bf16 keep
+    val Acc@0.5 within half a point of PyTorch fp32 and at least 97 % of the boxes at IoU >= 0.99 against fp32's."""
+    result = run_benchmark(trained_checkpoint, workdir=tmp_path, data_root=demo_data_root, split="val", batch=2,
+                           device="cpu")  # fmt: skip
+    fp32 = result.rows[0]
+    assert (fp32.format, fp32.precision) == ("pytorch", "fp32") and fp32.acc50 >= 80
+    measured = [row for row in result.rows if row.acc50 is not None]
+    assert {(row.runtime, row.precision) for row in measured} >= {("openvino", "fp32"), ("onnxruntime", "fp32")}
+    for row in measured:
+        assert row.gate, f"{row.runtime} {row.precision}: {row.acc50} % ({row.acc50_delta:+.2f}), {row.agreement} %"
