@@ -14,7 +14,9 @@ from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError
 
 @guarded
 def command(
-    runs: list[Path] = typer.Argument(..., help="Run directories (their best.pth) or checkpoint files."),
+    runs: list[Path] = typer.Argument(
+        ..., help="Run directories (their best.pth), checkpoint files or exported files (.onnx, OpenVINO .xml)."
+    ),
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables (for a paper or a README)."),
     csv_output: bool = typer.Option(False, "--csv", help="Print CSV: one row per run, differing settings as columns."),
     plot: Path | None = typer.Option(None, "--plot", help="Write the val Acc@0.5 curves of all runs to this PNG."),
@@ -23,7 +25,9 @@ def command(
     they differ.
 
     Acc@0.5 of the validation split comes from each best checkpoint; other splits appear once
-    `simrec eval RUN/best.pth --report RUN/SOMEWHERE` has written a report inside the run directory.
+    `simrec eval RUN/best.pth --report RUN/SOMEWHERE` has written a report inside the run directory. An exported
+    file's accuracies are those of its own reports (`simrec eval RUN/best.xml --report RUN/openvino`): the model as
+    deployed, beside the checkpoint it came from.
     A path that cannot be read is named in one line (exit status 1) and the others are still compared.
 
     Examples:

@@ -27,6 +27,7 @@ TOKENIZER_RULES = (
     "map each word to its index in `vocabulary` (unknown words -> 1), pad with 0 or cut to max_token_length"
 )
 # What a runtime needs of an exported file; files written before the settings travelled with them lack some.
+EXPORTED_SUFFIXES = (".onnx", ".xml")
 REQUIRED_KEYS = ("format", "settings", "vocabulary", "input_size", "max_token_length")
 
 
@@ -104,6 +105,29 @@ class ExportedFacts:
         except (SimrecError, TypeError) as error:
             raise SimrecError(f"{path}: its vocabulary metadata is damaged", "export the checkpoint again") from error
         return cls(settings, vocabulary, bool(metadata.get("dynamic_batch")), bool(metadata.get("half")), metadata)
+
+
+def read_exported_metadata(path: Path) -> dict[str, Any]:
+    """An exported file's metadata without running it: the JSON beside it, else the file's own (through the onnx
+    package or OpenVINO's reader)."""
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file():
+        try:
+            data = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise SimrecError(f"{sidecar} cannot be read: {error}", "export the checkpoint again") from error
+        if isinstance(data, dict):
+            return data
+    if path.suffix.lower() == ".xml":
+        from simrec_cli.runtimes.openvino_runtime import import_openvino, rt_metadata
+
+        return rt_metadata(import_openvino(f"reading {path}").Core().read_model(str(path)))
+    try:
+        import onnx
+    except ImportError as exc:
+        raise SimrecError(f"reading {path} needs the onnx package", "pip install simrec[export]") from exc
+    proto = onnx.load(str(path), load_external_data=False)
+    return decode_metadata({entry.key: entry.value for entry in proto.metadata_props})
 
 
 def _format_of(path: Path) -> str:

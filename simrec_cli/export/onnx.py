@@ -25,7 +25,7 @@ from torch import nn
 
 from simrec_cli.data.files import atomic_path, atomic_write_json, check_writable_file
 from simrec_cli.data.text import Vocabulary
-from simrec_cli.engine.checkpoint import load_model_from_checkpoint
+from simrec_cli.engine.checkpoint import load_model_from_checkpoint, read_checkpoint
 from simrec_cli.engine.distributed import resolve_device
 from simrec_cli.engine.metrics import box_iou_xyxy
 from simrec_cli.errors import SimrecError
@@ -75,7 +75,7 @@ class TracedCheckpoint:
     settings: Settings
     vocabulary: Vocabulary
     has_mask: bool
-    epoch: int | None
+    epoch: int
     device: torch.device
 
     @property
@@ -83,9 +83,8 @@ class TracedCheckpoint:
         return ["boxes", "masks"] if self.has_mask else ["boxes"]
 
     def metadata(self, file_format: str, checkpoint: Path, **extra: Any) -> dict[str, Any]:
-        return export_metadata(
-            self.settings, self.vocabulary, self.has_mask, file_format, checkpoint=str(checkpoint), **extra
-        )
+        return export_metadata(self.settings, self.vocabulary, self.has_mask, file_format, checkpoint=str(checkpoint),
+                               epoch=self.epoch, **extra)  # fmt: skip
 
     def check_inputs(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         return example_inputs(self.settings, self.vocabulary, self.device, batch)
@@ -111,10 +110,13 @@ def check_opset(opset: int) -> None:
 
 def load_for_export(checkpoint: Path, device: str, reporter: Reporter) -> TracedCheckpoint:
     torch_device = resolve_device(device)
-    model, settings, vocabulary = load_model_from_checkpoint(checkpoint, torch_device, reporter=reporter)
+    payload = read_checkpoint(checkpoint)
+    model, settings, vocabulary = load_model_from_checkpoint(checkpoint, torch_device, reporter=reporter,
+                                                             payload=payload)  # fmt: skip
     has_mask = bool(getattr(model, "has_mask_head", False))
     wrapper = ExportedModel(model, settings).to(torch_device).eval()
-    return TracedCheckpoint(wrapper, settings, vocabulary, has_mask, None, torch_device)
+    epoch = int(payload.get("best_epoch") or payload.get("epoch") or 0)
+    return TracedCheckpoint(wrapper, settings, vocabulary, has_mask, epoch, torch_device)
 
 
 def export_onnx(

@@ -25,7 +25,8 @@ from simrec_cli.engine.checkpoint import build_inference_model, checkpoint_setti
 from simrec_cli.engine.protocol import UNNAMED
 from simrec_cli.engine.rundir import read_metrics_rows
 from simrec_cli.errors import SimrecError
-from simrec_cli.settings import settings_to_dict
+from simrec_cli.export.metadata import EXPORTED_SUFFIXES, ExportedFacts, read_exported_metadata
+from simrec_cli.settings import Settings, settings_to_dict
 
 IGNORED_SETTINGS = frozenset({"train.output_dir"})
 MISSING = "—"
@@ -132,18 +133,35 @@ def _curve(run_dir: Path | None) -> tuple[list[int], list[float]] | None:
     return [int(row["epoch"]) for row in rows], [float(row["val_acc50"]) for row in rows]
 
 
-def load_run(path: Path) -> RunSummary:
-    """Read one run directory or checkpoint; a path that is neither raises SimrecError naming it."""
-    checkpoint, run_dir = _checkpoint_of(path)
+def _checkpoint_facts(checkpoint: Path) -> tuple[Settings, Vocabulary, int, dict[str, tuple[float, str]]]:
+    """Settings, vocabulary, best epoch and the validation accuracy stored in a checkpoint."""
     payload = read_checkpoint(checkpoint)
     settings = checkpoint_settings(payload, checkpoint)
     metrics = payload.get("metrics") or {}
     known: dict[str, tuple[float, str]] = {}
     if "acc50" in metrics:  # measured by training's validation, under the run's protocol
         known[settings.dataset.val_split] = (float(metrics["acc50"]), str(metrics.get("protocol", UNNAMED)))
+    vocabulary = Vocabulary.from_list(list(payload["vocabulary"]))
+    return settings, vocabulary, int(payload.get("best_epoch") or payload.get("epoch") or 0), known
+
+
+def _exported_facts(path: Path) -> tuple[Settings, Vocabulary, int, dict[str, tuple[float, str]]]:
+    """The same of an exported file, from its metadata: its accuracy is only what a report of it measured (the
+    checkpoint's validation figure belongs to the checkpoint, not to the file as it runs)."""
+    metadata = read_exported_metadata(path)
+    facts = ExportedFacts.from_metadata(metadata, path)
+    return facts.settings, facts.vocabulary, int(metadata.get("epoch") or 0), {}
+
+
+def load_run(path: Path) -> RunSummary:
+    """Read one run directory, checkpoint or exported file (.onnx, OpenVINO .xml); a path that is none of these
+    raises SimrecError naming it."""
+    checkpoint, run_dir = _checkpoint_of(path)
+    exported = checkpoint.suffix.lower() in EXPORTED_SUFFIXES
+    settings, vocabulary, best_epoch, known = (_exported_facts if exported else _checkpoint_facts)(checkpoint)
     if run_dir is not None:
         known.update({k: v for k, v in _report_accuracies(run_dir, checkpoint).items() if k not in known})
-    model = build_inference_model(settings, Vocabulary.from_list(list(payload["vocabulary"])))
+    model = build_inference_model(settings, vocabulary)
     if run_dir is None:
         name = str(checkpoint)
     else:
@@ -153,7 +171,7 @@ def load_run(path: Path) -> RunSummary:
         checkpoint=checkpoint,
         run_dir=run_dir,
         dataset=settings.dataset.name,
-        best_epoch=int(payload.get("best_epoch") or payload.get("epoch") or 0),
+        best_epoch=best_epoch,
         accuracies={split: accuracy for split, (accuracy, _) in known.items()},
         protocols={split: protocol for split, (_, protocol) in known.items()},
         parameters=sum(parameter.numel() for parameter in model.parameters()),

@@ -46,7 +46,7 @@ class OpenVinoRunner:
         except RuntimeError as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
             raise SimrecError(f"{source} cannot be read by OpenVINO: {first}", "export it again") from exc
-        self.metadata = _rt_metadata(model)
+        self.metadata = rt_metadata(model)
         self.output_names = [output.get_any_name() for output in model.outputs]
         config = {
             "INFERENCE_PRECISION_HINT": INFERENCE_PRECISIONS[precision],
@@ -63,7 +63,7 @@ class OpenVinoRunner:
         return [self.request.get_output_tensor(index).data.copy() for index in range(len(self.output_names))]
 
 
-def _rt_metadata(model: Any) -> dict[str, Any]:
+def rt_metadata(model: Any) -> dict[str, Any]:
     """The `simrec.*` entries OpenVINO keeps under rt_info['framework'] (an ONNX file's metadata_props)."""
     if not model.has_rt_info(["framework"]):
         return {}

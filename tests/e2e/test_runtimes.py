@@ -4,6 +4,7 @@ OpenVINO files with the checkpoint's answers (f32: boxes within half a pixel), `
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -223,3 +224,27 @@ def test_benchmark_prints_one_row_per_format_and_precision(
 def test_benchmark_refuses_an_unknown_format(checkpoint: Path) -> None:
     result = invoke("benchmark", checkpoint, "--formats", "onnx,tflite")
     assert result.exit_code == 2 and "unknown format 'tflite' (--formats)" in result.stderr
+
+
+def test_compare_shows_an_exported_file_with_the_accuracy_of_its_own_report(
+    exported: dict[str, Path], checkpoint: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "run"  # a copy of the run: its folder gains an export and a report
+    folder.mkdir()
+    for name in ("best.pth", "config.yaml", "metrics.csv"):
+        shutil.copy(checkpoint.parent / name, folder / name)
+    checkpoint, xml = folder / "best.pth", folder / "best.xml"
+    result = invoke("export", checkpoint, "--format", "openvino", "-o", xml)
+    assert result.exit_code == 0, result.output
+    evaluated = invoke("eval", xml, "--split", "val", *FP32_ON_CPU, "--runtime", "openvino", "--report",
+                       folder / "openvino-report")  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    accuracy = json.loads((folder / "openvino-report" / "report.json").read_text())["splits"][0]["metrics"]["acc50"]
+    result = invoke("compare", checkpoint, xml, exported["onnx"], "--csv")
+    assert result.exit_code == 0, result.output
+    rows = {line.split(",")[0]: line.split(",") for line in result.stdout.splitlines()[1:]}
+    header = result.stdout.splitlines()[0].split(",")
+    val = header.index("val Acc@0.5")
+    assert rows[f"{folder.name}/best.xml"][val] == f"{accuracy:.2f}"
+    assert rows[str(exported["onnx"])][val] == "—"  # no report of it: no accuracy borrowed from the checkpoint
+    assert rows[f"{folder.name}/best.xml"][header.index("parameters")] == rows[folder.name][header.index("parameters")]
