@@ -34,7 +34,8 @@ browser:
 	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || \
 	  echo "Chromium is not installed and could not be: the browser tests will be skipped."
 
-# Tests marked `slow` (a model trained for minutes, then held to an accuracy) run only in test-all. Both run in
+# Tests marked `slow` (a model trained for minutes, then held to an accuracy) run only in test-all, and there the
+# property tests (Hypothesis) try 200 examples each instead of make test's 40 (tests/fuzzing.py). Both run in
 # TEST_WORKERS pytest-xdist processes: the suite keeps each process to one thread (tests/conftest.py), so two
 # workers keep both cores busy. `loadfile` keeps a file's tests on one worker (its module fixtures are built once), and
 # the files of the costly session fixtures go first (tests/conftest.py). TEST_WORKERS=0: one process, no xdist.
@@ -45,7 +46,7 @@ test: install browser
 	$(PYTEST) -m "not slow"
 
 test-all: install browser
-	$(PYTEST)
+	SIMREC_HYPOTHESIS_PROFILE=thorough $(PYTEST)
 
 lint: install
 	$(BIN)/ruff check .

@@ -23,6 +23,8 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 import torch
 
+from tests import fuzzing  # noqa: F401  (registers and loads the Hypothesis profiles)
+
 torch.set_num_threads(1)
 # `--runtime auto` times PyTorch against OpenVINO once per model and machine, converting the checkpoint to do so:
 # seconds that most tests, which are not about the choice, need not spend. The tests of the choice ask for auto

@@ -28,6 +28,7 @@ from simrec_cli.data.text import Vocabulary
 from simrec_cli.data.vectors import load_word_vectors
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.schemas.files import read_array
 from simrec_cli.settings import DatasetSettings
 
 
@@ -347,10 +348,10 @@ def load_embedding(settings: DatasetSettings, vocab: Vocabulary, reporter: Repor
         return load_word_vectors(settings.word_vectors, vocab.words, reporter)
     path = settings.resolved_vectors_path()
     if path.is_file():
-        matrix = np.load(path, allow_pickle=False)
-        if matrix.shape[0] != len(vocab):
+        matrix = read_array(path, "word vectors", f"re-run `{prepare_command(settings)} --word-vectors FILE`")
+        if matrix.ndim != 2 or matrix.shape[0] != len(vocab):
             raise SimrecError(
-                f"{path} has {matrix.shape[0]} rows for a vocabulary of {len(vocab)} words",
+                f"{path} has the shape {matrix.shape}: it needs {len(vocab)} rows, one for each word of the vocabulary",
                 f"re-run `{prepare_command(settings)} --word-vectors FILE`",
             )
         return matrix.astype(np.float32)

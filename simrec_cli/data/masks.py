@@ -12,6 +12,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from simrec_cli.errors import SimrecError
+from simrec_cli.schemas.files import read_array
 from simrec_cli.schemas.prepared import MASKS, MASKS_FORMAT
 
 STORE_SUFFIX = ".rle.json"
@@ -76,12 +77,12 @@ class MaskStore:
             rle = self._rles.get(str(mask_id))
             if rle is None:
                 raise SimrecError(f"mask {mask_id} is not in {self.store_path}", "re-run prepare-data --generate-mask")
-            return decode_rle(rle)
-        path = self.legacy_dir / f"{mask_id}.npy"
-        try:
-            array = np.load(path, allow_pickle=False)
-        except FileNotFoundError as exc:
-            raise SimrecError(f"mask file {path} is missing", "re-run prepare-data --generate-mask") from exc
-        except (OSError, ValueError) as exc:
-            raise SimrecError(f"mask file {path} is unreadable: {exc}", "re-run prepare-data --generate-mask") from exc
+            try:
+                return decode_rle(rle)
+            except ValueError as exc:  # counts that do not add up to the size (pycocotools checks; it does not say)
+                raise SimrecError(
+                    f"mask {mask_id} in {self.store_path} is not a valid RLE of its size {rle['size']}",
+                    "re-run prepare-data --generate-mask",
+                ) from exc
+        array = read_array(self.legacy_dir / f"{mask_id}.npy", "mask file", "re-run prepare-data --generate-mask")
         return np.squeeze(array) > 0.5

@@ -17,7 +17,7 @@ import numpy as np
 
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
-from simrec_cli.schemas.files import read_bytes
+from simrec_cli.schemas.files import read_array, read_bytes
 from simrec_cli.schemas.prepared import WORD_LIST
 from simrec_cli.schemas.vectors import MAX_DIMENSION, MAX_HEADER_BYTES, WORD2VEC_HEADER
 
@@ -25,11 +25,13 @@ WORD_LIST_SUFFIXES = (".txt", ".json", ".parquet")
 Lookup = Callable[[str], np.ndarray | None]
 
 
+VECTORS_FIX = (
+    "give a GloVe/word2vec .txt file, a .npy matrix with a word list beside it, or an installed spaCy pipeline"
+)
+
+
 def _vectors_error(source: object, problem: str) -> SimrecError:
-    return SimrecError(
-        f"word vectors {source}: {problem}",
-        "give a GloVe/word2vec .txt file, a .npy matrix with a word list beside it, or an installed spaCy pipeline",
-    )
+    return SimrecError(f"word vectors {source}: {problem}", VECTORS_FIX)
 
 
 def _read_text_vectors(path: Path, needed: Iterable[str], reporter: Reporter) -> tuple[dict[str, np.ndarray], int]:
@@ -64,8 +66,9 @@ def _needed_vectors(lines: Iterable[bytes], wanted: dict[bytes, str], path: Path
                 dim, dim_source = header, "the word2vec header on line 1"
                 continue
             dim = len(line.split()) - 1
-            if dim > MAX_DIMENSION:
-                raise _vectors_error(path, f"line 1 holds {dim:,} numbers, more than any word vector has")
+            if not 1 <= dim <= MAX_DIMENSION:
+                problem = "no numbers" if dim < 1 else f"{dim:,} numbers, more than any word vector has"
+                raise _vectors_error(path, f"line 1 holds {problem}: it is neither 'word v1 v2 ...' nor a header")
         word = line[: line.find(b" ")]
         if word not in wanted or wanted[word] in found:
             continue
@@ -86,6 +89,8 @@ def _needed_vectors(lines: Iterable[bytes], wanted: dict[bytes, str], path: Path
 def _bounded_first_line(handle: IO[bytes], path: Path) -> Iterator[bytes]:
     """The file's lines, the first refused when longer than any vector line (a binary file has no line breaks)."""
     first = handle.readline(MAX_HEADER_BYTES + 1)
+    if not first:
+        return
     if len(first) > MAX_HEADER_BYTES:
         raise _vectors_error(path, f"line 1 is longer than {MAX_HEADER_BYTES:,} bytes: this is no vector text file")
     yield first
@@ -144,10 +149,7 @@ def _read_word_list(matrix_path: Path) -> list[str]:
 
 
 def _matrix_lookup(path: Path) -> tuple[Lookup, int]:
-    try:
-        matrix = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise _vectors_error(path, f"cannot read the matrix ({exc})") from exc
+    matrix = read_array(path, "word vectors", VECTORS_FIX, mmap=True)
     words = _read_word_list(path)
     if matrix.ndim != 2 or matrix.shape[0] != len(words):
         raise _vectors_error(path, f"matrix shape {matrix.shape} does not match {len(words)} words in its list")

@@ -25,6 +25,7 @@ from simrec_cli.schemas.pairs import (
     PAIR_ROW,
     PAIRS_MAX_BYTES,
     PairRecord,
+    PairRow,
     csv_rows,
 )
 
@@ -132,7 +133,7 @@ def _jsonl_records(text: str, pairs_file: Path) -> Iterator[PairRecord]:
         yield PAIR.check(data, where)
 
 
-def _csv_records(text: str, pairs_file: Path) -> Iterator[PairRecord]:
+def _csv_records(text: str, pairs_file: Path) -> Iterator[PairRow]:
     rows = csv_rows(text, str(pairs_file))
     header = [name.strip() for name in next(rows, (1, []))[1]]
     if "image" not in header or "expression" not in header:

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict
 from typing_extensions import NotRequired, TypedDict
 
+from simrec_cli.errors import quoted
 from simrec_cli.schemas.files import MEBIBYTE
 from simrec_cli.schemas.formats import parse_json
 from simrec_cli.schemas.reading import InputFormat
@@ -80,9 +81,10 @@ def locate_entry(data: Any, location: Location) -> tuple[str, str]:
         split, index = location[0], location[1]
         entries = data.get(split) if isinstance(data, dict) else None
         item = entries[index] if isinstance(entries, list) and index < len(entries) else None
-        return f"{entry_name('entry', index, item, ('mask_id',))} of split '{split}'", field_path(location[2:])
+        entry = f"{entry_name('entry', index, item, ('mask_id',))} of split {quoted(split, 40)}"
+        return entry, field_path(location[2:])
     if len(location) == 1:
-        return f"split '{location[0]}'", ""
+        return f"split {quoted(location[0], 40)}", ""
     return "", field_path(location)
 
 

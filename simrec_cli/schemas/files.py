@@ -12,6 +12,8 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
+
 from simrec_cli.errors import SimrecError
 
 MEBIBYTE = 1 << 20
@@ -80,3 +82,15 @@ def read_bytes(path: Path, what: str, fix: str, limit: int) -> bytes:
             "check that it is the right file",
         )
     return content
+
+
+def read_array(path: Path, what: str, fix: str, mmap: bool = False) -> np.ndarray:
+    """A numeric `.npy` array (never a pickle; with `mmap`, mapped rather than read), or one line naming `path`."""
+    require_path(path, what, fix)
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except Exception as exc:  # numpy parses the header with Python's tokenizer: a damaged one raises any of several
+        raise SimrecError(f"{what} {path} is not a readable .npy array ({type(exc).__name__})", fix) from exc
+    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.number):
+        raise SimrecError(f"{what} {path} holds no array of numbers", fix)
+    return array

@@ -163,7 +163,10 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 
 def parse_yaml(text: str) -> Any:
     """Plain data from YAML text (one document), its size after alias expansion and its nesting bounded."""
-    loader = _PlainYamlLoader(text)
+    try:
+        loader = _PlainYamlLoader(text)  # reads the text: a control character is refused here
+    except yaml.YAMLError as exc:
+        raise Unreadable(_yaml_problem(exc)) from exc
     try:
         node = loader.get_single_node()
         if node is None:

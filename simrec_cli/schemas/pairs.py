@@ -77,7 +77,14 @@ PAIR = InputFormat[PairRecord](
     schema=Annotated[PairRecord, rule(_one_of_expression_or_expressions)],
     fix=JSONL_FIX,
 )
-PAIR_ROW = InputFormat[PairRecord](name="pairs file", schema=PairRecord, fix=CSV_FIX)
+
+
+class PairRow(TypedDict):
+    image: ImagePath
+    expression: Expression
+
+
+PAIR_ROW = InputFormat[PairRow](name="pairs file", schema=PairRow, fix=CSV_FIX)
 EXPRESSION = InputFormat[str](
     name="expression", schema=Expression, fix="describe the object, e.g. 'the red circle on the left'"
 )

@@ -13,7 +13,7 @@ from typing_extensions import NotRequired, TypedDict
 from simrec_cli.schemas.files import MEBIBYTE
 from simrec_cli.schemas.formats import parse_json
 from simrec_cli.schemas.reading import InputFormat
-from simrec_cli.schemas.types import Positive, Text, rule
+from simrec_cli.schemas.types import Positive, Text, Whole, rule
 from simrec_cli.schemas.violations import records
 
 VOCABULARY_FORMAT = "simrec-vocabulary-v1"
@@ -52,7 +52,7 @@ WORD_LIST = InputFormat[list[str]](
     max_bytes=1024 * MEBIBYTE,
 )
 
-ObjectRow = Annotated[list[Finite], Field(min_length=5, max_length=5)]  # x, y, w, h, category
+ObjectRow = tuple[Finite, Finite, Finite, Finite, Whole]  # x, y, w, h, category
 
 
 class ObjectsFile(TypedDict):
@@ -71,15 +71,16 @@ OBJECTS = InputFormat[ObjectsFile](
 )
 
 
-def _counts_rule(counts: object) -> str | None:
-    if isinstance(counts, str) or (isinstance(counts, list) and all(isinstance(run, int) for run in counts)):
-        return None
-    return "COCO RLE counts (text, or a list of whole numbers)"
+MAX_MASK_PIXELS = 1 << 28  # a mask is decoded into this many bytes; beyond any photo (PIL warns at 179 million)
+
+
+def _size_rule(size: list[int]) -> str | None:
+    return None if size[0] * size[1] <= MAX_MASK_PIXELS else f"a mask of at most {MAX_MASK_PIXELS:,} pixels"
 
 
 class Rle(TypedDict):
-    size: Annotated[list[Positive], Field(min_length=2, max_length=2)]
-    counts: Annotated[object, rule(_counts_rule)]
+    size: Annotated[list[Positive], Field(min_length=2, max_length=2), rule(_size_rule)]
+    counts: Text  # compressed COCO RLE, as prepare-data writes it
 
 
 class MasksFile(TypedDict):

@@ -60,7 +60,7 @@ def box_rule(bbox: object, width: float | None = None, height: float | None = No
     if not isinstance(bbox, list | tuple) or len(bbox) != 4 or not all(is_number(v) for v in bbox):
         return "[x, y, w, h]: 4 numbers"
     x, y, w, h = bbox
-    if not all(math.isfinite(v) for v in bbox):
+    if not all(isinstance(v, int) or math.isfinite(v) for v in bbox):  # an int is finite (and may not fit a float)
         return "4 finite numbers (no NaN or infinity)"
     if w <= 0 or h <= 0:
         return "a box with a positive width and height"

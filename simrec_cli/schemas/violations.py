@@ -133,10 +133,15 @@ Locator = Callable[[Any, Location], tuple[str, str]]
 
 
 def field_path(location: Sequence[str | int]) -> str:
-    """`sentences`, 0, `sent` -> `sentences[0].sent`."""
+    """`sentences`, 0, `sent` -> `sentences[0].sent`; a key that is no plain name is quoted: `images['a b']`."""
     text = ""
     for part in location:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part.isidentifier():
+            text += f".{part}" if text else part
+        else:
+            text += f"[{quoted(part, 40)}]"
     return text
 
 

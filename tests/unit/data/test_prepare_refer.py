@@ -87,7 +87,7 @@ def test_legacy_npy_masks_are_read(tmp_path: Path) -> None:
     np.save(folder / "7.npy", np.array([[0, 2], [1, 0]], dtype=np.uint8))
     store = MaskStore(tmp_path / "masks" / "refcoco.rle.json", folder)
     assert store.get(7).tolist() == [[False, True], [True, False]]
-    with pytest.raises(SimrecError, match=r"8\.npy is missing"):
+    with pytest.raises(SimrecError, match=r"mask file .*8\.npy does not exist"):
         store.get(8)
 
 
