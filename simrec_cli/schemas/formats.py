@@ -12,6 +12,7 @@ import io
 import json
 import pickle
 import re
+import sys
 from typing import Any
 
 import numpy as np
@@ -58,8 +59,12 @@ def parse_json(raw: bytes) -> Any:
         raise Unreadable(f"is not UTF-8 text (byte {exc.start:,})") from exc
     except json.JSONDecodeError as exc:
         raise Unreadable(f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
-    except (ValueError, RecursionError, MemoryError) as exc:  # an integer of thousands of digits, say
-        raise Unreadable(f"is not valid JSON: {str(exc)[:120] or type(exc).__name__}") from exc
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):
+            raise Unreadable(f"holds a number of more than {sys.get_int_max_str_digits():,} digits") from exc
+        raise Unreadable(f"is not valid JSON: {str(exc)[:120]}") from exc
+    except (RecursionError, MemoryError) as exc:
+        raise Unreadable(f"is not valid JSON: {type(exc).__name__}") from exc
 
 
 # ----------------------------------------------------------------------------------------------------- pickle
