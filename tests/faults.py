@@ -97,16 +97,17 @@ def failing_writes(monkeypatch: pytest.MonkeyPatch, budget: int = 0, target: str
     With `target` (a file name such as "last.pth", or a suffix such as ".jpg"), only the writes of files whose
     name ends with it fail; every other file is written normally.
     """
-    from simrec_cli.data import files
+    from simrec_cli.storage import atomic
 
-    original = files._open_for_writing
+    original = atomic.open_for_writing
     remaining = [budget]
 
     def open_full(path: Path, binary: bool) -> Any:
         handle = original(path, binary)
-        final_name = path.name.lstrip(".").rsplit(".", 3)[0]  # .NAME.PID.RANDOM.tmp -> NAME
+        # .NAME.PID.RANDOM.tmp -> NAME; a file inside a staged folder has its own name already
+        final_name = path.name.lstrip(".").rsplit(".", 3)[0] if path.name.endswith(".tmp") else path.name
         if target is not None and not final_name.endswith(target):
             return handle
         return _FullDiskFile(handle, remaining)
 
-    monkeypatch.setattr(files, "_open_for_writing", open_full)
+    monkeypatch.setattr(atomic, "open_for_writing", open_full)

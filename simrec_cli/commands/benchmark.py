@@ -46,12 +46,11 @@ def command(
         raise SimrecError(f"unknown format '{unknown[0]}' (--formats)", f"use {', '.join(BENCHMARK_FORMATS)}")
     require_checkpoint_file(checkpoint)  # before the seconds of importing torch
 
-    from simrec_cli.data.files import atomic_write_all, check_separate_outputs, check_writable_file, json_output
+    from simrec_cli.storage.outputs import OutputFile, Outputs
 
-    check_separate_outputs({"--json": json_file, "--csv": csv_file})
-    for path, option in [(json_file, "--json"), (csv_file, "--csv")]:
-        if path is not None:
-            check_writable_file(path, "benchmark results", option)
+    json_target = OutputFile(json_file, "benchmark results", "--json") if json_file is not None else None
+    csv_target = OutputFile(csv_file, "benchmark results", "--csv") if csv_file is not None else None
+    outputs = Outputs(json_target, csv_target)  # checked before the exports and timings
 
     from simrec_cli.benchmark.runner import run_benchmark
     from simrec_cli.benchmark.table import machine_line, table_columns, table_row, to_csv
@@ -64,11 +63,9 @@ def command(
     console.print(fitted_table(title, table_columns(batch), [table_row(row) for row in result.rows], cut=["note"],
                                left=["format", "runtime", "precision", "note"]))  # fmt: skip
     console.print(machine_line(result), markup=False)
-    outputs = []
-    if json_file is not None:
-        outputs.append(json_output(json_file, result.as_dict()))
-    if csv_file is not None:
-        text = to_csv(result)
-        outputs.append((csv_file, lambda handle: handle.write(text), False))
-    if outputs:
-        atomic_write_all(outputs)
+    with outputs:
+        if json_target is not None:
+            outputs.write_json(json_target, result.as_dict())
+        if csv_target is not None:
+            text = to_csv(result)
+            outputs.write(csv_target, lambda handle: handle.write(text))

@@ -141,7 +141,7 @@ def run_under_torchrun(plan: LaunchPlan, verb_args: list[str]) -> None:
 
 
 def _path_failure(error: OSError) -> SimrecError:
-    from simrec_cli.data.files import path_failure  # numpy and friends: only on this rare path
+    from simrec_cli.storage.failures import path_failure
 
     return path_failure(error)
 

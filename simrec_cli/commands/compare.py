@@ -40,12 +40,12 @@ def command(
 
     if markdown and csv_output:
         raise SimrecError("--markdown and --csv both print the table", "choose one of them")
-    if plot is not None:
-        from simrec_cli.data.files import check_writable_file
+    from simrec_cli.storage.outputs import OutputFile, Outputs
 
-        if plot.suffix.lower() != ".png":
-            raise SimrecError(f"--plot {plot} must end in .png", f"write it to {plot.with_suffix('.png')}")
-        check_writable_file(plot, "plot", "--plot")
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise SimrecError(f"--plot {plot} must end in .png", f"write it to {plot.with_suffix('.png')}")
+    plot_target = OutputFile(plot, "plot", "--plot") if plot is not None else None
+    outputs = Outputs(plot_target)
     comparison = compare_runs(runs)
     for problem in comparison.problems:
         error_console.print(f"[yellow]skipped:[/] {escape(problem)}", highlight=False, soft_wrap=True)
@@ -71,8 +71,11 @@ def command(
             console.print(fitted_table("settings that differ", header, rows, cut=header))
         else:
             console.print("The runs have the same settings.")
-    if plot is not None:
-        for name in plot_curves(comparison, plot):
+    if plot_target is not None:
+        png, missing = plot_curves(comparison)
+        with outputs:
+            outputs.write(plot_target, lambda handle: handle.write(png), binary=True)
+        for name in missing:
             error_console.print(
                 f"[yellow]no curve:[/] {name} has no readable metrics.csv with val Acc@0.5",
                 highlight=False,

@@ -25,11 +25,13 @@ from simrec_cli.commands.common import (
 from simrec_cli.console import RichReporter, console, fitted_table
 from simrec_cli.engine.checkpoint_paths import require_model_file
 from simrec_cli.errors import SimrecError
+from simrec_cli.report.folder import DEFAULT_HITS, DEFAULT_MISSES
 from simrec_cli.reporting import NullReporter
 
 if TYPE_CHECKING:
     from simrec_cli.engine.metrics import SampleResult, SplitMetrics
     from simrec_cli.engine.protocol import EvaluationProtocol
+    from simrec_cli.storage.atomic import Writer
 
 
 def _results_table(metrics: list[SplitMetrics]) -> Table:
@@ -53,9 +55,8 @@ def _results_table(metrics: list[SplitMetrics]) -> Table:
     return fitted_table("", ["metric", *(m.split for m in metrics)], rows, left=["metric"])
 
 
-def _write_predictions(path: Path, predictions: dict[str, list[SampleResult]], protocol: EvaluationProtocol) -> None:
+def _predictions_writer(predictions: dict[str, list[SampleResult]], protocol: EvaluationProtocol) -> Writer:
     """One JSON line per expression, naming the protocol its IoU and hit were counted by."""
-    from simrec_cli.data.files import atomic_write
 
     def write(handle: IO[str]) -> None:
         for split, results in predictions.items():
@@ -63,7 +64,7 @@ def _write_predictions(path: Path, predictions: dict[str, list[SampleResult]], p
                 line = {"split": split, "protocol": protocol.name, **asdict(result), "hit": protocol.hit(result.iou)}
                 handle.write(json.dumps(line, default=str, allow_nan=False) + "\n")
 
-    atomic_write(path, write)
+    return write
 
 
 def _imported_in_memory(
@@ -111,8 +112,12 @@ def command(
     report: Path | None = typer.Option(
         None, "--report", help="Also write an error analysis here: index.html (pictures in images/) and report.json."
     ),
-    gallery_misses: int = typer.Option(24, "--gallery-misses", min=0, help="--report: worst misses drawn per split."),
-    gallery_hits: int = typer.Option(12, "--gallery-hits", min=0, help="--report: typical hits drawn per split."),
+    gallery_misses: int | None = typer.Option(
+        None, "--gallery-misses", min=0, help=f"--report: worst misses drawn per split \\[default: {DEFAULT_MISSES}]."
+    ),
+    gallery_hits: int | None = typer.Option(
+        None, "--gallery-hits", min=0, help=f"--report: typical hits drawn per split \\[default: {DEFAULT_HITS}]."
+    ),
     protocol: str | None = typer.Option(
         None,
         "--protocol",
@@ -144,15 +149,20 @@ def command(
       simrec eval runs/train/best.xml --runtime openvino --precision bf16
     """
     require_model_file(checkpoint)  # before the seconds of importing torch
+    for option, value in (("--gallery-misses", gallery_misses), ("--gallery-hits", gallery_hits)):
+        if value is not None and report is None:
+            raise SimrecError(f"{option} sets the pictures of a report, and no --report was given",
+                              f"add --report FOLDER, or leave {option} out")  # fmt: skip
 
-    from simrec_cli.data.files import atomic_write_json, check_separate_outputs, check_writable_file
+    from simrec_cli.report.folder import report_output
+    from simrec_cli.storage.outputs import OutputFile, Outputs
 
-    outputs = {"--json": json_file, "--save-predictions": save_predictions, "--report": report}
-    check_separate_outputs(outputs, replaced_folders=("--report",))
-    for path, what, option in [(json_file, "metrics file", "--json"),
-                               (save_predictions, "predictions file", "--save-predictions")]:  # fmt: skip
-        if path is not None:
-            check_writable_file(path, what, option)
+    json_target = OutputFile(json_file, "metrics file", "--json") if json_file is not None else None
+    predictions_target = (
+        OutputFile(save_predictions, "predictions file", "--save-predictions") if save_predictions is not None else None
+    )
+    report_target = report_output(report) if report is not None else None
+    outputs = Outputs(json_target, predictions_target, report_target)  # every path checked before any work
 
     from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
     from simrec_cli.engine.evaluator import evaluate_checkpoint
@@ -162,10 +172,6 @@ def command(
     precision = chosen_precision(precision, half)
     if protocol is not None:
         protocol_named(protocol)  # an unknown name is refused before any work
-    if report is not None:
-        from simrec_cli.report.writer import check_report_dir
-
-        check_report_dir(report)
     plan = plan_processes(LaunchRequest(gpus=gpus, nproc=nproc), device)
     if plan.needs_launcher and not launched_by_torchrun():
         args = [
@@ -187,8 +193,8 @@ def command(
             ("--json", json_file),
             ("--save-predictions", save_predictions),
             ("--report", report),
-            ("--gallery-misses", gallery_misses if report is not None else None),
-            ("--gallery-hits", gallery_hits if report is not None else None),
+            ("--gallery-misses", gallery_misses),
+            ("--gallery-hits", gallery_hits),
             ("--protocol", protocol),
             ("--preset", preset),
         ]:
@@ -219,15 +225,18 @@ def command(
         f"batch {batch_size or settings.train.evaluation.eval_batch_size}"
     )
     console.print(model.describe(), markup=False)
-    if json_file is not None:
-        atomic_write_json(
-            json_file,
-            {"checkpoint": str(checkpoint), "protocol": rules.as_dict(), "splits": [m.as_dict() for m in metrics]},
-        )
-    if save_predictions is not None:
-        _write_predictions(save_predictions, predictions, rules)
-    if report is not None:
-        from simrec_cli.report.writer import write_report
+    with outputs:  # all together, after the evaluation: a failure leaves every output as it was
+        if json_target is not None:
+            metrics_json = {"checkpoint": str(checkpoint), "protocol": rules.as_dict(),
+                            "splits": [m.as_dict() for m in metrics]}  # fmt: skip
+            outputs.write_json(json_target, metrics_json)
+        if predictions_target is not None:
+            outputs.write(predictions_target, _predictions_writer(predictions, rules))
+        if report_target is not None:
+            from simrec_cli.report.writer import write_report
 
-        write_report(checkpoint, metrics, predictions, settings, report, misses=gallery_misses, hits=gallery_hits,
-                     reporter=RichReporter())  # fmt: skip
+            write_report(checkpoint, metrics, predictions, settings, outputs.folder(report_target),
+                         misses=DEFAULT_MISSES if gallery_misses is None else gallery_misses,
+                         hits=DEFAULT_HITS if gallery_hits is None else gallery_hits)  # fmt: skip
+    if report is not None:
+        RichReporter().info(f"report written to {report / 'index.html'}")

@@ -47,7 +47,7 @@ def command(
       simrec import mcn_best.pth --preset mcn-refcoco-scratch --data-root data -o mcn.pth
     """
     require_checkpoint_file(checkpoint)
-    from simrec_cli.data.files import check_writable_file
+    from simrec_cli.storage.targets import check_writable_file
 
     check_writable_file(output, "checkpoint", "-o/--output")
     if output.exists() and output.resolve() == checkpoint.resolve():

@@ -109,8 +109,8 @@ def command(
     Exit status 0 when every image was answered, 1 when some could not be read or their pictures not written
     (e.g. a full disk: the answers are still printed), 2 for a usage error.
     """
-    from simrec_cli.data.files import check_writable_dir
     from simrec_cli.predict.output import default_output_dir
+    from simrec_cli.storage.targets import check_writable_dir
 
     reporter: Reporter = JsonModeReporter() if json_lines else RichReporter()
     requests = _requests(source, expressions, pairs)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from simrec_cli.commands.common import run_under_torchrun
 from simrec_cli.console import RichReporter, console, state
-from simrec_cli.data.files import check_writable_dir
 from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
 from simrec_cli.engine.launcher import LaunchRequest, plan_processes
-from simrec_cli.engine.trainer import BEST, Trainer, TrainResult
+from simrec_cli.engine.rundir import BEST, check_run_files
+from simrec_cli.engine.trainer import Trainer, TrainResult
 from simrec_cli.settings import Settings
+from simrec_cli.storage.targets import check_writable_dir
 
 
 def train_here_or_relaunch(
@@ -23,6 +24,7 @@ def train_here_or_relaunch(
     """
     if settings.train.output_dir is not None:
         check_writable_dir(settings.train.output_dir, "run directory", "train.output_dir=FOLDER")
+        check_run_files(settings.train.output_dir)
     if not launched_by_torchrun():
         plan = plan_processes(request, settings.train.device, os.environ, settings.train.ddp.rendezvous_timeout)
         if plan.needs_launcher:

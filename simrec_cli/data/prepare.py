@@ -14,18 +14,24 @@ from pathlib import Path
 
 from simrec_cli.data.annotations import Annotations, box_problem, load_annotations
 from simrec_cli.data.categories import COCO_CATEGORY_IDS
-from simrec_cli.data.files import check_writable_dir, new_folders_removed_on_failure
 from simrec_cli.data.image_presence import ImagePresence, entries_with_images
 from simrec_cli.data.images import REFCLEF_BROKEN_IMAGES
 from simrec_cli.data.masks import segmentation_to_rle
 from simrec_cli.data.merge import build_merge
-from simrec_cli.data.prepared import PreparedObjects, PrepareSummary, output_settings, write_prepared
+from simrec_cli.data.prepared import (
+    PreparedObjects,
+    PrepareSummary,
+    check_prepared_outputs,
+    output_settings,
+    write_prepared,
+)
 from simrec_cli.data.refer import ReferData, in_split, load_refer, refer_name, resolve_split_by, splits_for
 from simrec_cli.data.synthetic import generate_synthetic
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import DatasetSettings
 from simrec_cli.settings.dataset import DATASET_LAYOUT
+from simrec_cli.storage.targets import check_writable_dir, new_folders_removed_on_failure
 
 REFER_DATASETS = ("refcoco", "refcoco+", "refcocog", "referit")
 
@@ -271,7 +277,9 @@ def prepare_dataset(
         {"--split-by": split_by, "--generate-mask": generate_mask, "--skip-missing": skip_invalid,
          "--num-images": num_images, "--seed": seed, "--image-size": image_size, "--flickr": flickr, "--vg": vg},
     )  # fmt: skip
-    check_writable_dir(output_root, "prepared dataset", "--output-dir" if output_dir else "--data-root or --output-dir")
+    option = "--output-dir" if output_dir else "--data-root or --output-dir"
+    check_writable_dir(output_root, "prepared dataset", option)
+    check_prepared_outputs(dataset, output_root, option)
     layout = output_settings(dataset, output_root)
     created = [layout.resolved_ann_path().parent, layout.resolved_mask_path().parent]
     if dataset == "synthetic":

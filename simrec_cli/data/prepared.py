@@ -7,12 +7,12 @@ the same whatever it came from, and everything is computed before the first file
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from simrec_cli.data.annotations import Annotations, SplitCounts, count_split
-from simrec_cli.data.files import atomic_write_all, ensure_writable_dir, json_output, npy_output
 from simrec_cli.data.masks import mask_store_json
 from simrec_cli.data.objects import objects_json
 from simrec_cli.data.text import Vocabulary, distinct_sentences, tokenize
@@ -20,6 +20,7 @@ from simrec_cli.data.vectors import load_word_vectors
 from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.reporting import Reporter
 from simrec_cli.settings import DatasetSettings
+from simrec_cli.storage.outputs import OutputFile, Outputs
 
 # Widely quoted expression counts of the standard evaluation splits, checked after every prepare.
 EXPECTED_EXPRESSIONS: dict[tuple[str, str], dict[str, int]] = {
@@ -77,6 +78,23 @@ def output_settings(dataset: str, output_root: Path) -> DatasetSettings:
     return DatasetSettings(name=dataset, data_root=output_root)
 
 
+def prepared_files(settings: DatasetSettings, option: str) -> dict[str, OutputFile]:
+    """Every file a preparation may write (or remove as stale), as outputs named by `option`."""
+    return {
+        "annotations": OutputFile(settings.resolved_ann_path(), "annotations file", option),
+        "masks": OutputFile(settings.resolved_mask_path(), "masks file", option),
+        "objects": OutputFile(settings.resolved_objects_path(), "objects file", option),
+        "vectors": OutputFile(settings.resolved_vectors_path(), "word vectors file", option),
+        "vocabulary": OutputFile(settings.resolved_vocab_path(), "vocabulary file", option),
+        "summary": OutputFile(settings.resolved_summary_path(), "summary file", option),
+    }
+
+
+def check_prepared_outputs(dataset: str, output_root: Path, option: str) -> None:
+    """Refuse, before any work, an output root where one of the prepared files could not be written."""
+    Outputs(*prepared_files(output_settings(dataset, output_root), option).values())
+
+
 def _empty_sentence_warning(anns: Annotations, tokenized: dict[str, list[str]]) -> str | None:
     empty = [(split, s) for split, entries in anns.items() for e in entries for s in e["refs"] if not tokenized[s]]
     if not empty:
@@ -98,27 +116,27 @@ def write_prepared(
     skipped: int = 0,
     removed_images: int = 0,
     objects: PreparedObjects | None = None,
+    outputs: Outputs | None = None,
 ) -> PrepareSummary:
     """Write annotations, masks, vocabulary, vectors and summary for `dataset` under `output_root`.
 
-    A dataset without a single entry is refused: it would only fail later, in train or eval, far from its cause.
+    Given `outputs`, the files join that command's outputs (committed with them); otherwise they are committed
+    here, all together. A dataset without a single entry is refused: it would only fail later, in train or eval,
+    far from its cause.
     """
     if not any(anns.values()):
         splits = f"{dataset} is prepared into the splits {', '.join(anns)}" if anns else "it names no split"
         raise SimrecError(f"no split of {dataset} holds an entry: nothing to prepare", f"check the input: {splits}")
     settings = output_settings(dataset, output_root)
-    ann_path = settings.resolved_ann_path()
+    files = prepared_files(settings, "--output-dir")
     tokenized = {sentence: tokenize(sentence) for sentence in distinct_sentences(anns)}  # each sentence once
     vocab = Vocabulary.from_tokenized(tokenized.values())
     vectors = load_word_vectors(word_vectors, vocab.words, reporter) if word_vectors else None
-    ensure_writable_dir(ann_path.parent, "annotations", "--output-dir")
-    if masks is not None:
-        ensure_writable_dir(settings.resolved_mask_path().parent, "masks", "--output-dir")
     expected = EXPECTED_EXPRESSIONS.get((settings.stem, split_by or ""), {})
     summary = PrepareSummary(
         dataset=dataset,
         output_root=output_root,
-        ann_path=ann_path,
+        ann_path=files["annotations"].path,
         splits={split: count_split(entries, expected.get(split)) for split, entries in anns.items()},
         vocab_size=len(vocab),
         split_by=split_by,
@@ -135,32 +153,35 @@ def write_prepared(
     if empty_warning:
         summary.warnings.append(empty_warning)
 
-    outputs = [json_output(ann_path, anns)]
+    written = ["annotations", "vocabulary", "summary"]
+    stale = []
     if masks is not None:
-        summary.mask_path = settings.resolved_mask_path()
-        outputs.append(json_output(summary.mask_path, mask_store_json(masks)))
-    objects_path = settings.resolved_objects_path()
-    stale_objects = False
+        summary.mask_path = files["masks"].path
+        written.append("masks")
     if objects is not None:
-        summary.objects_path = objects_path
-        outputs.append(json_output(objects_path, objects_json(objects.rows, objects.category_names)))
-    elif objects_path.exists():
-        stale_objects = True  # objects of an earlier preparation would describe other images
-    vocab_path = settings.resolved_vocab_path()
-    vectors_path = settings.resolved_vectors_path()
-    stale_vectors = False
+        summary.objects_path = files["objects"].path
+        written.append("objects")
+    elif files["objects"].path.exists():
+        stale.append("objects")  # objects of an earlier preparation would describe other images
+    vocab_path = files["vocabulary"].path
     if vectors is not None:
-        summary.vectors_path = vectors_path
+        summary.vectors_path = files["vectors"].path
         summary.vector_coverage = int((vectors != 0).any(axis=1).sum())
-        outputs.append(npy_output(vectors_path, vectors))
-    elif vectors_path.exists() and not (vocab_path.is_file() and Vocabulary.load(vocab_path) == vocab):
-        stale_vectors = True  # vectors of an older vocabulary would give words the wrong rows
-        summary.warnings.append(f"removed {vectors_path}: it belonged to a different vocabulary")
-    outputs.append(json_output(vocab_path, vocab.to_json()))
-    outputs.append(json_output(settings.resolved_summary_path(), summary.to_dict()))
-    atomic_write_all(outputs)
-    for stale, path in ((stale_objects, objects_path), (stale_vectors, vectors_path)):
-        if stale:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        written.append("vectors")
+    elif files["vectors"].path.exists() and not (vocab_path.is_file() and Vocabulary.load(vocab_path) == vocab):
+        stale.append("vectors")  # vectors of an older vocabulary would give words the wrong rows
+        summary.warnings.append(f"removed {files['vectors'].path}: it belonged to a different vocabulary")
+    with contextlib.nullcontext(outputs) if outputs is not None else Outputs() as staging:
+        staging.add(*(files[name] for name in written + stale))
+        staging.write_json(files["annotations"], anns)
+        if masks is not None:
+            staging.write_json(files["masks"], mask_store_json(masks))
+        if objects is not None:
+            staging.write_json(files["objects"], objects_json(objects.rows, objects.category_names))
+        if vectors is not None:
+            staging.write(files["vectors"], lambda handle: np.save(handle, vectors), binary=True)
+        staging.write_json(files["vocabulary"], vocab.to_json())
+        staging.write_json(files["summary"], summary.to_dict())
+        for name in stale:
+            staging.remove(files[name])
     return summary

@@ -11,7 +11,7 @@ dataset is a pure function of the seed.
 
 from __future__ import annotations
 
-import shutil
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,17 +20,13 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from simrec_cli.data.annotations import Annotations
-from simrec_cli.data.files import (
-    atomic_write_json,
-    ensure_writable_dir,
-    os_error_message,
-    replace_dir,
-    temporary_dir_beside,
-)
 from simrec_cli.data.images import synthetic_file_name
 from simrec_cli.data.prepared import PreparedObjects, PrepareSummary, output_settings, write_prepared
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.storage.atomic import json_text
+from simrec_cli.storage.outputs import OutputFolder, Outputs, StagedFolder
+from simrec_cli.storage.owned import FolderKind
 
 DEFAULT_NUM_IMAGES = 2000
 MIN_IMAGE_SIZE = 32  # pixels: room for 3-5 shapes that can still be told apart
@@ -38,6 +34,7 @@ MAX_IMAGE_SIZE = 4096  # pixels: larger than any model input; 100000 would ask f
 DEFAULT_IMAGE_SIZE = 160
 JPEG_QUALITY = 95
 DEMO_EXPRESSION = "the big red circle"
+IMAGES_FORMAT = "simrec-synthetic-images-v1"  # in demo.json: the images folder is simrec's to replace
 DEMO_ATTRIBUTES = {"colour": "red", "shape": "circle", "size": "big"}
 
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -253,14 +250,6 @@ def _split_of(index: int) -> str:
     return SPLIT_OF_REMAINDER.get(index % 10, "train")
 
 
-def _write_jpeg(path: Path, image: np.ndarray) -> None:
-    """Write with Python, so a full disk raises (cv2.imwrite would only return False) as one clear line."""
-    try:
-        path.write_bytes(_encode_jpeg(image))
-    except OSError as exc:
-        raise os_error_message(path, exc, "choose another --data-root") from exc
-
-
 def demo_scene(image_size: int = DEFAULT_IMAGE_SIZE) -> tuple[Scene, int]:
     """The demo scene (in no split) in which "the big red circle" names exactly one object, and that object."""
     for seed in range(10_000):
@@ -284,16 +273,33 @@ def _encode_jpeg(image: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def _write_demo(folder: Path, image_size: int) -> None:
-    """`demo.jpg` and `demo.json`, its answer."""
+def _write_demo(folder: StagedFolder, image_size: int) -> None:
+    """`demo.jpg` and `demo.json`, its answer (and the mark that the images folder is simrec's)."""
     scene, target = demo_scene(image_size)
-    _write_jpeg(folder / "demo.jpg", scene.image)
+    folder.write("demo.jpg", lambda handle: handle.write(_encode_jpeg(scene.image)), binary=True)
     answer = {
+        "format": IMAGES_FORMAT,
         "expression": DEMO_EXPRESSION,
         "box_xywh": scene.objects[target].box,
         "objects": [obj.to_dict() for obj in scene.objects],
     }
-    atomic_write_json(folder / "demo.json", answer)
+    folder.write_text("demo.json", json_text(answer))
+
+
+def _is_synthetic_images(demo: object) -> bool:
+    """demo.json marks the folder: with our format, or (written before the format was recorded) our demo."""
+    if not isinstance(demo, dict):
+        return False
+    return demo.get("format") == IMAGES_FORMAT or ("format" not in demo and demo.get("expression") == DEMO_EXPRESSION)
+
+
+_IMAGE_NAME = re.compile(r"^\d{6,}\.jpg$")  # synthetic_file_name's pattern
+SYNTHETIC_IMAGES = FolderKind(
+    "synthetic images",
+    "demo.json",
+    _is_synthetic_images,
+    lambda _demo, relative: relative in ("demo.jpg", "demo.json") or _IMAGE_NAME.match(relative) is not None,
+)
 
 
 def generate_synthetic(
@@ -313,16 +319,16 @@ def generate_synthetic(
     if image_size > MAX_IMAGE_SIZE:
         raise SimrecError(f"--image-size {image_size} is too large", f"use at most {MAX_IMAGE_SIZE} pixels")
     settings = output_settings("synthetic", data_root)
-    image_dir = settings.resolved_image_path()
-    ensure_writable_dir(image_dir.parent, "images", "--data-root")
+    images = OutputFolder(settings.resolved_image_path(), SYNTHETIC_IMAGES, "--data-root")
     anns: Annotations = {"train": [], "val": [], "test": []}
     masks: dict[int, dict] = {}
     objects: dict[str, list[list[float]]] = {}
-    staged = temporary_dir_beside(image_dir)
-    try:
+    with Outputs(images) as outputs:
+        staged = outputs.folder(images)
         for index in reporter.track(range(num_images), num_images, "rendering synthetic scenes"):
             scene = _scene_from(np.random.default_rng([seed, index]), image_size)
-            _write_jpeg(staged / synthetic_file_name(index), scene.image)
+            jpeg = _encode_jpeg(scene.image)
+            staged.write(synthetic_file_name(index), lambda handle, jpeg=jpeg: handle.write(jpeg), binary=True)
             split = _split_of(index)
             objects[str(index)] = [[*obj.box, SHAPES.index(obj.shape)] for obj in scene.objects]
             for number, obj in enumerate(scene.objects):
@@ -337,12 +343,7 @@ def generate_synthetic(
                 else:
                     anns[split].extend({**base, "refs": [sentence]} for sentence in sentences)
         _write_demo(staged, image_size)
-        summary = write_prepared(
+        return write_prepared(
             "synthetic", data_root, anns, masks=masks, word_vectors=word_vectors, reporter=reporter,
-            objects=PreparedObjects(objects, dict(enumerate(SHAPES))),
+            objects=PreparedObjects(objects, dict(enumerate(SHAPES))), outputs=outputs,
         )  # fmt: skip
-        replace_dir(staged, image_dir)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
-    return summary

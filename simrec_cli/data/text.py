@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simrec_cli.data.files import atomic_write_json
 from simrec_cli.errors import SimrecError
 from simrec_cli.schemas.prepared import VOCABULARY, VOCABULARY_FORMAT
+from simrec_cli.storage.atomic import atomic_write_json
 
 # One table for SimREC's two steps (delete `. , ' ! ? " ( ) * # : ;`, then `-` and `/` to spaces): the character
 # sets are disjoint, so one pass gives the same words.

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from simrec_cli.data.files import atomic_write
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
 from simrec_cli.errors import SimrecError, quoted
@@ -23,6 +22,7 @@ from simrec_cli.models import build_model
 from simrec_cli.models.weights import compare_state_dict, refused_pickle, torch_load_safely
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings, settings_from_dict
+from simrec_cli.storage.atomic import atomic_write
 
 FORMAT_VERSION = 1
 KIND = "simrec-checkpoint"

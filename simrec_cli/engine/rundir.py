@@ -1,4 +1,4 @@
-"""Run directories: auto-numbered names, a writability check, metrics.csv, log.txt and the curves plot."""
+"""Run directories: auto-numbered names, the files a run writes, metrics.csv, log.txt and the curves plot."""
 
 from __future__ import annotations
 
@@ -11,13 +11,28 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TypeVar
 
-from simrec_cli.data.files import atomic_write, os_error_message, topmost_missing
 from simrec_cli.data.vectors import is_number
 from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.reporting import Reporter, format_cell
+from simrec_cli.storage.atomic import atomic_write
+from simrec_cli.storage.failures import os_error_message
+from simrec_cli.storage.targets import refuse_non_regular, topmost_missing
 
 T = TypeVar("T")
+CONFIG = "config.yaml"
 LOG = "log.txt"
+METRICS = "metrics.csv"
+PLOT = "results.png"
+LAST = "last.pth"
+BEST = "best.pth"
+RUN_FILES = (CONFIG, LOG, METRICS, PLOT, LAST, BEST)
+
+
+def check_run_files(run_dir: Path) -> None:
+    """Refuse, before training, a run directory where one of the files a run writes is a device, a FIFO, a socket
+    or a folder: the writes would replace it (or, for the appended log, block on it)."""
+    for name in RUN_FILES:
+        refuse_non_regular(run_dir / name, "run file", "train.output_dir")
 
 
 def next_run_dir(root: Path, name: str) -> Path:

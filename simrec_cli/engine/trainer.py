@@ -22,7 +22,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from simrec_cli.data.dataset import Batch, RefDataset, load_embedding, load_vocabulary, resize_batch
-from simrec_cli.data.files import atomic_copy, atomic_write, ensure_writable_dir, remove_stale_temporaries
 from simrec_cli.engine.checkpoint import (
     FORMAT_VERSION,
     KIND,
@@ -51,7 +50,19 @@ from simrec_cli.engine.metrics import SplitMetrics
 from simrec_cli.engine.mixed_precision import TrainingPrecision, training_precision
 from simrec_cli.engine.protocol import protocol_named
 from simrec_cli.engine.resume import merge_for_resume
-from simrec_cli.engine.rundir import LOG, LoggingReporter, MetricsCsv, RunDirSnapshot, plot_metrics
+from simrec_cli.engine.rundir import (
+    BEST,
+    CONFIG,
+    LAST,
+    LOG,
+    METRICS,
+    PLOT,
+    LoggingReporter,
+    MetricsCsv,
+    RunDirSnapshot,
+    check_run_files,
+    plot_metrics,
+)
 from simrec_cli.engine.sampling import ResumableSampler
 from simrec_cli.engine.schedule import LrSchedule
 from simrec_cli.engine.stopping import DeferredStop
@@ -63,9 +74,9 @@ from simrec_cli.models.weights import load_pretrained_checkpoint, require_pretra
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings, settings_to_dict, settings_to_yaml
 from simrec_cli.settings.train import usable_cores
+from simrec_cli.storage.atomic import atomic_copy, atomic_write, remove_stale_temporaries
+from simrec_cli.storage.targets import ensure_writable_dir
 
-LAST = "last.pth"
-BEST = "best.pth"
 LOSS_KEYS = ("loss", "loss_det", "loss_seg")
 
 
@@ -176,6 +187,7 @@ class Trainer:
         world = self.world
         if world.is_main:
             ensure_writable_dir(self.run_dir, "run directory", "train.output_dir=FOLDER")
+            check_run_files(self.run_dir)
             remove_stale_temporaries(self.run_dir)
             self.reporter = LoggingReporter(reporter, self.run_dir / LOG)
         settings.check_world_size(world.size)
@@ -200,7 +212,7 @@ class Trainer:
         require_pretrained_files(settings.model, settings.train.vl_pretrain_weight if self.state is None else None)
         if world.is_main:  # read (and checked) here, so a damaged file fails the start and changes nothing
             done = int(self.state["epoch"]) if self.state is not None else 0
-            self.metrics_csv = MetricsCsv(self.run_dir / "metrics.csv", keep_through_epoch=done)
+            self.metrics_csv = MetricsCsv(self.run_dir / METRICS, keep_through_epoch=done)
         seed_everything(settings.train.seed)
         self._build()
 
@@ -532,7 +544,7 @@ class Trainer:
             )
         row["time_s"] = round(seconds, 2)
         self.metrics_csv.append(row)
-        plot_metrics(self.metrics_csv.rows, self.run_dir / "results.png")
+        plot_metrics(self.metrics_csv.rows, self.run_dir / PLOT)
         if self.writer is not None:
             self.writer.add_scalar("Acc/BoxIoU@0.5", metrics.acc50, epoch)
             self.writer.add_scalar("Acc/BoxIoU@0.75", metrics.acc75, epoch)
@@ -583,7 +595,7 @@ class Trainer:
             return self._finished_already()
         if world.is_main:
             yaml_text = settings_to_yaml(settings)
-            atomic_write(self.run_dir / "config.yaml", lambda handle: handle.write(yaml_text))
+            atomic_write(self.run_dir / CONFIG, lambda handle: handle.write(yaml_text))
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.run_dir))

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from simrec_cli.data.files import atomic_path, atomic_write_json, check_writable_file
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint, read_checkpoint
 from simrec_cli.engine.distributed import resolve_device
@@ -33,6 +32,8 @@ from simrec_cli.export.metadata import ONNX_FORMAT, export_metadata, metadata_st
 from simrec_cli.predict.defaults import DEFAULT_OPSET, MIN_OPSET
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings
+from simrec_cli.storage.atomic import atomic_path, atomic_write_json
+from simrec_cli.storage.targets import check_writable_file
 
 # On the check input each exported box must overlap PyTorch's this much, or score within SCORE_TIE of it (a
 # near tie between candidate boxes that float16 rounding may break the other way); else nothing is written.

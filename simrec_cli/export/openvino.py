@@ -11,13 +11,14 @@ import os
 import shutil
 from pathlib import Path
 
-from simrec_cli.data.files import atomic_path, atomic_write_json, check_writable_file, temporary_dir_beside
 from simrec_cli.errors import SimrecError
 from simrec_cli.export.metadata import OPENVINO_FORMAT, metadata_strings
 from simrec_cli.export.onnx import CHECK_BATCH, ExportResult, check_against_torch, check_opset, load_for_export
 from simrec_cli.predict.defaults import DEFAULT_OPSET
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.runtimes.openvino_runtime import OpenVinoRunner, import_openvino
+from simrec_cli.storage.atomic import atomic_path, atomic_write_json, temporary_dir_beside
+from simrec_cli.storage.targets import check_writable_file
 
 IR_FIX = "choose another -o/--output"
 

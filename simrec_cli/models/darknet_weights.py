@@ -9,8 +9,6 @@ order must be the network order, which holds for the `module_list` backbones her
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ import torch
 from torch import nn
 
 from simrec_cli.errors import SimrecError
+from simrec_cli.storage.atomic import atomic_write
 
 ConvLayer = tuple[nn.Conv2d, nn.BatchNorm2d | None]
 
@@ -115,11 +114,4 @@ def save_darknet_weights(module: nn.Module, path: Path, header: DarknetHeader = 
     for conv, bn in conv_layers(module):
         for tensor in _layer_tensors(conv, bn):
             parts.append(tensor.detach().cpu().float().numpy().astype("<f4").tobytes())
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(b"".join(parts))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda stream: stream.write(b"".join(parts)), binary=True)

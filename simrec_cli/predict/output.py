@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from simrec_cli.data.files import NAME_MAX_BYTES, atomic_write, ensure_writable_dir, shortened_name
 from simrec_cli.engine.rundir import next_run_dir
+from simrec_cli.storage.atomic import NAME_MAX_BYTES, atomic_write, shortened_name
+from simrec_cli.storage.targets import ensure_writable_dir
 
 PICTURE_QUALITY = 90
 # An image's name may be as long as a file name may be; the names made from it add `_2`, `_mask12.png`.

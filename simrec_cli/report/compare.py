@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simrec_cli.data.files import atomic_write
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.checkpoint import build_inference_model, checkpoint_settings, read_checkpoint
 from simrec_cli.engine.protocol import UNNAMED
@@ -236,13 +235,19 @@ def setting_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _markdown_table(header: list[str], rows: list[list[str]], numeric_from: int) -> str:
-    def escape(cell: str) -> str:
-        return cell.replace("|", "\\|")
+def _markdown_cell(cell: str) -> str:
+    """A cell that stays one cell on one line: a pipe in a run's name would end the cell, a line break (or any
+    other control character, such as a terminal escape) the row; they are written escaped, as Python would."""
+    return "".join(
+        "\\|" if char == "|" else char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in cell
+    )
 
+
+def _markdown_table(header: list[str], rows: list[list[str]], numeric_from: int) -> str:
     align = ["---" if index < numeric_from else "---:" for index in range(len(header))]
     lines = [header, align, *rows]
-    return "\n".join("| " + " | ".join(escape(cell) for cell in line) + " |" for line in lines)
+    return "\n".join("| " + " | ".join(_markdown_cell(cell) for cell in line) + " |" for line in lines)
 
 
 def to_markdown(comparison: Comparison) -> str:
@@ -267,8 +272,8 @@ def to_csv(comparison: Comparison) -> str:
     return buffer.getvalue()
 
 
-def plot_curves(comparison: Comparison, path: Path) -> list[str]:
-    """Overlay every run's val Acc@0.5 per epoch in one PNG; returns the names of runs without a curve."""
+def plot_curves(comparison: Comparison) -> tuple[bytes, list[str]]:
+    """Every run's val Acc@0.5 per epoch overlaid in one PNG, and the names of the runs without a curve."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -287,6 +292,7 @@ def plot_curves(comparison: Comparison, path: Path) -> list[str]:
     if len(missing) < len(comparison.runs):
         axis.legend(fontsize=8)
     figure.tight_layout()
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100), binary=True)
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=100)
     plt.close(figure)
-    return missing
+    return png.getvalue(), missing

@@ -14,6 +14,7 @@ from simrec_cli.drawing import draw_outcome, picture_base
 from simrec_cli.engine.metrics import SampleResult
 from simrec_cli.report.analysis import Scenes
 from simrec_cli.settings import DatasetSettings
+from simrec_cli.storage.outputs import StagedFolder
 
 GALLERY_WIDTH = 640  # pixels; pictures are never wider
 JPEG_QUALITY = 85
@@ -30,8 +31,8 @@ class GallerySource:
     masks: MaskStore | None
 
 
-def draw_gallery(source: GallerySource, rows: Sequence[int], folder: Path, prefix: str) -> list[str]:
-    """Draw each row's picture into `folder` as `<prefix>-NN.jpg`; returns the file names in order."""
+def draw_gallery(source: GallerySource, rows: Sequence[int], folder: StagedFolder, prefix: str) -> list[str]:
+    """Draw each row's picture into `folder` as `<prefix>-NN.jpg`; returns their paths in the folder, in order."""
     image_root = source.dataset.resolved_image_path()
     decoded: dict[Path, np.ndarray] = {}
     names = []
@@ -56,6 +57,7 @@ def draw_gallery(source: GallerySource, rows: Sequence[int], folder: Path, prefi
             predicted_mask,
         )
         name = f"{prefix}-{number:02d}.jpg"
-        picture.save(folder / name, format="JPEG", quality=JPEG_QUALITY)  # the folder is staged, then swapped in
+        folder.write(name, lambda handle, picture=picture: picture.save(handle, format="JPEG", quality=JPEG_QUALITY),
+                     binary=True)  # fmt: skip
         names.append(name)
     return names

@@ -2,7 +2,8 @@
 
 The page is rendered from the very dictionary saved as report.json, so every number on it is in the file.
 Everything is written into a hidden folder beside the target and swapped in at the end: an interrupted report
-leaves the previous one (or nothing), never half a page.
+leaves the previous one (or nothing), never half a page. The swap replaces only a folder that is new, empty or
+an earlier report holding nothing but its own files (see `simrec_cli.storage.owned`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,34 +18,18 @@ from pathlib import Path
 from simrec_cli.data.annotations import Annotations, load_annotations
 from simrec_cli.data.categories import known_category_names
 from simrec_cli.data.dataset import evaluation_items, split_entries
-from simrec_cli.data.files import check_writable_dir, replace_dir
 from simrec_cli.data.masks import MaskStore
 from simrec_cli.data.objects import ImageObjects, image_objects
 from simrec_cli.engine.metrics import SampleResult, SplitMetrics
 from simrec_cli.engine.protocol import EvaluationProtocol, protocol_named
 from simrec_cli.errors import SimrecError
 from simrec_cli.report import analysis
+from simrec_cli.report.folder import DEFAULT_HITS, DEFAULT_MISSES, REPORT_FORMAT, report_output
 from simrec_cli.report.gallery import GallerySource, draw_gallery
 from simrec_cli.report.page import render_page
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import DatasetSettings, Settings
-
-REPORT_FORMAT = "simrec-report-v1"
-DEFAULT_MISSES = 24
-DEFAULT_HITS = 12
-
-
-def check_report_dir(folder: Path) -> None:
-    """Refuse a report folder that cannot be written, or that holds anything but an earlier report (which is
-    replaced), before any evaluation work is done."""
-    if folder.exists() and not folder.is_dir():
-        raise SimrecError(f"report folder {folder} is a file", "give a new folder, or one an earlier report wrote")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / "report.json").is_file():
-        raise SimrecError(
-            f"report folder {folder} holds other files, and the report replaces the whole folder",
-            "give a new or empty folder, or one an earlier report wrote",
-        )
-    check_writable_dir(folder.resolve().parent, "report", "--report")
+from simrec_cli.storage.outputs import Outputs, StagedFolder
 
 
 def _file_stem(split: str) -> str:
@@ -58,7 +41,7 @@ def _pictures(
 ) -> list[dict]:
     return [
         {
-            "file": f"images/{name}",
+            "file": name,
             "expression": samples.expressions[row],
             "iou": samples.ious[row].item(),
             "score": samples.scores[row].item(),
@@ -83,9 +66,9 @@ class _Data:
 
 
 def _split_report(
-    metrics: SplitMetrics, results: list[SampleResult], data: _Data, images: Path, gallery: tuple[int, int]
+    metrics: SplitMetrics, results: list[SampleResult], data: _Data, folder: StagedFolder, gallery: tuple[int, int]
 ) -> dict:
-    """Everything the report says about one split, with its pictures drawn into `images`."""
+    """Everything the report says about one split, with its pictures drawn into the folder's `images/`."""
     dataset = data.dataset
     entries = split_entries(data.anns, metrics.split, dataset)
     items = evaluation_items(entries)
@@ -105,8 +88,8 @@ def _split_report(
     stem = _file_stem(metrics.split)
     miss_rows = analysis.worst_misses(samples, gallery[0])
     hit_rows = analysis.typical_hits(samples, gallery[1])
-    miss_files = draw_gallery(source, miss_rows, images, f"{stem}-miss")
-    hit_files = draw_gallery(source, hit_rows, images, f"{stem}-hit")
+    miss_files = draw_gallery(source, miss_rows, folder, f"images/{stem}-miss")
+    hit_files = draw_gallery(source, hit_rows, folder, f"images/{stem}-hit")
     synthetic = dataset.name == "synthetic"
     return {
         "split": metrics.split,
@@ -166,7 +149,7 @@ def write_report(
     metrics: list[SplitMetrics],
     predictions: dict[str, list[SampleResult]],
     settings: Settings,
-    folder: Path,
+    folder: Path | StagedFolder,
     *,
     misses: int = DEFAULT_MISSES,
     hits: int = DEFAULT_HITS,
@@ -175,10 +158,17 @@ def write_report(
     """Write `folder/index.html`, `folder/report.json` and `folder/images/` for an evaluation; returns the report.
 
     `settings` are those of the evaluation (its dataset is the one evaluated); `predictions` hold every
-    expression's result per split, in dataset order, as `evaluate_checkpoint` returns them.
+    expression's result per split, in dataset order, as `evaluate_checkpoint` returns them. `folder` is the
+    report's folder (checked, filled and swapped in here), or a command's staged folder, swapped in with the
+    command's other outputs.
     """
-    reporter = reporter or NullReporter()
-    check_report_dir(folder)
+    if isinstance(folder, Path):
+        target = report_output(folder)
+        with Outputs(target) as outputs:
+            report = write_report(checkpoint, metrics, predictions, settings, outputs.folder(target), misses=misses,
+                                  hits=hits)  # fmt: skip
+        (reporter or NullReporter()).info(f"report written to {folder / 'index.html'}")
+        return report
     dataset = settings.dataset
     anns = load_annotations(dataset.resolved_ann_path(), dataset.name)
     objects_path = dataset.resolved_objects_path()
@@ -188,38 +178,27 @@ def write_report(
     masks = MaskStore(dataset.resolved_mask_path(), dataset.legacy_mask_dir()) if with_masks else None
     protocol = protocol_named(metrics[0].protocol if metrics else settings.train.evaluation.protocol)
     run_dir = Path(checkpoint).resolve().parent
-    staged = Path(tempfile.mkdtemp(dir=folder.resolve().parent, prefix=f".{folder.name}."))
-    try:
-        staged.chmod(0o755)  # mkdtemp makes it private; a report is meant to be shared
-        (staged / "images").mkdir()
-        data = _Data(dataset, anns, objects, category_names, masks, protocol)
-        splits = [
-            _split_report(item, predictions[item.split], data, staged / "images", (misses, hits)) for item in metrics
-        ]
-        report = {
-            "format": REPORT_FORMAT,
-            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "checkpoint": str(checkpoint),
-            "checkpoint_resolved": str(Path(checkpoint).resolve()),
-            "model": settings.model.name,
-            "input_shape": list(dataset.input_shape),
-            "dataset": dataset.name,
-            "annotations": str(dataset.resolved_ann_path()),
-            "masks": with_masks,
-            "protocol": protocol.as_dict() | {"miss_rule": protocol.miss_rule()},
-            "objects": {
-                "path": str(objects_path),
-                "complete": objects.complete,
-                "note": _objects_note(objects, objects_path),
-            },
-            "splits": splits,
-            "training": training_curves(run_dir),
-        }
-        (staged / "report.json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
-        (staged / "index.html").write_text(render_page(report), encoding="utf-8")
-        replace_dir(staged, folder)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
-    reporter.info(f"report written to {folder / 'index.html'}")
+    data = _Data(dataset, anns, objects, category_names, masks, protocol)
+    splits = [_split_report(item, predictions[item.split], data, folder, (misses, hits)) for item in metrics]
+    report = {
+        "format": REPORT_FORMAT,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "checkpoint": str(checkpoint),
+        "checkpoint_resolved": str(Path(checkpoint).resolve()),
+        "model": settings.model.name,
+        "input_shape": list(dataset.input_shape),
+        "dataset": dataset.name,
+        "annotations": str(dataset.resolved_ann_path()),
+        "masks": with_masks,
+        "protocol": protocol.as_dict() | {"miss_rule": protocol.miss_rule()},
+        "objects": {
+            "path": str(objects_path),
+            "complete": objects.complete,
+            "note": _objects_note(objects, objects_path),
+        },
+        "splits": splits,
+        "training": training_curves(run_dir),
+    }
+    folder.write_text("report.json", json.dumps(report, indent=1, default=str))
+    folder.write_text("index.html", render_page(report))
     return report

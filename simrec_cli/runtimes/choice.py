@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 
-from simrec_cli.data.files import atomic_write_json
 from simrec_cli.errors import SimrecError
 from simrec_cli.models.precision import cpu_flags
 from simrec_cli.runtimes.base import Runtime
+from simrec_cli.storage.atomic import atomic_write_json
 
 CACHE_ENV = "SIMREC_CACHE_DIR"
 TIMED_PASSES = 3  # after one warm-up pass; the median counts

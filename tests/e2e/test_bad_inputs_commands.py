@@ -225,7 +225,7 @@ OTHERS = [
     Row("eval --json and --save-predictions at one path", _eval("--json", "@o.json", "--save-predictions",
         "@o.json"), "--json and --save-predictions", says="both name"),
     Row("eval --report holds other files", _eval("--report", "@report"), "report", write_file("report/notes.txt", "x"),
-        says="holds other files"),
+        says="holds files"),
     Row("compare only unreadable paths", lambda p: ["compare", p.tmp / "gone", p.tmp / "notes.pth"],
         "none of the paths", write_file("notes.pth", "text")),
     Row("compare --plot below a file", lambda p: ["compare", p.run, "--plot", p.tmp / "file" / "c.png"], "--plot",

@@ -149,7 +149,7 @@ def test_disk_full_while_writing_predictions_on_a_real_tmpfs(places: Places) -> 
 # Run the CLI in a process that kills itself with SIGKILL at one phase of writing last.pth.
 KILLING_DRIVER = """
 import os, signal, sys
-from simrec_cli.data import files
+from simrec_cli.storage import atomic as files
 
 phase, target = sys.argv[1], ".last.pth."
 
@@ -164,7 +164,7 @@ if phase == "before the temporary file":
         return make_temporary(*args, **kwargs)
     files.tempfile.mkstemp = mkstemp
 elif phase == "while writing it":
-    open_for_writing = files._open_for_writing
+    open_for_writing = files.open_for_writing
     class HalfWritten:
         def __init__(self, handle):
             self.handle, self.written = handle, 0
@@ -183,7 +183,7 @@ elif phase == "while writing it":
     def opener(path, binary):
         handle = open_for_writing(path, binary)
         return HalfWritten(handle) if path.name.startswith(target) else handle
-    files._open_for_writing = opener
+    files.open_for_writing = opener
 elif phase == "between writing and renaming":
     rename = files.os.replace
     def replace(source, destination):

@@ -82,7 +82,7 @@ def test_unknown_device_is_one_clear_error() -> None:
 def test_atomic_writes_keep_the_usual_file_mode(tmp_path: Path) -> None:
     import os
 
-    from simrec_cli.data.files import atomic_write_json
+    from simrec_cli.storage.atomic import atomic_write_json
 
     old = os.umask(0o022)
     try:

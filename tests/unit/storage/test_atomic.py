@@ -10,15 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from simrec_cli.data.files import (
-    atomic_write,
-    atomic_write_json,
-    check_writable_dir,
-    check_writable_file,
-    remove_stale_temporaries,
-)
 from simrec_cli.engine.checkpoint import atomic_save
 from simrec_cli.errors import SimrecError
+from simrec_cli.storage.atomic import atomic_write, atomic_write_json, remove_stale_temporaries
+from simrec_cli.storage.targets import check_writable_dir, check_writable_file
 from tests.faults import failing_writes, small_tmpfs
 
 

@@ -1,0 +1,220 @@
+"""All outputs of one command, checked before the work and committed together after it.
+
+A command declares its outputs first (`Outputs(OutputFile(...), OutputFolder(...))`): each is checked at once
+(not a device, FIFO, socket or foreign folder; writable; no two at one path), so a bad path fails before an
+hour of evaluation. When the work is done, every output is written to a temporary beside its target (a file) or
+filled in a temporary folder (a folder); only when all of them are complete are they renamed into place, each
+checked again just before. A failure while writing (a full disk) therefore leaves every target as it was and
+says so; a failure among the renames, which is rare, says exactly which outputs were written and which not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from simrec_cli.errors import SimrecError
+from simrec_cli.storage.atomic import (
+    Writer,
+    discard,
+    json_writer,
+    rename_into_place,
+    temporary_dir_beside,
+    temporary_file_beside,
+    write_temporary,
+)
+from simrec_cli.storage.failures import os_error_message, reason, write_failure
+from simrec_cli.storage.owned import FolderKind, check_replaceable, replace_owned_dir
+from simrec_cli.storage.targets import check_separate_outputs, check_writable_file, refuse_non_regular, topmost_missing
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A file a command writes, the words for it ("metrics file") and the option that named it."""
+
+    path: Path
+    what: str
+    option: str
+
+    def check(self) -> None:
+        check_writable_file(self.path, self.what, self.option)
+
+
+@dataclass(frozen=True)
+class OutputFolder:
+    """A folder a command writes whole (replacing an earlier one of its `kind`), and the option that named it."""
+
+    path: Path
+    kind: FolderKind
+    option: str
+
+    def check(self) -> None:
+        check_replaceable(self.path, self.kind, self.option)
+
+
+Target = OutputFile | OutputFolder
+
+
+def _what(target: Target) -> str:
+    return target.what if isinstance(target, OutputFile) else target.kind.what
+
+
+def _put_in_place(target: Target, temporary: Path | None) -> None:
+    """Swap one staged output into place (or, for None, remove the target), checking the target again first."""
+    if isinstance(target, OutputFolder):
+        if temporary is not None:  # folders are always staged; only files are removed
+            replace_owned_dir(temporary, target.path, target.kind, target.option)
+        return
+    path = refuse_non_regular(target.path, target.what, target.option)
+    if temporary is None:
+        path.unlink(missing_ok=True)
+    else:
+        rename_into_place(temporary, path)
+
+
+def _removed_if_empty(folder: Path) -> bool:
+    try:
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
+
+
+class StagedFolder:
+    """A temporary folder beside an output folder, filled through the writer before it is swapped in."""
+
+    def __init__(self, path: Path, final: Path, kept: str, fix: str) -> None:
+        self.path = path
+        self._final = final
+        self._kept = kept
+        self._fix = fix
+
+    def write(self, relative: str, write: Writer, binary: bool = False) -> Path:
+        """Write the file `relative` inside the folder; a failure names the file as it would be in its place."""
+        path = self.path / relative
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_temporary(path, write, binary)
+        except Exception as exc:
+            failure = write_failure(self._final / relative, exc, self._fix, self._kept)
+            if failure is None:
+                raise
+            raise failure from exc
+        return path
+
+    def write_text(self, relative: str, text: str) -> Path:
+        return self.write(relative, lambda handle: handle.write(text))
+
+
+class Outputs:
+    """The outputs of one command: checked when made, staged by `write`/`write_json`/`folder`, committed on
+    leaving the `with` block (or by `commit()`), discarded when the block fails."""
+
+    def __init__(self, *targets: Target | None) -> None:
+        self.targets: list[Target] = []
+        self._staged: list[tuple[Target, Path | None]] = []  # None: a file removed at the commit
+        self._created: list[tuple[Path, Path]] = []  # (outermost, innermost) folder made for a staged output
+        self.add(*targets)
+
+    def add(self, *targets: Target | None) -> None:
+        """Declare more outputs; each is checked at once, and against the others for a shared path."""
+        given = [target for target in targets if target is not None]
+        every = [*self.targets, *given]
+        options = [target.option for target in every]
+        labels = [option if options.count(option) == 1 else f"the {_what(target)} of {option}"
+                  for option, target in zip(options, every, strict=True)]  # fmt: skip
+        folders = tuple(label for label, target in zip(labels, every, strict=True) if isinstance(target, OutputFolder))
+        check_separate_outputs({label: target.path for label, target in zip(labels, every, strict=True)}, folders)
+        for target in given:
+            target.check()
+        self.targets.extend(given)
+
+    def _make_parent(self, folder: Path) -> None:
+        top = topmost_missing(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if top is not None:
+            self._created.append((top, folder))
+
+    def _kept(self) -> str:
+        """What a failure before the renames leaves: every target as it was."""
+        existing = [target.path.name for target in self.targets if target.path.exists()]
+        if not existing:
+            return "nothing was written"
+        return f"nothing was written; {', '.join(existing)} {'was' if len(existing) == 1 else 'were'} left as before"
+
+    def write(self, target: OutputFile, write: Writer, binary: bool = False) -> None:
+        """Write `target`'s content to a temporary beside it, renamed into place at the commit."""
+        path = refuse_non_regular(target.path, target.what, target.option)
+        kept = self._kept()
+        try:
+            self._make_parent(path.parent)
+        except OSError as exc:
+            raise os_error_message(target.path, exc, f"choose another {target.option}", kept) from exc
+        temporary = temporary_file_beside(path, kept=kept)
+        self._staged.append((target, temporary))
+        try:
+            write_temporary(temporary, write, binary)
+        except Exception as exc:
+            failure = write_failure(target.path, exc, f"choose another {target.option}", self._kept())
+            if failure is None:
+                raise
+            raise failure from exc
+
+    def write_json(self, target: OutputFile, data: Any) -> None:
+        self.write(target, json_writer(target.path, data))
+
+    def remove(self, target: OutputFile) -> None:
+        """Remove `target` at the commit (an output of an earlier run that would now be stale)."""
+        refuse_non_regular(target.path, target.what, target.option)
+        self._staged.append((target, None))
+
+    def folder(self, target: OutputFolder) -> StagedFolder:
+        """A temporary folder to fill, swapped in for `target` at the commit."""
+        try:
+            self._make_parent(target.path.absolute().parent)
+            path = temporary_dir_beside(target.path.absolute())
+        except OSError as exc:
+            raise os_error_message(target.path, exc, f"choose another {target.option}", self._kept()) from exc
+        self._staged.append((target, path))
+        return StagedFolder(path, target.path, self._kept(), f"choose another {target.option}")
+
+    def commit(self) -> None:
+        """Rename every staged output into place; if one fails, say which were written and which not."""
+        staged, self._staged = self._staged, []
+        for done, (target, temporary) in enumerate(staged):
+            try:
+                _put_in_place(target, temporary)
+            except (OSError, SimrecError) as exc:
+                for _, left in staged[done:]:
+                    if left is not None:
+                        discard(left)
+                cause = exc.message if isinstance(exc, SimrecError) else reason(exc)
+                written = ", ".join(f"{t.option} {t.path}" for t, _ in staged[:done]) or "none"
+                missing = ", ".join(f"{t.option} {t.path}" for t, _ in staged[done:])
+                raise SimrecError(f"cannot write {target.path}: {cause}",
+                                  f"written: {written}; not written: {missing}") from exc  # fmt: skip
+
+    def discard(self) -> None:
+        """Remove every staged temporary; the targets stay as they were."""
+        staged, self._staged = self._staged, []
+        for _, temporary in staged:
+            if temporary is not None:
+                discard(temporary)
+        created, self._created = self._created, []
+        for top, folder in created:  # folders made for the outputs go again, unless something else is in them
+            for made in [folder, *folder.parents]:
+                if not _removed_if_empty(made) or made == top:
+                    break
+
+    def __enter__(self) -> Outputs:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if error is None:
+            self.commit()
+        else:
+            self.discard()
