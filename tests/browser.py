@@ -44,8 +44,11 @@ class PageProblems:
 
 
 @contextmanager
-def browser_page(width: int = 1280, height: int = 900) -> Iterator[tuple[object, PageProblems]]:
-    """Yield a fresh Playwright page and the problems it records; skip the test where no browser runs."""
+def browser_page(
+    width: int = 1280, height: int = 900, password: str | None = None
+) -> Iterator[tuple[object, PageProblems]]:
+    """Yield a fresh Playwright page and the problems it records; skip the test where no browser runs. With
+    `password`, the page answers a login the site asks for with it (as a person would type it)."""
     binary = chromium_path()
     if binary is None:
         pytest.skip("no Chromium on this machine (make test installs Debian's chromium package)")
@@ -55,7 +58,8 @@ def browser_page(width: int = 1280, height: int = 900) -> Iterator[tuple[object,
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
+            credentials = {"username": "simrec", "password": password} if password else None
+            page = browser.new_page(viewport={"width": width, "height": height}, http_credentials=credentials)
             page.on("console", lambda message: message.type == "error" and problems.console_errors.append(message.text))
             page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
             page.on("requestfailed", lambda request: problems.failed_requests.append(f"failed: {request.url}"))

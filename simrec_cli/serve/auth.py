@@ -17,7 +17,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 OPEN_PATHS = frozenset({"/health"})  # what a load balancer or orchestrator probes without credentials
 REALM = "simrec"
-CHALLENGE = f'Bearer realm="{REALM}", Basic realm="{REALM}"'
+# One header per scheme: a browser reads the schemes it knows (Basic) from headers of their own.
+CHALLENGES = [(b"www-authenticate", f'{scheme} realm="{REALM}"'.encode()) for scheme in ("Bearer", "Basic")]
 
 
 class TokenGate:
@@ -40,8 +41,9 @@ class TokenGate:
             if given is None
             else "the API token is wrong; send the token the server was started with"
         )
-        body = {"error": "unauthorized", "detail": detail, "field": None}
-        await JSONResponse(body, status_code=401, headers={"WWW-Authenticate": CHALLENGE})(scope, receive, send)
+        response = JSONResponse({"error": "unauthorized", "detail": detail, "field": None}, status_code=401)
+        response.raw_headers.extend(CHALLENGES)
+        await response(scope, receive, send)
 
 
 def presented_token(header: bytes | None) -> bytes | None:

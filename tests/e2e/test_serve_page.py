@@ -110,3 +110,22 @@ def test_api_docs_render_offline(server: ServerProcess) -> None:
         assert "/predict" in text and "multipart/form-data" in text and "ErrorBody" in text
         assert "image_path" in text and "/metrics" in text
         assert problems.all() == []
+
+
+def test_a_server_with_a_token_asks_the_browser_for_it(demo_image: Path, tmp_path: Path) -> None:
+    """With --api-key the page, its files and its requests need the token; a browser asks for it as a password,
+    and once given, the page answers as it does without one."""
+    checkpoint = write_checkpoint(tmp_path / "tiny.pth", tiny_settings())
+    token = "page-token-0123456789abcdef"
+    with running_server(checkpoint, "--device", "cpu", env={"SIMREC_API_KEY": token}) as guarded:
+        assert httpx.get(guarded.url, timeout=10).status_code == 401
+        with browser_page(password=token) as (page, problems):
+            page.goto(guarded.url)
+            page.wait_for_function("!document.getElementById('model-info').textContent.startsWith('loading')")
+            assert "simrec trained on synthetic" in page.inner_text("#model-info")
+            page.set_input_files("#file-input", str(demo_image))
+            page.fill("#expressions", DEMO_EXPRESSION)
+            page.click("#find-button")
+            page.wait_for_selector("body[data-state=answered]", timeout=ANSWER_TIMEOUT_MS)
+            assert page.locator("rect.answer-box").count() == 1
+            assert problems.all() == []
