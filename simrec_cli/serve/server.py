@@ -137,10 +137,10 @@ def _announce(reporter: Reporter, options: ServeOptions, port: int, described: d
 
 def _forward(described: dict[str, Any]) -> str:
     """What runs the model: PyTorch's eager or compiled forward, or the runtime of an exported file."""
-    if described["runtime"] != "pytorch":
-        return described["runtime"]
     sizes = described["compiled_batch_sizes"]
-    return f"compiled forward for batch sizes {', '.join(map(str, sizes))}" if sizes else "eager forward"
+    if sizes:
+        return f"compiled forward for batch sizes {', '.join(map(str, sizes))}"
+    return "eager forward" if described["runtime"].startswith("torch") else described["runtime"]
 
 
 class _AnnouncingServer(uvicorn.Server):

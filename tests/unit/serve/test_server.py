@@ -20,7 +20,7 @@ from simrec_cli.serve.problems import RequestProblem
 from simrec_cli.serve.server_files import read_server_file
 
 TOKEN = "0123456789abcdef0123"
-DESCRIBED = {"runtime": "pytorch", "compiled_batch_sizes": []}
+DESCRIBED = {"runtime": "torch eager", "compiled_batch_sizes": []}
 
 
 def test_a_taken_port_and_an_unusable_host_get_their_own_hints() -> None:
