@@ -80,10 +80,12 @@ def command(
         help="flickr: SimREC's flickr.json \\[default: <data-root>/anns/flickr.json]; merge: a flickr.json to include.",
     ),
     vg: Path | None = typer.Option(
-        None, "--vg", help="vg: SimREC's vg.json \\[default: <data-root>/anns/vg.json]; merge: a vg.json to include."
+        None,
+        "--vg",
+        help="vg: a vg.json in SimREC's format \\[default: <data-root>/anns/vg.json]; merge: a vg.json to include.",
     ),
 ) -> None:
-    """Convert REFER annotations to SimREC's format, with vocabulary, masks and word vectors.
+    """Prepare a dataset (REFER, Flickr30k, Visual Genome, merge, synthetic) in SimREC's format, with its vocabulary.
 
     Every image the annotations refer to must lie under <data-root>/images/ where training reads it; a missing one
     is reported before anything is written. An option the dataset does not read is refused.

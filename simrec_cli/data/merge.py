@@ -52,7 +52,7 @@ def build_merge(
             reporter.warning(f"{dataset} is not prepared: images of its val/test splits cannot be removed from merge")
     for dataset, path in (("flickr", flickr), ("vg", vg)):
         if path is not None:
-            hint = f"check the path given to --{dataset} (SimREC's {dataset}.json; see docs/data.md)"
+            hint = f"check the path given to --{dataset} (a {dataset}.json in SimREC's format; see docs/data.md)"
             sources[dataset] = (dataset, load_annotations(path, dataset, missing_hint=hint))
     if not sources:
         raise SimrecError(

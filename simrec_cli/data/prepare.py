@@ -219,10 +219,9 @@ def refuse_unused_options(dataset: str, given: dict[str, object]) -> None:
 
 def _downloaded_annotations(dataset: str, path: Path, option: str, given: bool) -> Annotations:
     """SimREC's flickr.json / vg.json from `path` (given with `option`, or the default place under anns/)."""
-    source = f"SimREC's {dataset}.json (see docs/data.md)"
-    hint = (
-        f"check the path given to {option}" if given else f"download {source} to {path}, or give it with {option} FILE"
-    )
+    source = "SimREC's flickr.json" if dataset == "flickr" else f"a {dataset}.json in SimREC's format"
+    where = f"put {source} (see docs/data.md) at {path}, or give it with {option} FILE"
+    hint = f"check the path given to {option}" if given else where
     return load_annotations(path, dataset, missing_hint=hint)
 
 
