@@ -103,8 +103,9 @@ def load_model(
     path = Path(path)
     kind = artefact_kind(path)
     preferred = os.environ.get(RUNTIME_ENV) or "auto"
+    reason = "as asked"
     if runtime == "auto" and preferred in RUNNABLE_BY[kind]:
-        runtime = preferred
+        runtime, reason = preferred, f"{RUNTIME_ENV}={preferred}"
     if runtime not in RUNTIME_CHOICES:
         raise SimrecError(f"unknown runtime {runtime!r}", f"use one of: {', '.join(RUNTIME_CHOICES)}")
     torch_device = resolve_device(device)
@@ -122,7 +123,9 @@ def load_model(
                 f"--runtime {runtime} cannot run {path} ({KIND_NAMES[kind]})",
                 f"use --runtime {' or '.join(RUNNABLE_BY[kind])}" + _export_hint(kind, runtime),
             )
-        return opener.open(runtime, "as asked")
+        if not _runs_on(runtime, torch_device):
+            raise SimrecError(f"--runtime {runtime} runs on the CPU, not on {torch_device}", "add --device cpu")
+        return opener.open(runtime, reason)
     candidates = [name for name in RUNNABLE_BY[kind] if INSTALLED[name]() and _runs_on(name, torch_device)]
     if not candidates:
         needed = RUNNABLE_BY[kind]
