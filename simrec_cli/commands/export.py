@@ -71,6 +71,6 @@ def command(
         reporter.info(f"{result.checked_by} check: boxes match PyTorch's (IoU >= {result.min_box_iou:.4f})")
     else:
         reporter.info(
-            f"{result.checked_by} check: boxes match PyTorch's but where two candidates score the same to float16 "
-            f"precision (lowest IoU {result.min_box_iou:.3f})"
+            f"{result.checked_by} check: boxes match PyTorch's except where two candidate boxes score within "
+            f"rounding of each other (lowest IoU {result.min_box_iou:.3f})"
         )
