@@ -248,8 +248,8 @@ class _Opener:
 
     def _unmeasured(self, first: LoadedModel, candidates: list[str], rows: int) -> LoadedModel:
         others = listed([name for name in candidates if name != candidates[0]])
-        reason = (f"auto: {others} not yet measured on this machine, and {_expressions(rows)} do not pay for measuring "
-                  "it (eval, serve and benchmark measure it once)")  # fmt: skip
+        reason = (f"auto: {others} not yet measured on this machine, and measuring costs more than it could save on "
+                  f"{_expressions(rows)}; eval, serve and benchmark measure it once")  # fmt: skip
         return self.open(candidates[0], reason)
 
     def _measure(self, record: SpeedRecord, candidates: list[str], first: LoadedModel) -> None:
