@@ -124,15 +124,16 @@ def global_flags() -> list[str]:
     return [*(["--debug"] if state.debug else []), *(["--quiet"] if state.quiet else [])]
 
 
-def run_under_torchrun(plan: LaunchPlan, verb_args: list[str]) -> None:
+def run_under_torchrun(plan: LaunchPlan, verb_args: list[str], keep_fds: tuple[int, ...] = ()) -> None:
     """Start the processes of `plan` running `simrec <verb_args>` and exit with their status.
 
-    A user error is printed once, here, whichever and however many processes met it.
+    A user error is printed once, here, whichever and however many processes met it. `keep_fds` stay open in
+    torchrun (the run lock's descriptor, so the lock lives as long as torchrun does).
     """
     from simrec_cli.engine.launcher import relaunch
 
     with tempfile.TemporaryDirectory(prefix="simrec-errors-") as folder:
-        code = relaunch(plan, [*global_flags(), *verb_args], errors_dir=Path(folder))
+        code = relaunch(plan, [*global_flags(), *verb_args], errors_dir=Path(folder), keep_fds=keep_fds)
         reported = sorted(Path(folder).iterdir())
         if reported:
             report_error(SimrecError(**json.loads(reported[0].read_text())))

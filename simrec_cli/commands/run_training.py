@@ -9,7 +9,8 @@ from simrec_cli.commands.common import run_under_torchrun
 from simrec_cli.console import RichReporter, console, state
 from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
 from simrec_cli.engine.launcher import LaunchRequest, plan_processes
-from simrec_cli.engine.rundir import BEST, check_run_files
+from simrec_cli.engine.run_lock import lock_for_this_process
+from simrec_cli.engine.rundir import BEST, check_run_files, next_run_dir
 from simrec_cli.engine.trainer import Trainer, TrainResult
 from simrec_cli.settings import Settings
 from simrec_cli.storage.targets import check_writable_dir
@@ -21,16 +22,26 @@ def train_here_or_relaunch(
     """Train in this process, or start the processes `request` asks for, running `simrec <verb_args>`.
 
     The plan fills what the flags leave out from SLURM's environment; under torchrun the process just trains.
+    The run directory is locked for the whole run (see `engine.run_lock`); without `train.output_dir`, a new
+    `runs/train`, `runs/train2`, ... is claimed.
     """
-    if settings.train.output_dir is not None:
-        check_writable_dir(settings.train.output_dir, "run directory", "train.output_dir=FOLDER")
-        check_run_files(settings.train.output_dir)
+    run_dir = settings.train.output_dir
+    if run_dir is not None:
+        check_writable_dir(run_dir, "run directory", "train.output_dir=FOLDER")
+        check_run_files(run_dir)
+    plan = None
     if not launched_by_torchrun():
         plan = plan_processes(request, settings.train.device, os.environ, settings.train.ddp.rendezvous_timeout)
         if plan.needs_launcher:
             settings.check_world_size(plan.world_size)
-            run_under_torchrun(plan, verb_args)
-    print_training_summary(train_in_this_process(settings, resume=resume))
+    with lock_for_this_process(run_dir, plan.node_rank if plan is not None else 0) as lock:
+        if run_dir is None:  # the lock claimed a numbered folder; a node without the lock only needs a name
+            run_dir = lock.run_dir if lock is not None else next_run_dir(Path("runs"), "train")
+            settings.train.output_dir = run_dir
+            verb_args = [*verb_args, f"train.output_dir={run_dir}"]
+        if plan is not None and plan.needs_launcher:
+            run_under_torchrun(plan, verb_args, keep_fds=() if lock is None else (lock.descriptor,))
+        print_training_summary(train_in_this_process(settings, resume=resume))
 
 
 def train_in_this_process(settings: Settings, resume: Path | None = None) -> TrainResult | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from simrec_cli.commands.common import (
     DEVICE_OPTION,
     GPUS_OPTION,
@@ -42,16 +40,12 @@ def command(
     """
     from simrec_cli.commands.run_training import train_here_or_relaunch
     from simrec_cli.engine.launcher import LaunchRequest
-    from simrec_cli.engine.rundir import next_run_dir
     from simrec_cli.settings import load_settings
 
     overrides = list(overrides or [])
     if device != "auto":
         overrides.append(f"train.device={device}")
     settings = load_settings(preset, overrides)
-    if settings.train.output_dir is None:
-        settings.train.output_dir = next_run_dir(Path("runs"), "train")
-        overrides.append(f"train.output_dir={settings.train.output_dir}")
     request = LaunchRequest(gpus, nproc, nnodes, node_rank, master_addr, master_port, max_restarts)
     preset_args = ["--preset", str(preset)] if preset is not None else []
     train_here_or_relaunch(settings, request, ["train", *preset_args, *overrides])

@@ -136,11 +136,13 @@ def plan_processes(
     return plan
 
 
-def relaunch(plan: LaunchPlan, cli_args: Sequence[str], errors_dir: Path | None = None) -> int:
+def relaunch(
+    plan: LaunchPlan, cli_args: Sequence[str], errors_dir: Path | None = None, keep_fds: Sequence[int] = ()
+) -> int:
     """Run `python -m simrec_cli <cli_args>` under torchrun and return its exit code (130 when it was stopped).
 
     With `errors_dir`, the processes leave their user errors there (see ERRORS_DIR_ENV) instead of printing them,
-    so the caller can report the first one once.
+    so the caller can report the first one once. `keep_fds` are handed to torchrun open (a lock's descriptor).
     """
     command = [sys.executable, "-m", "simrec_cli.engine.torchrun_main", f"--nproc-per-node={plan.nproc_per_node}",
                f"--max-restarts={plan.max_restarts}"]  # fmt: skip
@@ -163,7 +165,7 @@ def relaunch(plan: LaunchPlan, cli_args: Sequence[str], errors_dir: Path | None 
     }
     # torchrun gets its own session, so Ctrl-C and `kill` reach it once, through this process: torchrun then stops
     # its workers with SIGTERM and waits for them, and no worker outlives this command.
-    process = subprocess.Popen(command, env=env, start_new_session=True)
+    process = subprocess.Popen(command, env=env, start_new_session=True, pass_fds=tuple(keep_fds))
 
     def forward(signum: int, frame: FrameType | None) -> None:
         process.send_signal(signum)

@@ -156,3 +156,20 @@ def new_folders_removed_on_failure(*folders: Path) -> Iterator[None]:
         for top in created:
             shutil.rmtree(top, ignore_errors=True)
         raise
+
+
+def new_numbered_folder(root: Path, name: str) -> Path:
+    """Create and return `root/name`, or `root/name2`, `root/name3`, ... for the first that does not exist.
+
+    The folder is claimed by creating it, which only one process can do: two commands started at once never
+    share one.
+    """
+    number = 1
+    while True:
+        candidate = root / (name if number == 1 else f"{name}{number}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            number += 1
+            continue
+        return candidate
