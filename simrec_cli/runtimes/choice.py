@@ -131,24 +131,35 @@ def pass_seconds(
     return statistics.median(times)
 
 
-def expected_seconds(record: SpeedRecord, name: str, rows: int | None, extra_setup: float = 0.0) -> float:
-    """Time to answer `rows` rows with runtime `name` (None rows: a server, where only the rate counts)."""
+def expected_seconds(record: SpeedRecord, name: str, rows: int | None, setup: float) -> float:
+    """Time to set runtime `name` up (`setup` seconds) and answer `rows` rows with it (None rows: a server, where
+    only the rate counts)."""
     if rows is None:
         return record.row_seconds[name]
-    return record.setup_seconds.get(name, 0.0) + extra_setup + rows * record.row_seconds[name]
+    return setup + rows * record.row_seconds[name]
 
 
-def fastest(record: SpeedRecord, names: Iterable[str], rows: int | None, extra_setup: dict[str, float]) -> str:
-    """The runtime of `names` that answers `rows` rows soonest by the record."""
-    return min(names, key=lambda name: expected_seconds(record, name, rows, extra_setup.get(name, 0.0)))
+def fastest(record: SpeedRecord, names: Iterable[str], rows: int | None, setup: dict[str, float]) -> str:
+    """The runtime of `names` that answers `rows` rows soonest by the record, each after the `setup` seconds it still
+    needs (none for a runtime already loaded)."""
+    return min(names, key=lambda name: expected_seconds(record, name, rows, setup.get(name, 0.0)))
 
 
 def measured_reason(record: SpeedRecord, chosen: str, names: Iterable[str], rows: int | None) -> str:
     """Why `chosen` won, in the measured figures: '... 96 ms per image against torch 128 ms ...'."""
     others = [name for name in names if name != chosen]
-    figures = ", ".join(f"{name} {1000 * record.row_seconds[name]:.0f} ms" for name in others)
-    workload = "" if rows is None else f" for {rows} expressions, set-up included"
+    figures = ", ".join(f"{name} {_milliseconds(record.row_seconds[name])}" for name in others)
+    workload = "" if rows is None else f" for {expressions(rows)}, set-up included"
     return (
-        f"auto: fastest measured on this machine{workload}, {1000 * record.row_seconds[chosen]:.0f} ms per image "
+        f"auto: fastest measured on this machine{workload}, {_milliseconds(record.row_seconds[chosen])} per image "
         f"against {figures}"
     )
+
+
+def expressions(rows: int) -> str:
+    return f"{rows} expression" if rows == 1 else f"{rows} expressions"
+
+
+def _milliseconds(seconds: float) -> str:
+    milliseconds = 1000 * seconds
+    return f"{milliseconds:.0f} ms" if milliseconds >= 10 else f"{milliseconds:.1f} ms"

@@ -35,6 +35,7 @@ from simrec_cli.runtimes.choice import (
     MEASURE_MIN_ROWS,
     SpeedRecord,
     cache_dir,
+    expressions,
     fastest,
     measured_reason,
     package_version,
@@ -238,18 +239,24 @@ class _Opener:
             return self._unmeasured(first, candidates, rows)
         if missing:
             self._measure(record, candidates, first)
-        to_convert = self.kind == "checkpoint" and not self.converted_path().is_file()
-        extra = {"openvino": record.setup_seconds.get(CONVERT_KEY, 0.0)} if to_convert else {}
-        chosen = fastest(record, candidates, rows, extra)
+        chosen = fastest(record, candidates, rows, {name: self._setup_left(record, name) for name in candidates})
         reason = measured_reason(record, chosen, candidates, rows)
         for name in [name for name in self.opened if name != chosen]:
             del self.opened[name]  # free the memory of the runtimes not chosen
         return self.open(chosen, reason)
 
+    def _setup_left(self, record: SpeedRecord, name: str) -> float:
+        """Seconds still to spend before `name` answers: none once it is loaded; else loading it, and converting the
+        checkpoint first where the cache does not hold it yet, as measured on this machine."""
+        if name in self.opened:
+            return 0.0
+        to_convert = name == "openvino" and self.kind == "checkpoint" and not self.converted_path().is_file()
+        return record.setup_seconds.get(name, 0.0) + (record.setup_seconds.get(CONVERT_KEY, 0.0) if to_convert else 0.0)
+
     def _unmeasured(self, first: LoadedModel, candidates: list[str], rows: int) -> LoadedModel:
         others = listed([name for name in candidates if name != candidates[0]])
         reason = (f"auto: {others} not yet measured on this machine, and measuring costs more than it could save on "
-                  f"{_expressions(rows)}; eval, serve and benchmark measure it once")  # fmt: skip
+                  f"{expressions(rows)}; eval, serve and benchmark measure it once")  # fmt: skip
         return self.open(candidates[0], reason)
 
     def _measure(self, record: SpeedRecord, candidates: list[str], first: LoadedModel) -> None:
@@ -268,10 +275,6 @@ class _Opener:
         if problem:
             self.reporter.warning(f"the measured speeds were not kept ({problem}); set {CACHE_ENV} to a "
                                   "writable folder")  # fmt: skip
-
-
-def _expressions(rows: int) -> str:
-    return f"{rows} expression" if rows == 1 else f"{rows} expressions"
 
 
 def _fixed_precision(requested: str, facts: ExportedFacts, path: Path) -> PrecisionChoice:
