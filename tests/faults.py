@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import subprocess
 from collections.abc import Iterator
@@ -80,6 +81,10 @@ class _FullDiskFile:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         self._budget[0] -= size
         return self._handle.write(data)
+
+    def fileno(self) -> int:
+        """None to give: a writer that would write to the descriptor itself (Pillow does) writes through write()."""
+        raise io.UnsupportedOperation("fileno")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._handle, name)

@@ -92,7 +92,11 @@ def command(
         None, "--pairs", help="JSONL or CSV file of image/expression pairs (instead of SOURCE EXPRESSION...)."
     ),
     output_dir: Path | None = typer.Option(
-        None, "--output-dir", "-o", help="Folder for the pictures and masks (default: runs/predict, predict2, ...)."
+        None,
+        "--output-dir",
+        "-o",
+        help="Folder for the pictures and masks (default: runs/predict, predict2, ...); files already there are kept "
+        "(a taken name gets _2, _3, ...).",
     ),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON object per answer instead of a table."),
     device: str = DEVICE_OPTION,

@@ -1,9 +1,13 @@
 """The prediction output folder: one annotated picture per image and one mask PNG per answer, each written
-atomically under a name derived from the image's, made unique when two images share a name."""
+atomically under a name derived from the image's, made unique when two images share a name.
+
+A file already in the folder is never replaced (the folder may be the one holding the images themselves): a
+name that is taken gets the next free suffix, `photo_2.jpg`, and the answers name the files written."""
 
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -32,15 +36,20 @@ class OutputFolder:
         self.root = root
         self._taken: set[str] = set()
 
-    def claim_stem(self, image: Path) -> str:
-        """A file stem for `image` no earlier image of this run has (photo, photo_2, photo_3, ...)."""
+    def claim_stem(self, image: Path, masks: int = 0) -> str:
+        """A file stem for `image` (photo, photo_2, photo_3, ...) that no earlier image of this run has, and whose
+        picture and `masks` mask files are not in the folder yet."""
         stem = shortened_name(image.stem, MAX_STEM_BYTES) or "image"
         candidate, number = stem, 2
-        while candidate in self._taken:
+        while candidate in self._taken or self._in_folder(candidate, masks):
             candidate = f"{stem}_{number}"
             number += 1
         self._taken.add(candidate)
         return candidate
+
+    def _in_folder(self, stem: str, masks: int) -> bool:
+        names = [f"{stem}.jpg", *(f"{stem}_mask{index}.png" for index in range(1, masks + 1))]
+        return any(os.path.lexists(self.root / name) for name in names)
 
     def save_picture(self, stem: str, picture: Image.Image) -> Path:
         path = self.root / f"{stem}.jpg"

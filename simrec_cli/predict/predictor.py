@@ -318,7 +318,7 @@ class _Answers:
 
     def save(self, output: OutputFolder) -> None:
         """Write the masks and the annotated picture (each file atomically)."""
-        stem = output.claim_stem(self.item.request.image)
+        stem = output.claim_stem(self.item.request.image, len(self.masks))
         self.mask_paths = [output.save_mask(stem, number, mask) for number, mask in enumerate(self.masks, 1)]
         if self.item.picture is not None:
             annotations = [

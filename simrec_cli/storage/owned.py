@@ -19,7 +19,7 @@ from typing import Any
 
 from simrec_cli.errors import SimrecError
 from simrec_cli.storage.atomic import temporary_dir_beside
-from simrec_cli.storage.targets import check_writable_dir, kind_of
+from simrec_cli.storage.targets import check_writable_dir, not_a_regular_file
 
 MAX_MARKER_BYTES = 256 * 1024 * 1024  # a report.json of a million expressions is far below this
 
@@ -75,12 +75,10 @@ def _owned(kind: FolderKind, data: Any, relative: str) -> bool:
 def check_replaceable(folder: Path, kind: FolderKind, option: str) -> None:
     """Refuse `folder` unless it is new, empty, or a folder of `kind` that holds nothing but its own entries."""
     fix = f"give a new or empty folder with {option}, or one an earlier {kind.what} wrote"
-    if folder.is_symlink():
-        raise SimrecError(f"the {kind.what} folder {folder} is a symbolic link; simrec replaces a folder of its "
-                          "own as a whole, never through a link", f"give the folder itself with {option}")  # fmt: skip
-    if folder.exists() and not folder.is_dir():
-        found = "a file" if folder.is_file() else kind_of(folder.lstat().st_mode)
-        raise SimrecError(f"the {kind.what} folder {folder} is {found}", fix)
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        found = not_a_regular_file(folder) or "a file"
+        raise SimrecError(f"the {kind.what} folder {folder} is {found}; simrec replaces a folder only when it is "
+                          "its own, and never through a link", fix)  # fmt: skip
     if folder.is_dir() and any(folder.iterdir()):
         data = _marker_data(folder, kind)
         if data is None:

@@ -100,7 +100,7 @@ def check_writable_dir(folder: Path, what: str, option: str) -> None:
         raise SimrecError(f"cannot write the {what} to {failure.message.removeprefix('cannot use ')}",
                           f"{failure.hint}, or {fix}") from exc  # fmt: skip
     if not existing.is_dir():
-        found = "a file" if existing.is_file() else kind_of(existing.lstat().st_mode)
+        found = not_a_regular_file(existing) or "a file"
         raise SimrecError(f"cannot write the {what} to {folder}: {existing} is {found}, not a folder", fix)
     try:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=f".write-test.{os.getpid()}.", suffix=TEMPORARY_SUFFIX):

@@ -54,6 +54,23 @@ def test_markdown_and_csv(trained_run: Path, second_run: Path) -> None:
     assert 0 <= float(rows[0]["val Acc@0.5"]) <= 100
 
 
+def test_markdown_keeps_one_row_per_run_whatever_the_folder_names(
+    trained_run: Path, second_run: Path, tmp_path: Path
+) -> None:
+    """A line break, a pipe or a terminal escape in a run folder's name is escaped inside its cell: each table keeps
+    one line per row and the same number of cells in every line."""
+    odd = tmp_path / "run\nname|with\x1b[31mred"
+    shutil.copytree(trained_run, odd)
+    markdown = invoke("compare", odd, second_run, "--markdown")
+    assert markdown.exit_code == 0, markdown.output
+    results, settings = markdown.output.strip().split("\n\n")
+    for table, rows in ((results, 2), (settings, len(CHANGED))):
+        lines = table.splitlines()
+        assert len(lines) == 2 + rows and all(line.startswith("| ") and line.endswith(" |") for line in lines)
+        assert len({len(line.replace("\\|", "").split(" | ")) for line in lines}) == 1
+    assert "run\\nname\\|with\\x1b[31mred" in results and "\x1b" not in markdown.output
+
+
 def test_plot_and_splits_from_a_report_inside_the_run(trained_run: Path, second_run: Path, tmp_path: Path) -> None:
     evaluated = invoke("eval", second_run / "best.pth", "--device", "cpu", "--report", second_run / "report",
                        "--gallery-misses", "0", "--gallery-hits", "0")  # fmt: skip

@@ -103,6 +103,39 @@ def test_disk_full_while_preparing_data_on_a_real_tmpfs(places: Places) -> None:
         assert _temporaries(root) == []
 
 
+# -------------------------------------------------------------------------- a full disk: eval's outputs
+
+
+def _eval_outputs(places: Places, folder: Path, *more: object) -> list[object]:
+    return ["eval", places.checkpoint, "--device", "cpu", "--split", "val", "--json", folder / "m.json",
+            "--report", folder / "rep", *more]  # fmt: skip
+
+
+def _assert_nothing_written(outcome: Outcome, folder: Path, failed: str) -> None:
+    """One line that names the file that did not fit and says truly that nothing was written; and nothing was."""
+    assert outcome.exit_code == EXIT_USER_ERROR, outcome.output[-3000:]
+    line = error_line(outcome)
+    assert "disk full" in line and failed in line and "nothing was written" in line, line
+    assert sorted(path.name for path in folder.iterdir() if path.name != "filler.bin") == []
+
+
+def test_disk_full_while_drawing_the_report_simulated(places: Places, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's pictures do not fit, after --json and --save-predictions did: none of the three is written
+    (each is renamed into place only when all are complete), and the line says so."""
+    out = places.tmp / "out"
+    out.mkdir()
+    failing_writes(monkeypatch, target=".jpg")
+    outcome = run_cli(_eval_outputs(places, out, "--save-predictions", out / "p.jsonl"), places.tmp)
+    _assert_nothing_written(outcome, out, str(out / "rep" / "images" / "val-"))
+
+
+def test_disk_full_while_drawing_the_report_on_a_real_tmpfs(places: Places) -> None:
+    with small_tmpfs(places.tmp / "disk", 1024) as disk:
+        fill(disk, leave_kib=8)  # room for the metrics, not for the report's pictures and page
+        outcome = run_cli(_eval_outputs(places, disk), places.tmp)
+        _assert_nothing_written(outcome, disk, str(disk / "rep"))
+
+
 # ------------------------------------------------------------------------------- a full disk: predictions
 
 

@@ -183,12 +183,16 @@ def test_long_paths_and_expressions_are_cut_in_the_middle_never_the_numbers(
 
 
 def test_mask_model_writes_masks_and_their_areas(mcn_checkpoint: Path, tmp_path: Path) -> None:
+    """Into the image's own folder: the image is kept, the picture and the masks take the next free name."""
     image = photo(tmp_path / "m.jpg", 120, 80)
+    original = image.read_bytes()
     result = run("predict", image, "the red circle", "the blue square", "-c", mcn_checkpoint, "--json", "-o", tmp_path)
     assert result.exit_code == 0, result.output
+    assert image.read_bytes() == original
     for number, record in enumerate(json_lines(result), 1):
         mask = np.asarray(Image.open(record["mask"]))
-        assert record["mask"] == str(tmp_path / f"m_mask{number}.png")
+        assert record["picture"] == str(tmp_path / "m_2.jpg")
+        assert record["mask"] == str(tmp_path / f"m_2_mask{number}.png")
         assert mask.shape == (80, 120) and record["mask_area"] == int((mask == 255).sum())
     table = run("predict", image, "the red circle", "-c", mcn_checkpoint, "--no-save")
     assert "mask area" in table.stdout

@@ -1,0 +1,273 @@
+"""Bad-input catalogue, outputs: special files where a verb writes, and folders that are not simrec's.
+
+Every output of every verb is given, in turn, a character device (made with mknod in the row's own folder, as
+root; never one of /dev), a FIFO, a socket, a folder where a file belongs and a symbolic link to a device; an
+output folder gets a device, a FIFO, a socket, a regular file and a link to a device. Each is refused in one line
+naming the path, exit 2, before any work, and nothing changes: the special file is still what it was. A folder that
+a verb replaces whole (`eval --report`, prepare-data's synthetic images) and that holds a file simrec did not
+write is refused naming that file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.bad_inputs import Places, Row, changes, judge, run_cli, snapshot, write_file
+from tests.e2e.conftest import TINY
+
+Args = Callable[[Places], Sequence[object]]
+Make = Callable[[Path], object]
+
+
+# ----------------------------------------------------------------------------------------- the special files
+
+
+def _device(path: Path) -> None:
+    """A character device with the null device's numbers, inside the row's folder (needs root)."""
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+
+
+def _socket(path: Path) -> None:
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.close()
+
+
+def _device_link(path: Path) -> None:
+    _device(path.with_name(f"{path.name}.device"))
+    path.symlink_to(path.with_name(f"{path.name}.device"))
+
+
+def _regular_file(path: Path) -> None:
+    path.write_text("the user's file")
+
+
+SPECIAL: dict[str, tuple[Make, str]] = {
+    "device": (_device, "a character device"),
+    "fifo": (os.mkfifo, "a named pipe (FIFO)"),
+    "socket": (_socket, "a socket"),
+    "link to a device": (_device_link, "a symbolic link to a character device"),
+}
+INSTEAD_OF_A_FILE = {**SPECIAL, "folder": (Path.mkdir, "a folder")}
+INSTEAD_OF_A_FOLDER = {**SPECIAL, "file": (_regular_file, "a file")}
+
+
+def _at(relative: str, make: Make) -> Callable[[Places], None]:
+    """A preparation that makes the special file `relative` in the row's folder (making its parents)."""
+
+    def prepare(p: Places) -> None:
+        path = p.tmp / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make(path)
+
+    return prepare
+
+
+def _then(*steps: Callable[[Places], object]) -> Callable[[Places], None]:
+    def prepare(p: Places) -> None:
+        for step in steps:
+            step(p)
+
+    return prepare
+
+
+def _in_tmp(args: Sequence[object]) -> Args:
+    """`args` with every `@name` replaced by the row's folder / name."""
+    return lambda p: [p.tmp / str(a)[1:] if str(a).startswith("@") else a for a in args]
+
+
+def _with_checkpoint(verb: str, *args: object) -> Args:
+    return lambda p: [verb, p.checkpoint, *_in_tmp(args)(p)]
+
+
+def _eval(*args: object) -> Args:
+    return lambda p: [*_with_checkpoint("eval", *args)(p), "--device", "cpu", "--split", "val"]
+
+
+def _train(output_dir: str) -> Args:
+    return lambda p: ["train", "--preset", "synthetic-tiny", "--device", "cpu", f"dataset.data_root={p.data}",
+                      f"train.output_dir={p.tmp / output_dir}", *TINY]  # fmt: skip
+
+
+def _prepare(*args: object) -> Args:
+    return lambda p: ["prepare-data", "--dataset", "synthetic", "--num-images", "10", "--image-size", "64",
+                      *_in_tmp(args)(p)]  # fmt: skip
+
+
+def _import(output: str) -> Args:
+    return lambda p: ["import", p.checkpoint, "--preset", "synthetic-tiny", "--data-root", p.data,
+                      "-o", *_in_tmp([output])(p)]  # fmt: skip
+
+
+def _predict(output_dir: str) -> Args:
+    return lambda p: ["predict", p.image, "the big red circle", "--checkpoint", p.checkpoint,
+                      "--output-dir", *_in_tmp([output_dir])(p)]  # fmt: skip
+
+
+def _copy_of_the_run(p: Places) -> None:
+    shutil.copytree(p.run, p.tmp / "run")
+
+
+def _replaced(relative: str, make: Make) -> Callable[[Places], None]:
+    """Remove `relative` (a file of the copied run) and make the special file in its place."""
+
+    def prepare(p: Places) -> None:
+        (p.tmp / relative).unlink(missing_ok=True)
+        make(p.tmp / relative)
+
+    return prepare
+
+
+# Each output file: (row name, the command, the path given relative to the row's folder, extra preparation)
+FILES: list[tuple[str, Args, str, Callable[[Places], object] | None]] = [
+    ("eval --json", _eval("--json", "@m.json"), "m.json", None),
+    ("eval --save-predictions", _eval("--save-predictions", "@p.jsonl"), "p.jsonl", None),
+    ("compare --plot", lambda p: ["compare", p.run, "--plot", p.tmp / "c.png"], "c.png", None),
+    ("export -o", _with_checkpoint("export", "-o", "@m.onnx"), "m.onnx", None),
+    ("export -o, its metadata file", _with_checkpoint("export", "-o", "@m.onnx"), "m.json", None),
+    ("export openvino -o", _with_checkpoint("export", "--format", "openvino", "-o", "@m.xml"), "m.xml", None),
+    ("export openvino weights", _with_checkpoint("export", "--format", "openvino", "-o", "@m.xml"), "m.bin", None),
+    ("import -o", _import("@o.pth"), "o.pth", None),
+    ("benchmark --json", _with_checkpoint("benchmark", "--json", "@b.json"), "b.json", None),
+    ("benchmark --csv", _with_checkpoint("benchmark", "--csv", "@b.csv"), "b.csv", None),
+    ("prepare-data anns", _prepare("--data-root", "@data"), "data/anns/synthetic.json", None),
+    ("prepare-data masks", _prepare("--data-root", "@data"), "data/masks/synthetic.rle.json", None),
+    ("prepare-data vocabulary", _prepare("--data-root", "@data"), "data/anns/synthetic.vocab.json", None),
+    ("train last.pth", _train("run"), "run/last.pth", None),
+    ("train log.txt", _train("run"), "run/log.txt", None),
+    ("train metrics.csv", _train("run"), "run/metrics.csv", None),
+    ("train run.lock", _train("run"), "run/run.lock", None),
+    ("resume log.txt", lambda p: ["resume", p.tmp / "run", "--device", "cpu"], "run/log.txt", _copy_of_the_run),
+    ("resume best.pth", lambda p: ["resume", p.tmp / "run", "--device", "cpu"], "run/best.pth", _copy_of_the_run),
+]
+
+# Each output folder: (row name, the command, the folder given relative to the row's folder)
+FOLDERS: list[tuple[str, Args, str]] = [
+    ("eval --report", _eval("--report", "@rep"), "rep"),
+    ("predict --output-dir", _predict("@out"), "out"),
+    ("train train.output_dir", _train("run"), "run"),
+    ("prepare-data --output-dir", _prepare("--data-root", "@data", "--output-dir", "@out"), "out"),
+]
+
+
+def _file_row(name: str, args: Args, relative: str, setup: Callable[[Places], object] | None, kind: str) -> Row:
+    make, words = INSTEAD_OF_A_FILE[kind]
+    prepare = _then(setup, _replaced(relative, make)) if setup is not None else _at(relative, make)
+    return Row(f"{name}: {kind}", args, Path(relative).name, prepare, says=words)
+
+
+SPECIAL_FILE_ROWS = [
+    _file_row(name, args, relative, setup, kind).param()
+    for name, args, relative, setup in FILES
+    for kind in INSTEAD_OF_A_FILE
+]
+SPECIAL_FOLDER_ROWS = [
+    Row(f"{name}: {kind}", args, relative, _at(relative, make), says=words).param()
+    for name, args, relative in FOLDERS
+    for kind, (make, words) in INSTEAD_OF_A_FOLDER.items()
+]
+
+
+@pytest.mark.parametrize("row", SPECIAL_FILE_ROWS)
+def test_a_special_file_as_an_output_is_refused(row: Row, places: Places) -> None:
+    judge(row, places)
+
+
+@pytest.mark.parametrize("row", SPECIAL_FOLDER_ROWS)
+def test_a_special_file_as_an_output_folder_is_refused(row: Row, places: Places) -> None:
+    judge(row, places)
+
+
+# ------------------------------------------------------------------------------------------- foreign folders
+
+
+def _report_json(pictures: list[str], fmt: str = "simrec-report-v1") -> str:
+    gallery = {"misses": [{"file": name} for name in pictures], "hits": []}
+    return json.dumps({"format": fmt, "splits": [{"split": "val", "gallery": gallery}]})
+
+
+def _synthetic_images(*names: str, demo: bool = True) -> Callable[[Places], None]:
+    """The row's own data root whose images/synthetic holds an earlier generator's demo.json and `names`."""
+
+    def prepare(p: Places) -> None:
+        folder = p.tmp / "data" / "images" / "synthetic"
+        folder.mkdir(parents=True)
+        if demo:
+            (folder / "demo.json").write_text(json.dumps({"format": "simrec-synthetic-images-v1"}))
+        for name in names:
+            (folder / name).write_text("the user's")
+
+    return prepare
+
+
+FOREIGN = [
+    Row("eval --report with our report.json and another file", _eval("--report", "@rep"), "notes.txt",
+        _then(write_file("rep/report.json", _report_json([])), write_file("rep/notes.txt", "mine")),
+        says="which simrec did not write there"),
+    Row("eval --report with a foreign report.json", _eval("--report", "@rep"), "report.json",
+        _then(write_file("rep/report.json", '{"title": "my report"}'), write_file("rep/index.html", "<p>mine</p>")),
+        says="no report.json of simrec"),
+    Row("eval --report of a newer format", _eval("--report", "@rep"), "report.json",
+        write_file("rep/report.json", _report_json([], "simrec-report-v9")), says="no report.json of simrec"),
+    Row("eval --report with a picture it does not list", _eval("--report", "@rep"), "images/extra.jpg",
+        _then(write_file("rep/report.json", _report_json(["images/val-miss-01.jpg"])),
+              write_file("rep/images/val-miss-01.jpg", "ours"), write_file("rep/images/extra.jpg", "mine"))),
+    Row("eval --report with a link in it", _eval("--report", "@rep"), "index.html",
+        _then(write_file("rep/report.json", _report_json([])), write_file("elsewhere.html", "mine"),
+              lambda p: (p.tmp / "rep" / "index.html").symlink_to(p.tmp / "elsewhere.html"))),
+    Row("eval --report is a link to a folder", _eval("--report", "@rep"), "rep",
+        lambda p: ((p.tmp / "real").mkdir(), (p.tmp / "rep").symlink_to(p.tmp / "real")), says="symbolic link"),
+    Row("prepare-data synthetic images with another file", _prepare("--data-root", "@data"), "notes.txt",
+        _synthetic_images("notes.txt"), says="which simrec did not write there"),
+    Row("prepare-data synthetic images without demo.json", _prepare("--data-root", "@data"), "synthetic",
+        _synthetic_images("000000.jpg", demo=False), says="no demo.json of simrec"),
+    Row("eval --gallery-misses without --report", _eval("--gallery-misses", "3"), "--gallery-misses",
+        says="no --report was given"),
+    Row("eval --gallery-hits without --report", _eval("--gallery-hits", "0"), "--gallery-hits",
+        says="no --report was given"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("row", [row.param() for row in FOREIGN])
+def test_a_folder_simrec_does_not_own_is_refused(row: Row, places: Places) -> None:
+    judge(row, places)
+
+
+def test_a_report_replaces_its_own_earlier_report_and_nothing_beside_it(places: Places) -> None:
+    """The second report replaces the first (every picture the first listed goes); a folder named like the old
+    swap name (`.rep.old`) and the folders beside are left alone."""
+    keep = places.tmp / ".rep.old" / "keep.txt"
+    keep.parent.mkdir()
+    keep.write_text("mine")
+    first = run_cli(_eval("--report", "@rep", "--gallery-misses", "3", "--gallery-hits", "0")(places), places.tmp)
+    assert first.exit_code == 0, first.output[-3000:]
+    assert len(list((places.tmp / "rep" / "images").iterdir())) == 3
+    second = run_cli(_eval("--report", "@rep", "--gallery-misses", "1", "--gallery-hits", "0")(places), places.tmp)
+    assert second.exit_code == 0, second.output[-3000:]
+    assert [path.name for path in (places.tmp / "rep" / "images").iterdir()] == ["val-miss-01.jpg"]
+    assert keep.read_text() == "mine"
+    assert sorted(path.name for path in places.tmp.iterdir()) == [".rep.old", "rep"]
+
+
+def test_predict_keeps_the_files_already_in_its_output_folder(places: Places) -> None:
+    """A picture name that is taken (here by the user's own photo, and by a FIFO) gets the next free name."""
+    out = places.tmp / "out"
+    out.mkdir()
+    (out / "demo.jpg").write_bytes(b"the user's photo")
+    os.mkfifo(out / "demo_2.jpg")
+    before = snapshot(out)
+    outcome = run_cli(["predict", places.image, "the big red circle", "--checkpoint", places.checkpoint, "--json",
+                       "--output-dir", out], places.tmp)  # fmt: skip
+    assert outcome.exit_code == 0, outcome.output[-3000:]
+    assert json.loads(outcome.stdout)["picture"] == str(out / "demo_3.jpg")
+    assert changes(before, snapshot(out)) == [f"new: {out / 'demo_3.jpg'}"]
