@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--dataset")
     parser.add_argument("--split", action="append", dest="splits")
     parser.add_argument("--batch-size", type=int, default=32)
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
 
     payload = None
     if args.preset:

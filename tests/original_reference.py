@@ -49,11 +49,12 @@ def write_original_checkpoint(path: Path, model: nn.Module, layout: str, epochs_
     return path
 
 
-def aim_boxes(model: nn.Module, seed: int, side: float) -> nn.Module:
+def aim_boxes(model: nn.Module, seed: int, side: float, offset: float) -> nn.Module:
     """Make a randomly initialised model answer with boxes about `side` input pixels wide, placed by its features.
 
     A random head answers with boxes far off every object; these land near objects often enough that hits,
-    misses and boxes over the image's edge all occur on a small fixture.
+    misses and boxes over the image's edge all occur on a small fixture. `offset` is the raw centre term of every
+    cell (SimREC adds it to the cell's index, MCN its sigmoid).
     """
     generator = torch.Generator().manual_seed(seed)
     head = model.head
@@ -61,14 +62,32 @@ def aim_boxes(model: nn.Module, seed: int, side: float) -> nn.Module:
         if hasattr(head, "reg_preds"):  # SimREC: (cx, cy) = (t + cell) * 32, (w, h) = exp(t) * 32
             regression, objectness = head.reg_preds[0], head.obj_preds[0]
             regression.weight.normal_(0, 0.05, generator=generator)
-            regression.bias.copy_(torch.tensor([0.5, 0.5, math.log(side / 32), math.log(side / 32)]))
+            regression.bias.copy_(torch.tensor([offset, offset, math.log(side / 32), math.log(side / 32)]))
             objectness.weight.normal_(0, 1.0, generator=generator)
         else:  # MCN: (cx, cy) = sigmoid(t) + cell, (w, h) = exp(t) * anchor
             weight, bias = head.dconv.weight.view(len(head.anchors), 5, -1), head.dconv.bias.view(-1, 5)
             weight[:, :4].normal_(0, 0.05, generator=generator)
             weight[:, 4].normal_(0, 1.0, generator=generator)
-            bias[:, :2] = 0.0
+            bias[:, :2] = offset
             bias[:, 2:4] = torch.log(side / (head.anchors * head.stride))
+    return model
+
+
+def spread_masks(model: nn.Module, image: np.ndarray, tokens: np.ndarray, spread: float = 8.0) -> nn.Module:
+    """Make an MCN's mask vary over the image and cut it about in half at the 0.35 threshold on this input.
+
+    At random initialisation the mask logits are nearly the same everywhere (so a mask is all or nothing); the last
+    layer of the mask branch is scaled so they span `spread` logits on this input, centred on the threshold.
+    """
+    projection = model.head.sconv[0].out_proj
+    with torch.no_grad():
+        probabilities = model(torch.from_numpy(image)[None], torch.from_numpy(tokens)[None])["masks"].double()
+        logits = torch.logit(probabilities)
+        gain = spread / float(logits.max() - logits.min())
+        bias = projection.bias.double()
+        projection.weight.mul_(gain)
+        threshold = math.log(MASK_PROBABILITY / (1 - MASK_PROBABILITY))
+        projection.bias.copy_((threshold - gain * (logits.median() - bias)).float())
     return model
 
 

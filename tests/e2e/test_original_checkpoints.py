@@ -23,12 +23,20 @@ from simrec_cli.models import build_model
 from simrec_cli.settings import Settings, load_settings
 from tests.e2e.bad_inputs import RunsCode
 from tests.e2e.conftest import TINY, invoke
-from tests.original_reference import ReferenceEvaluation, aim_boxes, token_to_ix, write_original_checkpoint
+from tests.original_reference import (
+    ReferenceEvaluation,
+    aim_boxes,
+    spread_masks,
+    token_to_ix,
+    write_original_checkpoint,
+)
 from tests.refer_fixture import ReferFixture, coco_name, write_refer_fixture
 from tests.serving import running_server
 
-SIZE = 32  # one cell at stride 32: boxes about as large as the objects, so hits, misses and edge boxes all occur
-BOX_SIDE = 26.0  # input pixels
+# Input size, box side (input pixels) and box centre term of each model's aimed head (original_reference.py): with
+# these, hits, misses and boxes over the image's edge all occur. SimREC at 32 pixels has one cell; MCN at 64 has a
+# mask branch whose logits can be spread over the image.
+AIMS = {"simrec": (32, 26.0, 0.5), "mcn": (64, 48.0, 1.0)}
 PRESET = "synthetic-tiny"
 SPLITS = ("val", "testA", "testB")
 FP32_ON_CPU = ("--device", "cpu", "--precision", "fp32")
@@ -37,8 +45,16 @@ IOU_TOLERANCE = 1e-3
 
 
 def overrides(model: str) -> list[str]:
-    """The settings of the tiny models, on REFER data at SIZE pixels (what --preset PRESET gets on the command line)."""
-    return [*TINY, "dataset.name=refcoco", f"dataset.input_shape=[{SIZE},{SIZE}]", f"model.name={model}"]
+    """The settings of the tiny models on REFER data (what --preset PRESET gets on the command line)."""
+    size = AIMS[model][0]
+    return [*TINY, "dataset.name=refcoco", f"dataset.input_shape=[{size},{size}]", f"model.name={model}"]
+
+
+def reference(original: Original, refer: ReferFixture) -> ReferenceEvaluation:
+    """The original's evaluation of `original`'s model on the fixture."""
+    anns = refer.root / "anns" / "refcoco.json"
+    size, tokens = AIMS[original.model][0], original.settings.dataset.max_token_length
+    return ReferenceEvaluation(original.network, anns, refer.image_dir, size, tokens)
 
 
 @dataclass(frozen=True)
@@ -64,10 +80,15 @@ def _original(model: str, refer: ReferFixture, folder: Path) -> Original:
     settings = load_settings(PRESET, overrides(model))
     words = token_to_ix(json.loads((refer.root / "anns" / "refcoco.json").read_text()))
     torch.manual_seed(0)
-    network = aim_boxes(build_model(settings.model, vocab_size=len(words)), seed=0, side=BOX_SIDE).eval()
-    files = {layout: write_original_checkpoint(folder / f"{model}-{layout}.pth", network, layout)
-             for layout in ("v1", "v2")}  # fmt: skip
-    return Original(model, settings, network, files)
+    _, side, offset = AIMS[model]
+    network = aim_boxes(build_model(settings.model, vocab_size=len(words)), 0, side, offset).eval()
+    original = Original(model, settings, network, {})
+    if network.has_mask_head:
+        first = reference(original, refer).expression("val", 0)
+        spread_masks(network, first.image, first.tokens)
+    for layout in ("v1", "v2"):
+        original.files[layout] = write_original_checkpoint(folder / f"{model}-{layout}.pth", network, layout)
+    return original
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +104,10 @@ def import_args(source: Path, refer: ReferFixture, output: Path, model: str = "s
 def true_masks(refer: ReferFixture) -> dict[int, np.ndarray]:
     """Each ref's object mask as REFER's instances.json draws it, by mask_id (the ref_id)."""
     return {ref["ref_id"]: refer.true_masks[ref["ann_id"]] for ref in refer.refs}
+
+
+def mask_iou(line: dict) -> float:
+    return line["mask_intersection"] / line["mask_union"]
 
 
 def predictions(path: Path) -> dict[tuple[str, int], dict]:
@@ -177,24 +202,25 @@ def test_eval_gives_the_originals_numbers_per_expression(
     original = originals[model]
     ours = _evaluate(original.files["v2"], refer, model, "original", tmp_path / "original.jsonl")
     clipped = _evaluate(original.files["v1"], refer, model, "clipped", tmp_path / "clipped.jsonl")
-    reference = ReferenceEvaluation(original.network, refer.root / "anns" / "refcoco.json", refer.image_dir, SIZE)
     masks = true_masks(refer) if model == "mcn" else None
-    expected = [expression for split in SPLITS for expression in reference.split(split, masks)]
+    expected = [expression for split in SPLITS for expression in reference(original, refer).split(split, masks)]
     assert len(expected) == len(ours) >= 32
-    outside = changed = 0
+    outside = changed = masks_changed = 0
     for want in expected:
-        got = ours[(want.split, want.index)]
+        got, other = ours[(want.split, want.index)], clipped[(want.split, want.index)]
         assert got["expression"] == want.sentence and got["protocol"] == "original"
         np.testing.assert_allclose(got["box"], want.box, atol=BOX_PIXELS)
         assert abs(got["iou"] - want.iou) <= IOU_TOLERANCE and got["hit"] == want.hit
         if masks is not None:
-            assert abs(got["mask_intersection"] / got["mask_union"] - want.mask_iou) <= IOU_TOLERANCE
-            assert (got["mask_intersection"] / got["mask_union"] > 0.5) == (want.mask_iou > 0.5)
+            assert abs(mask_iou(got) - want.mask_iou) <= IOU_TOLERANCE
+            assert (mask_iou(got) > 0.5) == (want.mask_iou > 0.5)
+            masks_changed += abs(mask_iou(other) - mask_iou(got)) > IOU_TOLERANCE
         outside += bool(min(want.box) < 0)
-        changed += clipped[(want.split, want.index)]["iou"] > got["iou"] + IOU_TOLERANCE
-    hits = sum(want.hit for want in expected)
-    assert 0 < hits < len(expected)  # the check saw hits and misses
-    assert outside and changed  # and boxes over the image's edge, whose IoU clipping raises
+        changed += other["iou"] > got["iou"] + IOU_TOLERANCE
+    assert 0 < sum(want.hit for want in expected) < len(expected)  # the check saw hits and misses,
+    assert outside and changed  # boxes over the image's edge, whose IoU clipping raises,
+    if masks is not None:  # masks that hit and masks that miss, and edges the two mask cut-offs tell apart
+        assert 0 < sum(want.mask_iou > 0.5 for want in expected) < len(expected) and masks_changed
 
 
 def test_the_inputs_are_the_originals(originals: dict[str, Original], refer: ReferFixture) -> None:
@@ -204,13 +230,12 @@ def test_the_inputs_are_the_originals(originals: dict[str, Original], refer: Ref
 
     settings = originals["simrec"].settings.model_copy(deep=True)
     settings.dataset.data_root = refer.root
-    reference = ReferenceEvaluation(originals["simrec"].network, settings.dataset.resolved_ann_path(),
-                                    refer.image_dir, SIZE, settings.dataset.max_token_length)  # fmt: skip
-    vocabulary = Vocabulary.from_annotations(reference.anns)
-    assert vocabulary.words == list(reference.vocabulary)
+    original = reference(originals["simrec"], refer)
+    vocabulary = Vocabulary.from_annotations(original.anns)
+    assert vocabulary.words == list(original.vocabulary)
     dataset = RefDataset(settings.dataset, "testA", vocabulary, training=False, load_masks=False)
     for index in range(len(dataset)):
-        want, sample = reference.expression("testA", index), dataset[index]
+        want, sample = original.expression("testA", index), dataset[index]
         assert np.array_equal(sample.tokens.numpy(), want.tokens)
         assert torch.equal(sample.image, torch.from_numpy(want.image))
 
