@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from simrec_cli.errors import SimrecError, quoted
+from simrec_cli.errors import quoted
 from simrec_cli.schemas.annotations import annotations_format
-from simrec_cli.schemas.files import path_problem
+from simrec_cli.schemas.files import require_path
 from simrec_cli.schemas.types import box_rule
 
 Annotations = dict[str, list[dict]]
@@ -51,12 +51,8 @@ def prepare_data_command(dataset: str, data_root: Path) -> str:
 def load_annotations(path: Path, dataset: str, missing_hint: str | None = None) -> Annotations:
     """Read an annotation JSON through its schema. A missing file names the prepare-data command that writes it,
     or, for an input of prepare-data itself, `missing_hint` (where to get the file)."""
-    problem = path_problem(path)
-    if problem is not None and problem.startswith("does not exist"):
-        raise SimrecError(
-            f"annotation file {path} does not exist",
-            missing_hint or f"run `{prepare_data_command(dataset, path.parent.parent)}` first",
-        )
+    missing = missing_hint or f"run `{prepare_data_command(dataset, path.parent.parent)}` first"
+    require_path(path, "annotation file", "check the path", missing=missing)
     return annotations_format(dataset).read(path)
 
 

@@ -28,7 +28,7 @@ from simrec_cli.data.text import Vocabulary
 from simrec_cli.data.vectors import load_word_vectors
 from simrec_cli.errors import SimrecError
 from simrec_cli.reporting import NullReporter, Reporter
-from simrec_cli.schemas.files import read_array
+from simrec_cli.schemas.files import read_array, require_path
 from simrec_cli.settings import DatasetSettings
 
 
@@ -330,8 +330,7 @@ class RefDataset(torch.utils.data.Dataset):
 def load_vocabulary(settings: DatasetSettings) -> Vocabulary:
     """The vocabulary prepare-data wrote for this dataset."""
     path = settings.resolved_vocab_path()
-    if not path.is_file():
-        raise SimrecError(f"vocabulary {path} does not exist", f"run `{prepare_command(settings)}` first")
+    require_path(path, "vocabulary", "check dataset.data_root", missing=f"run `{prepare_command(settings)}` first")
     return Vocabulary.load(path)
 
 

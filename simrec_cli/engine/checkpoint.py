@@ -21,6 +21,7 @@ from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.models import build_model
 from simrec_cli.models.weights import compare_state_dict, refused_pickle, torch_load_safely
 from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.schemas.prepared import STORED_WORDS
 from simrec_cli.settings import Settings, settings_from_dict
 from simrec_cli.storage.atomic import atomic_write
 
@@ -143,9 +144,7 @@ def checkpoint_settings(payload: dict[str, Any], path: Path) -> Settings:
 
 
 def checkpoint_vocabulary(payload: dict[str, Any], path: Path) -> Vocabulary:
-    words = payload["vocabulary"]
-    if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
-        raise SimrecError(f"{path}: its vocabulary is not a list of words", "the file is damaged; use another")
+    words = STORED_WORDS.check(payload["vocabulary"], f"{path} (its vocabulary)")
     try:
         return Vocabulary.from_list(words)
     except SimrecError as error:  # its own hint speaks of prepare-data's file, not of a checkpoint

@@ -17,6 +17,9 @@ from typing import Any
 from simrec_cli.data.letterbox import PAD_VALUE
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.errors import SimrecError
+from simrec_cli.schemas.formats import Unreadable, parse_json
+from simrec_cli.schemas.prepared import STORED_WORDS
+from simrec_cli.schemas.reports import EXPORT_METADATA
 from simrec_cli.settings import Settings, settings_from_dict, settings_to_dict
 
 METADATA_PREFIX = "simrec."
@@ -75,8 +78,8 @@ def decode_metadata(strings: Mapping[str, str]) -> dict[str, Any]:
         if not key.startswith(METADATA_PREFIX):
             continue
         try:
-            metadata[key.removeprefix(METADATA_PREFIX)] = json.loads(value)
-        except json.JSONDecodeError:
+            metadata[key.removeprefix(METADATA_PREFIX)] = parse_json(value.encode("utf-8", "surrogatepass"))
+        except Unreadable:
             metadata[key.removeprefix(METADATA_PREFIX)] = value
     return metadata
 
@@ -100,9 +103,10 @@ class ExportedFacts:
                 f"export the checkpoint again: simrec export CHECKPOINT --format {_format_of(path)}",
             )
         settings = settings_from_dict(metadata["settings"], f"the metadata of {path}")
+        words = STORED_WORDS.check(metadata["vocabulary"], f"{path} (its vocabulary metadata)")
         try:
-            vocabulary = Vocabulary.from_list(list(metadata["vocabulary"]))
-        except (SimrecError, TypeError) as error:
+            vocabulary = Vocabulary.from_list(words)
+        except SimrecError as error:
             raise SimrecError(f"{path}: its vocabulary metadata is damaged", "export the checkpoint again") from error
         return cls(settings, vocabulary, bool(metadata.get("dynamic_batch")), bool(metadata.get("half")), metadata)
 
@@ -112,12 +116,7 @@ def read_exported_metadata(path: Path) -> dict[str, Any]:
     package or OpenVINO's reader)."""
     sidecar = path.with_suffix(".json")
     if sidecar.is_file():
-        try:
-            data = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise SimrecError(f"{sidecar} cannot be read: {error}", "export the checkpoint again") from error
-        if isinstance(data, dict):
-            return data
+        return EXPORT_METADATA.read(sidecar)
     if path.suffix.lower() == ".xml":
         from simrec_cli.runtimes.openvino_runtime import import_openvino, rt_metadata
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from simrec_cli.engine.protocol import UNNAMED
 from simrec_cli.engine.rundir import read_metrics_rows
 from simrec_cli.errors import SimrecError
 from simrec_cli.export.metadata import EXPORTED_SUFFIXES, ExportedFacts, read_exported_metadata
+from simrec_cli.schemas.reports import REPORT
 from simrec_cli.settings import Settings, settings_to_dict
 
 IGNORED_SETTINGS = frozenset({"train.output_dir"})
@@ -107,14 +107,14 @@ def _report_accuracies(run_dir: Path, checkpoint: Path) -> dict[str, tuple[float
     found: dict[str, tuple[float, str]] = {}
     for report_file in sorted(run_dir.glob("*/report.json")):
         try:
-            report = json.loads(report_file.read_text(encoding="utf-8"))
-            if Path(report["checkpoint_resolved"]) != checkpoint.resolve():
-                continue
-            for split in report["splits"]:
-                metrics = split["metrics"]
-                found.setdefault(split["split"], (float(metrics["acc50"]), str(metrics.get("protocol", UNNAMED))))
-        except (OSError, ValueError, KeyError, TypeError):
+            report = REPORT.read(report_file)
+        except SimrecError:
             continue  # a damaged or foreign report adds nothing
+        if Path(report["checkpoint_resolved"]) != checkpoint.resolve():
+            continue
+        for split in report["splits"]:
+            metrics = split["metrics"]
+            found.setdefault(split["split"], (metrics["acc50"], metrics.get("protocol", UNNAMED)))
     return found
 
 

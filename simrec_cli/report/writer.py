@@ -8,7 +8,6 @@ an earlier report holding nothing but its own files (see `simrec_cli.storage.own
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import time
@@ -22,6 +21,7 @@ from simrec_cli.data.masks import MaskStore
 from simrec_cli.data.objects import ImageObjects, image_objects
 from simrec_cli.engine.metrics import SampleResult, SplitMetrics
 from simrec_cli.engine.protocol import EvaluationProtocol, protocol_named
+from simrec_cli.engine.rundir import read_metrics_rows
 from simrec_cli.errors import SimrecError
 from simrec_cli.report import analysis
 from simrec_cli.report.folder import DEFAULT_HITS, DEFAULT_MISSES, REPORT_FORMAT, report_output
@@ -115,9 +115,11 @@ def training_curves(run_dir: Path) -> dict | None:
     path = run_dir / "metrics.csv"
     if not path.is_file():
         return None
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or "epoch" not in rows[0]:
+    try:
+        rows = read_metrics_rows(path)
+    except SimrecError:
+        return None  # a damaged metrics.csv: the report shows no curves rather than failing after the evaluation
+    if not rows:
         return None
     columns = [key for key in rows[0] if key.startswith(("val_", "loss"))]
 

@@ -29,6 +29,7 @@ import torch
 from simrec_cli.errors import SimrecError
 from simrec_cli.models.precision import cpu_flags
 from simrec_cli.runtimes.base import Runtime
+from simrec_cli.schemas.reports import SPEED_RECORD
 from simrec_cli.storage.atomic import atomic_write_json
 
 CACHE_ENV = "SIMREC_CACHE_DIR"
@@ -90,12 +91,13 @@ class SpeedRecord:
     @classmethod
     def open(cls, model_signature: dict[str, Any], precision: str) -> SpeedRecord:
         path = cache_dir() / "speed" / f"{record_key(model_signature, precision)}.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("version") == RECORD_VERSION:
+        if path.is_file():
+            try:
+                data = SPEED_RECORD.read(path)
+            except SimrecError:
+                return cls(path)  # a damaged record: measure again
+            if data["version"] == RECORD_VERSION:
                 return cls(path, dict(data["row_seconds"]), dict(data["setup_seconds"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # no record yet, or a damaged one: measure again
         return cls(path)
 
     def save(self) -> str | None:

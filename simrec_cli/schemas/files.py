@@ -57,11 +57,12 @@ def path_problem(path: Path, *, folder: bool = False) -> str | None:
     return None
 
 
-def require_path(path: Path, what: str, fix: str, *, folder: bool = False) -> Path:
-    """`path` when it is a readable file (or folder); else one line: '{what} {path} {problem}' and `fix`."""
+def require_path(path: Path, what: str, fix: str, *, folder: bool = False, missing: str | None = None) -> Path:
+    """`path` when it is a readable file (or folder); else one line: '{what} {path} {problem}' and `fix` (or
+    `missing`, when the path simply does not exist: a step to run first, say)."""
     problem = path_problem(path, folder=folder)
     if problem is not None:
-        raise SimrecError(f"{what} {path} {problem}", fix)
+        raise SimrecError(f"{what} {path} {problem}", missing if missing and problem == "does not exist" else fix)
     return path
 
 

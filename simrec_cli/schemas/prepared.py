@@ -43,6 +43,13 @@ VOCABULARY = InputFormat[VocabularyFile](
     locate=records({"words": "word"}),
 )
 
+STORED_WORDS = InputFormat[list[str]](
+    name="stored vocabulary",
+    schema=list[Text],
+    fix="the file is damaged; use another (a checkpoint or export as simrec wrote it)",
+    locate=records({"": "word"}),
+)  # the vocabulary a checkpoint or an exported model carries
+
 WORD_LIST = InputFormat[list[str]](
     name="word list",
     schema=list[Text],

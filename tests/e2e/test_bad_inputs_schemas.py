@@ -9,6 +9,7 @@ vocabulary (train), pairs JSONL/CSV (predict), presets (config show), word2vec h
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -251,7 +252,31 @@ PRESETS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("row", [row.param() for row in INSTANCES + REFS + JSON_DATASETS + PREPARED + PAIRS + PRESETS])
+# ---------------------------------------------------------------------- paths that are symbolic link loops
+
+
+def _looped(name: str) -> Callable[[Path], None]:
+    """Make `name` (a folder of the row) a link to itself."""
+    return lambda base: (base / name).symlink_to(base / name)
+
+
+def _anns_loop(p: Places) -> None:
+    prepared_copy()(p)
+    shutil.rmtree(own_data(p) / "anns")
+    _looped("anns")(own_data(p))
+
+
+LOOPS = [  # issue 22 #19: each was reported as missing
+    Row("data root a loop for train", lambda p: [*_train()(p), f"dataset.data_root={p.tmp / 'loop'}"], "loop",
+        lambda p: _looped("loop")(p.tmp), says="is a symbolic link loop"),
+    Row("anns folder a loop for eval", lambda p: ["eval", p.checkpoint, "--device", "cpu", "--data-root", own_data(p)],
+        "anns/synthetic.json", _anns_loop, says="is a symbolic link loop"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "row", [row.param() for row in INSTANCES + REFS + JSON_DATASETS + PREPARED + PAIRS + PRESETS + LOOPS]
+)
 def test_schema_violation(row: Row, places: Places) -> None:
     judge(row, places)
 
