@@ -11,14 +11,13 @@ from functools import cache
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
-from pydantic import ConfigDict
 from typing_extensions import NotRequired, TypedDict
 
 from simrec_cli.errors import quoted
 from simrec_cli.schemas.files import MEBIBYTE
 from simrec_cli.schemas.formats import parse_json
 from simrec_cli.schemas.reading import InputFormat
-from simrec_cli.schemas.types import Box, Text, Whole, named_image_id, non_empty, numbered_image_id, rule
+from simrec_cli.schemas.types import OPEN, Box, Text, Whole, named_image_id, non_empty, numbered_image_id, rule
 from simrec_cli.schemas.violations import Location, entry_name, field_path
 
 NUMBERED_IMAGES = ("refcoco", "refcoco+", "refcocog", "synthetic")  # image files named by the id as a number
@@ -47,7 +46,7 @@ def _folder_name(value: object) -> str | None:
 class NumberedEntry(TypedDict):
     """An entry of a dataset whose images are named by number (RefCOCO/+/g, synthetic)."""
 
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+    __pydantic_config__ = OPEN  # type: ignore[misc]
     iid: Annotated[object, rule(numbered_image_id)]
     bbox: Box
     refs: Annotated[list[Text], non_empty("sentences")]

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict
 from typing_extensions import NotRequired, TypedDict
 
 from simrec_cli.schemas.files import MEBIBYTE
 from simrec_cli.schemas.formats import Unreadable, parse_yaml
 from simrec_cli.schemas.reading import InputFormat
-from simrec_cli.schemas.types import Text, rule
+from simrec_cli.schemas.types import OPEN, Text, rule
 
 PRESET_MAX_BYTES = MEBIBYTE  # the packaged presets are under 2 KB
 
@@ -28,7 +27,7 @@ def _preset_reference(name: str) -> str | None:
 
 
 class PresetFile(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+    __pydantic_config__ = OPEN  # type: ignore[misc]
     base: NotRequired[Annotated[Text, rule(_preset_reference)]]
     description: NotRequired[Text]
 

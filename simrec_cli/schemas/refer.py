@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import ConfigDict
 from typing_extensions import NotRequired, TypedDict
 
 from simrec_cli.schemas.files import MEBIBYTE
 from simrec_cli.schemas.formats import parse_json, parse_plain_pickle
 from simrec_cli.schemas.reading import InputFormat, unique
-from simrec_cli.schemas.types import Positive, Text, Whole, is_number, non_empty, rule
+from simrec_cli.schemas.types import OPEN, Positive, Text, Whole, is_number, non_empty, rule
 from simrec_cli.schemas.violations import records
 
 REFER_SOURCE_HINT = (
@@ -23,7 +22,6 @@ REFER_SOURCE_HINT = (
     "github.com/lichengunc/refer; the original links are dead, use a web.archive.org copy"
 )
 REFER_MAX_BYTES = 1024 * MEBIBYTE
-_OPEN = ConfigDict(extra="allow")
 
 
 def segmentation_rule(segmentation: object) -> str | None:
@@ -39,14 +37,14 @@ def segmentation_rule(segmentation: object) -> str | None:
 
 
 class ReferImage(TypedDict):
-    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    __pydantic_config__ = OPEN  # type: ignore[misc]
     id: Whole
     width: Positive
     height: Positive
 
 
 class ReferAnnotation(TypedDict):
-    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    __pydantic_config__ = OPEN  # type: ignore[misc]
     id: Whole
     image_id: Whole
     category_id: Whole
@@ -55,25 +53,25 @@ class ReferAnnotation(TypedDict):
 
 
 class ReferCategory(TypedDict):
-    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    __pydantic_config__ = OPEN  # type: ignore[misc]
     id: Whole
     name: NotRequired[Text]
 
 
 class ReferInstances(TypedDict):
-    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    __pydantic_config__ = OPEN  # type: ignore[misc]
     images: list[ReferImage]
     annotations: list[ReferAnnotation]
     categories: list[ReferCategory]
 
 
 class ReferSentence(TypedDict):
-    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    __pydantic_config__ = OPEN  # type: ignore[misc]
     sent: Text
 
 
 class ReferRef(TypedDict):
-    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    __pydantic_config__ = OPEN  # type: ignore[misc]
     ref_id: Whole
     ann_id: Whole
     image_id: Whole

@@ -7,31 +7,30 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, Strict
+from pydantic import Field, Strict
 from typing_extensions import NotRequired, TypedDict
 
 from simrec_cli.schemas.formats import parse_json
 from simrec_cli.schemas.reading import InputFormat
-from simrec_cli.schemas.types import Text
+from simrec_cli.schemas.types import OPEN, Text
 
-_OPEN = ConfigDict(extra="allow")
 Accuracy = Annotated[float, Strict(), Field(ge=0, le=100, allow_inf_nan=False)]
 
 
 class ReportMetrics(TypedDict):
-    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    __pydantic_config__ = OPEN  # type: ignore[misc]
     acc50: Accuracy
     protocol: NotRequired[Text]
 
 
 class ReportSplit(TypedDict):
-    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    __pydantic_config__ = OPEN  # type: ignore[misc]
     split: Text
     metrics: ReportMetrics
 
 
 class Report(TypedDict):
-    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    __pydantic_config__ = OPEN  # type: ignore[misc]
     checkpoint_resolved: Text
     splits: list[ReportSplit]
 
@@ -56,7 +55,7 @@ Seconds = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
 class SpeedRecordFile(TypedDict):
     """The runtimes' measured seconds for one model on one machine (simrec's cache); another version is remeasured."""
 
-    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    __pydantic_config__ = OPEN  # type: ignore[misc]
     version: Annotated[int, Strict()]
     row_seconds: dict[Text, Seconds]
     setup_seconds: dict[Text, Seconds]

@@ -11,8 +11,10 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, Strict
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict
 from pydantic_core import PydanticCustomError
+
+OPEN = ConfigDict(extra="allow")  # a record's other fields pass as they are (the formats are other tools' too)
 
 Whole = Annotated[int, Strict()]
 Number = Annotated[float, Strict()]  # an int or a float (bool refused)
