@@ -199,6 +199,7 @@ def test_export_without_openvino_says_how_to_install_it(checkpoint: Path, monkey
     assert message in result.stderr
 
 
+@pytest.mark.slow  # about 10 s: every format exported, evaluated and timed
 def test_benchmark_prints_one_row_per_format_and_precision(
     checkpoint: Path, synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,6 +227,7 @@ def test_benchmark_refuses_an_unknown_format(checkpoint: Path) -> None:
     assert result.exit_code == 2 and "unknown format 'tflite' (--formats)" in result.stderr
 
 
+@pytest.mark.slow  # about 10 s: an export and an evaluation with its report
 def test_compare_shows_an_exported_file_with_the_accuracy_of_its_own_report(
     exported: dict[str, Path], checkpoint: Path, tmp_path: Path
 ) -> None:
