@@ -62,7 +62,8 @@ class Info(BaseModel):
     device: str
     precision: str
     compiled_batch_sizes: list[int] = Field(description="batch sizes of the compiled forward (--compile); [] if eager")
-    runtime: str
+    runtime: str = Field(description="the runtime that runs the model: torch eager or compiled, onnxruntime, openvino")
+    runtime_reason: str = Field(description="why it runs there: as asked, or what --runtime auto measured")
     file: str
     version: str
     max_batch: int

@@ -127,6 +127,7 @@ def test_serve_answers_from_an_openvino_ir_as_the_checkpoint_does(
         files = {"image": ("demo.jpg", image.read_bytes(), "image/jpeg")}
         response = api.post("/predict", files=files, data={"expression": EXPRESSIONS})
     assert info["runtime"] == "openvino (CPU)" and info["precision"] == "fp32" and info["input_size"] == [64, 64]
+    assert info["runtime_reason"] == "auto: the only runtime for this file" and info["file"] == "tiny.xml"
     assert response.status_code == 200, response.text
     for record in response.json()["results"]:
         np.testing.assert_allclose(record["box"], expected[record["expression"]]["box"], atol=HALF_PIXEL)
