@@ -269,6 +269,8 @@ def _anns_loop(p: Places) -> None:
 LOOPS = [  # issue 22 #19: each was reported as missing
     Row("data root a loop for train", lambda p: [*_train()(p), f"dataset.data_root={p.tmp / 'loop'}"], "loop",
         lambda p: _looped("loop")(p.tmp), says="is a symbolic link loop"),
+    Row("data root a loop for prepare-data", lambda p: ["prepare-data", "--dataset", "refcoco", "--data-root",
+        p.tmp / "loop"], "loop", lambda p: _looped("loop")(p.tmp), says="is a symbolic link loop"),
     Row("anns folder a loop for eval", lambda p: ["eval", p.checkpoint, "--device", "cpu", "--data-root", own_data(p)],
         "anns/synthetic.json", _anns_loop, says="is a symbolic link loop"),
 ]  # fmt: skip
