@@ -10,7 +10,7 @@ import typer
 from simrec_cli.commands.common import guarded
 from simrec_cli.console import RichReporter, console, fitted_table
 from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.predict.defaults import BENCHMARK_FORMATS
 
 
@@ -43,7 +43,7 @@ def command(
     chosen = tuple(dict.fromkeys(part for part in parts if part))
     unknown = [name for name in chosen if name not in BENCHMARK_FORMATS]
     if unknown:
-        raise SimrecError(f"unknown format '{unknown[0]}' (--formats)", f"use {', '.join(BENCHMARK_FORMATS)}")
+        raise SimrecError(f"unknown format {quoted(unknown[0])} (--formats)", f"use {', '.join(BENCHMARK_FORMATS)}")
     require_checkpoint_file(checkpoint)  # before the seconds of importing torch
 
     from simrec_cli.storage.outputs import OutputFile, Outputs

@@ -9,7 +9,7 @@ import typer
 from simrec_cli.commands.common import guarded
 from simrec_cli.console import RichReporter
 from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.predict.defaults import DEFAULT_OPSET, EXPORT_FORMATS, MIN_OPSET
 
 
@@ -44,7 +44,9 @@ def command(
     take the checkpoint. An OpenVINO IR runs in f32 or bf16 as chosen when it loads (--precision).
     """
     if export_format not in EXPORT_FORMATS:
-        raise SimrecError(f"unknown export format '{export_format}'", f"use --format {' or '.join(EXPORT_FORMATS)}")
+        raise SimrecError(
+            f"unknown export format {quoted(export_format)}", f"use --format {' or '.join(EXPORT_FORMATS)}"
+        )
     if export_format == "openvino" and half:
         raise SimrecError(
             "--half applies to ONNX files; an OpenVINO IR keeps float32 weights and runs in bf16 where the CPU "

@@ -26,7 +26,7 @@ from simrec_cli.data.letterbox import LetterboxInfo, letterbox_image, letterbox_
 from simrec_cli.data.masks import MaskStore
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.data.vectors import load_word_vectors
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.schemas.files import read_array, require_path
 from simrec_cli.settings import DatasetSettings
@@ -141,13 +141,13 @@ def split_entries(anns: Annotations, split: str, settings: DatasetSettings) -> l
     for part in split.split("+"):
         if part not in anns:
             raise SimrecError(
-                f"split '{part}' is not in {settings.resolved_ann_path()} (it has {', '.join(anns)})",
+                f"split {quoted(part)} is not in {settings.resolved_ann_path()} (it has {', '.join(anns)})",
                 f"choose one of those, or re-run `{prepare_command(settings)}`",
             )
         entries.extend(anns[part])
     if not entries:
         raise SimrecError(
-            f"split '{split}' of {settings.resolved_ann_path()} is empty: it holds no expressions",
+            f"split {quoted(split)} of {settings.resolved_ann_path()} is empty: it holds no expressions",
             f"re-run `{prepare_command(settings)}`, or choose another split",
         )
     return entries

@@ -27,7 +27,7 @@ from simrec_cli.data.prepared import (
 )
 from simrec_cli.data.refer import ReferData, in_split, load_refer, refer_name, resolve_split_by, splits_for
 from simrec_cli.data.synthetic import generate_synthetic
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import DatasetSettings
 from simrec_cli.settings.dataset import DATASET_LAYOUT
@@ -270,7 +270,7 @@ def prepare_dataset(
     output_root = output_dir or data_root
     if dataset not in DATASET_LAYOUT:
         choices = "refcoco, refcoco+, refcocog, refclef, flickr, vg, merge or synthetic"
-        raise SimrecError(f"unknown dataset '{dataset}'", f"choose {choices}")
+        raise SimrecError(f"unknown dataset {quoted(dataset)}", f"choose {choices}")
     refuse_unused_options(
         dataset,
         {"--split-by": split_by, "--generate-mask": generate_mask, "--skip-missing": skip_invalid,

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed.constants import default_pg_timeout
 
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 
 # Set by the launcher for the workers: the node count this node was started with (see `check_node_counts`).
 EXPECTED_NODES_VARIABLE = "SIMREC_EXPECTED_NNODES"
@@ -44,7 +44,9 @@ class World:
 def resolve_device(requested: str) -> torch.device:
     """`auto` picks CUDA when present; asking for CUDA without it is a user error."""
     if requested.split(":")[0] not in ("auto", "cpu", "cuda"):
-        raise SimrecError(f"unknown device '{requested}' (--device or train.device)", "use auto, cpu, cuda or cuda:N")
+        raise SimrecError(
+            f"unknown device {quoted(requested)} (--device or train.device)", "use auto, cpu, cuda or cuda:N"
+        )
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 
 HIT_IOU = 0.5
 TIGHT_IOU = 0.75
@@ -90,5 +90,5 @@ def protocol_named(name: str, source: str = "--protocol") -> EvaluationProtocol:
         return PROTOCOLS[name]
     except KeyError:
         raise SimrecError(
-            f"{source}: unknown evaluation protocol {name!r}", f"use one of {', '.join(PROTOCOLS)}"
+            f"{source}: unknown evaluation protocol {quoted(name)}", f"use one of {', '.join(PROTOCOLS)}"
         ) from None

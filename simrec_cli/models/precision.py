@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from simrec_cli.errors import SimrecError
+from simrec_cli.errors import SimrecError, quoted
 
 PRECISIONS = ("auto", "fp32", "bf16")
 # The CPU instruction sets that decide bf16 and int8 speed; printed beside every benchmark figure.
@@ -72,7 +72,7 @@ class PrecisionChoice:
 def resolve_precision(requested: str, device: torch.device) -> PrecisionChoice:
     """The concrete precision for `requested` on `device`."""
     if requested not in PRECISIONS:
-        raise SimrecError(f"unknown precision {requested!r}", f"use one of: {', '.join(PRECISIONS)}")
+        raise SimrecError(f"unknown precision {quoted(requested)}", f"use one of: {', '.join(PRECISIONS)}")
     if requested != "auto":
         return PrecisionChoice(requested, "as asked", torch.bfloat16 if requested == "bf16" else None)
     if fast_bf16(device):

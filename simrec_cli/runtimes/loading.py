@@ -25,7 +25,7 @@ from simrec_cli import __version__
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.distributed import resolve_device
 from simrec_cli.engine.loading import load_for_inference
-from simrec_cli.errors import SimrecError, listed
+from simrec_cli.errors import SimrecError, listed, quoted
 from simrec_cli.export.metadata import ExportedFacts
 from simrec_cli.models.precision import PrecisionChoice, resolve_precision
 from simrec_cli.reporting import NullReporter, Reporter
@@ -108,7 +108,7 @@ def load_model(
     if runtime == "auto" and preferred in RUNNABLE_BY[kind]:
         runtime, reason = preferred, f"{RUNTIME_ENV}={preferred}"
     if runtime not in RUNTIME_CHOICES:
-        raise SimrecError(f"unknown runtime {runtime!r}", f"use one of: {', '.join(RUNTIME_CHOICES)}")
+        raise SimrecError(f"unknown runtime {quoted(runtime)}", f"use one of: {', '.join(RUNTIME_CHOICES)}")
     torch_device = resolve_device(device)
     opener = _Opener(path, kind, torch_device, precision, reporter, payload)
     if payload is not None:

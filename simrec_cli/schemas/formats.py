@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from simrec_cli.errors import quoted
+
 MAX_NESTING = 64  # levels of lists and mappings: the REFER files need 5, presets 4
 MAX_YAML_VALUES = 100_000  # values a YAML document may hold once its aliases are expanded
 
@@ -128,7 +130,7 @@ class _PlainYamlLoader(yaml.SafeLoader):
                 ) from None
             if repeated:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key '{key}' appears twice in one mapping", key_node.start_mark
+                    None, None, f"key {quoted(key)} appears twice in one mapping", key_node.start_mark
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from simrec_cli.errors import quoted
 from simrec_cli.settings.base import StrictModel, check_multiple_of_32
 
 DatasetName = Literal["refcoco", "refcoco+", "refcocog", "referit", "flickr", "vg", "merge", "synthetic"]
@@ -102,7 +103,7 @@ class DatasetSettings(StrictModel):
         for split in [self.train_split, self.val_split, *(self.eval_splits or [])]:
             for part in split.split("+"):
                 if part not in known:
-                    raise ValueError(f"split '{part}' does not exist in {self.name}; choose from {known}")
+                    raise ValueError(f"split {quoted(part)} does not exist in {self.name}; choose from {known}")
         twice = sorted({split for split in self.eval_splits or [] if (self.eval_splits or []).count(split) > 1})
         if twice:  # it would be evaluated, printed and written twice
             raise ValueError(f"split {', '.join(map(repr, twice))} is given twice; name each split once")

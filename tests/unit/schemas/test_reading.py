@@ -116,3 +116,20 @@ def test_every_violation_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(SimrecError) as error:
         annotations_format("refcoco").read(path)
     assert "\n" not in str(error.value) and "field cat_id: expected a whole number, found 'x\\ny'" in str(error.value)
+
+
+def test_long_values_typed_by_a_user_are_quoted_short() -> None:
+    """Issue 22 #28's class: an option's value of thousands of characters is cut in the message, not echoed whole."""
+    import torch
+
+    from simrec_cli.engine.distributed import resolve_device
+    from simrec_cli.engine.protocol import protocol_named
+    from simrec_cli.models.precision import resolve_precision
+
+    long = "x" * 5000
+    for call in (lambda: resolve_device(long), lambda: protocol_named(long),
+                 lambda: resolve_precision(long, torch.device("cpu"))):  # fmt: skip
+        with pytest.raises(SimrecError) as error:
+            call()
+        assert "'xxx" in error.value.message and "(5,000 characters)" in error.value.message
+        assert len(error.value.message) < 200
