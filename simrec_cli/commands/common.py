@@ -22,6 +22,7 @@ from rich.markup import escape
 from simrec_cli.commands.signals import sigterm_as_interrupt
 from simrec_cli.console import error_console, state
 from simrec_cli.errors import ERRORS_DIR_ENV, EXIT_INTERRUPTED, EXIT_USER_ERROR, SimrecError
+from simrec_cli.storage.atomic import remove_unfinished_temporaries
 
 if TYPE_CHECKING:
     from simrec_cli.engine.launcher import LaunchPlan
@@ -69,6 +70,7 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
                 report_error(failure)
             raise typer.Exit(EXIT_USER_ERROR) from None
         except KeyboardInterrupt:
+            remove_unfinished_temporaries()
             if state.debug:
                 raise
             if os.environ.get("RANK", "0") == "0":  # under torchrun, one line for all ranks

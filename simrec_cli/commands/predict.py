@@ -26,11 +26,11 @@ from simrec_cli.engine.checkpoint_paths import newest_checkpoint, require_model_
 from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError, quoted
 from simrec_cli.interruption import between_items
 from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
-from simrec_cli.predict.sources import ImageRequest, image_paths_among, requests_from_pairs, requests_from_source
 from simrec_cli.reporting import Reporter
 
 if TYPE_CHECKING:
     from simrec_cli.predict.predictor import PredictionResult
+    from simrec_cli.predict.sources import ImageRequest
 
 T = TypeVar("T")
 
@@ -50,6 +50,8 @@ class JsonModeReporter(RichReporter):
 
 
 def _requests(source: str | None, expressions: list[str] | None, pairs: Path | None) -> list[ImageRequest]:
+    from simrec_cli.predict.sources import requests_from_pairs, requests_from_source
+
     if pairs is not None:
         if source is not None or expressions:
             raise SimrecError("give either SOURCE EXPRESSION... or --pairs FILE, not both", "drop one of them")
@@ -114,6 +116,7 @@ def command(
     (e.g. a full disk: the answers are still printed), 2 for a usage error.
     """
     from simrec_cli.predict.output import default_output_dir
+    from simrec_cli.predict.sources import image_paths_among
     from simrec_cli.storage.targets import check_writable_dir
 
     reporter: Reporter = JsonModeReporter() if json_lines else RichReporter()

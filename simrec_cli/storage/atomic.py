@@ -4,8 +4,10 @@ An interrupted or failed write leaves either the old file or the new one, never 
 becomes one line naming the file (see `failures`). The rename never replaces anything but a regular file: the
 target is checked when the temporary is made and again just before the rename.
 
-Temporary files and folders are named `.<target name>.<pid>.<random>.tmp`. Only a process that was killed
-leaves one behind, and `remove_stale_temporaries` recognises those by the pid of a process that is gone.
+Temporary files and folders are named `.<target name>.<pid>.<random>.tmp`. Each is noted before it is made and
+forgotten once it is renamed or removed, so a stop (Ctrl-C, SIGTERM) that lands anywhere, even between making a
+temporary and taking charge of it, can remove what is left (`remove_unfinished_temporaries`). Only a process that
+was killed leaves one behind, and `remove_stale_temporaries` recognises those by the pid of a process that is gone.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +31,8 @@ NAME_MAX_BYTES = 255  # the longest file name of Linux (ext4, xfs, tmpfs) and ma
 _TEMPORARY_NAME_ROOM = 40  # bytes a temporary name adds: dots, the pid, mkstemp's random part, .tmp
 
 Writer = Callable[[IO[Any]], None]
+
+_unfinished: set[Path] = set()  # temporaries of this process not yet renamed into place or removed
 
 
 def shortened_name(name: str, max_bytes: int) -> str:
@@ -74,11 +78,29 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _new_temporary(path: Path, make: Callable[[Path], None]) -> Path:
+    """A new temporary beside `path`, made by `make`, and noted as unfinished before it exists."""
+    while True:
+        temporary = path.parent / f"{_temporary_prefix(path)}{secrets.token_hex(6)}{TEMPORARY_SUFFIX}"
+        _unfinished.add(temporary)
+        try:
+            make(temporary)
+        except FileExistsError:
+            _unfinished.discard(temporary)  # someone else's: another name
+            continue
+        except BaseException:
+            discard(temporary)  # made or not: it was a fresh name of ours
+            raise
+        return temporary
+
+
+def _make_private_file(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def temporary_dir_beside(path: Path) -> Path:
     """A new, empty, world-readable folder beside `path` with the temporary naming (for staged folders)."""
-    staged = Path(tempfile.mkdtemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=TEMPORARY_SUFFIX))
-    staged.chmod(0o755)  # mkdtemp makes it private; the final folder should read like any other
-    return staged
+    return _new_temporary(path, lambda temporary: temporary.mkdir(mode=0o755))
 
 
 def _current_umask() -> int:
@@ -91,24 +113,35 @@ def temporary_file_beside(path: Path, fix: str = "choose another place", kept: s
     """A new, empty temporary file beside `path` (making `path`'s folder if needed), for a write of `path`."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=TEMPORARY_SUFFIX)
-        os.close(descriptor)
+        return _new_temporary(path, _make_private_file)
     except OSError as exc:
         raise os_error_message(path, exc, fix, kept) from exc
-    return Path(name)
 
 
 def rename_into_place(temporary: Path, path: Path) -> None:
     """Rename a finished temporary over `path`, refusing (again, just before) anything but a regular file."""
     target = refuse_non_regular(path, "file")
-    os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; keep the usual file mode
+    os.chmod(temporary, 0o666 & ~_current_umask())  # made 0600; keep the usual file mode
     os.replace(temporary, target)
+    _unfinished.discard(temporary)
 
 
 def discard(temporary: Path) -> None:
     """Remove a temporary file or folder that will not be renamed into place."""
     with contextlib.suppress(OSError):
         shutil.rmtree(temporary) if temporary.is_dir() and not temporary.is_symlink() else temporary.unlink()
+    _unfinished.discard(temporary)
+
+
+def settled(temporary: Path) -> None:
+    """Note that `temporary` was renamed into place by its caller (it no longer needs removing on a stop)."""
+    _unfinished.discard(temporary)
+
+
+def remove_unfinished_temporaries() -> None:
+    """Remove every temporary this process made and neither renamed nor removed (after a stop)."""
+    for temporary in list(_unfinished):
+        discard(temporary)
 
 
 @contextlib.contextmanager

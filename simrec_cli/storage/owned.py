@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from simrec_cli.errors import SimrecError
-from simrec_cli.storage.atomic import temporary_dir_beside
+from simrec_cli.storage.atomic import discard, settled, temporary_dir_beside
 from simrec_cli.storage.targets import check_writable_dir, not_a_regular_file
 
 MAX_MARKER_BYTES = 256 * 1024 * 1024  # a report.json of a million expressions is far below this
@@ -104,5 +103,6 @@ def replace_owned_dir(staged: Path, target: Path, kind: FolderKind, option: str)
     if old is not None:
         os.replace(target, old)  # over the empty placeholder: the old folder keeps a temporary's name until removed
     os.replace(staged, target)
+    settled(staged)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        discard(old)

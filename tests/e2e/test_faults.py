@@ -190,12 +190,12 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 if phase == "before the temporary file":
-    make_temporary = files.tempfile.mkstemp
-    def mkstemp(*args, **kwargs):
-        if kwargs.get("prefix", "").startswith(target):
+    make_temporary = files._make_private_file
+    def make_private_file(path):
+        if path.name.startswith(target):
             die()
-        return make_temporary(*args, **kwargs)
-    files.tempfile.mkstemp = mkstemp
+        return make_temporary(path)
+    files._make_private_file = make_private_file
 elif phase == "while writing it":
     open_for_writing = files.open_for_writing
     class HalfWritten:

@@ -12,6 +12,7 @@ import torch
 
 from simrec_cli.engine.checkpoint import atomic_save
 from simrec_cli.errors import SimrecError
+from simrec_cli.storage import atomic
 from simrec_cli.storage.atomic import atomic_write, atomic_write_json, remove_stale_temporaries
 from simrec_cli.storage.targets import check_writable_dir, check_writable_file
 from tests.faults import failing_writes, small_tmpfs
@@ -114,3 +115,38 @@ def test_read_only_folder_is_refused_before_work(tmp_path: Path) -> None:
         with pytest.raises(SimrecError, match="read-only file system") as error:
             check_writable_file(folder / "m.json", "metrics file", "--json")
         assert "--json" in (error.value.hint or "")
+
+
+@pytest.mark.parametrize("where", ["making the temporary", "taking charge of it", "writing it"])
+def test_a_stop_anywhere_in_a_write_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A KeyboardInterrupt (Ctrl-C or SIGTERM) can land between any two instructions; whatever it interrupted,
+    the command's way out removes the temporaries it made, and the old file stays."""
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    make = atomic._make_private_file
+
+    def interrupted_make(path: Path) -> None:
+        make(path)
+        if where == "making the temporary":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic, "_make_private_file", interrupted_make)
+    if where == "taking charge of it":  # the file exists and its maker returned, before the writer's try block
+        made = atomic.temporary_file_beside
+
+        def interrupted_beside(path: Path, *args: object, **kwargs: object) -> Path:
+            made(path, *args, **kwargs)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(atomic, "temporary_file_beside", interrupted_beside)
+
+    def write(handle: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic.atomic_write(target, write)
+    atomic.remove_unfinished_temporaries()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.json"]
+    assert target.read_text() == "old"
