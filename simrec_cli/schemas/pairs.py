@@ -18,7 +18,7 @@ from typing_extensions import NotRequired, TypedDict
 from simrec_cli.errors import SimrecError
 from simrec_cli.schemas.files import MEBIBYTE
 from simrec_cli.schemas.reading import InputFormat
-from simrec_cli.schemas.types import expected, non_empty, rule
+from simrec_cli.schemas.types import expected, is_text, non_empty, rule
 
 PATH_MAX_BYTES = 4096  # the longest path Linux opens; a longer 'image' is a broken line, not a file
 PAIRS_MAX_BYTES = 256 * MEBIBYTE
@@ -26,21 +26,12 @@ CSV_FIX = 'quote an expression that holds a comma or a quote: a.jpg,"the man, on
 JSONL_FIX = 'write one JSON object per line: {"image": "a.jpg", "expression": "the dog"}'
 
 
-def _encodable(text: str) -> bool:
-    """Whether `text` is UTF-8 (a JSON escape such as \\ud800 makes a lone surrogate, which no output can print)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _stripped_expression(text: str) -> str:
     """An expression without the spaces around it; an empty one describes nothing."""
     cleaned = text.strip()
     if not cleaned:
         raise expected("a non-empty expression")
-    if not _encodable(cleaned):
+    if not is_text(cleaned):
         raise expected("text without lone surrogate escapes such as \\ud800")
     return cleaned
 
@@ -51,7 +42,7 @@ Expression = Annotated[str, Strict(), AfterValidator(_stripped_expression)]
 def _image_path(text: str) -> str | None:
     if not text.strip():
         return "the path of an image"
-    if "\0" in text or not _encodable(text):
+    if "\0" in text or not is_text(text):
         return "a path without NUL characters or lone surrogate escapes"
     if len(text.encode("utf-8", "surrogateescape")) > PATH_MAX_BYTES:
         return f"a path of at most {PATH_MAX_BYTES:,} bytes"

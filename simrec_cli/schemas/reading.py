@@ -27,6 +27,15 @@ T = TypeVar("T")
 Rule = Callable[[Any], "Violation | None"]
 
 
+class SchemaError(SimrecError):
+    """A SimrecError for a schema violation that keeps the violation, for a caller that reports it in parts (the
+    server's JSON error names the field and what was expected and found)."""
+
+    def __init__(self, message: str, hint: str, violation: Violation) -> None:
+        super().__init__(message, hint)
+        self.violation = violation
+
+
 @dataclass(frozen=True)
 class InputFormat(Generic[T]):
     """One external format and its schema (see the module's docstring)."""
@@ -70,9 +79,9 @@ class InputFormat(Generic[T]):
                 raise self.violation(broken, data, source)
         return value
 
-    def violation(self, violation: Violation, data: Any, source: str) -> SimrecError:
+    def violation(self, violation: Violation, data: Any, source: str) -> SchemaError:
         """The one line for `violation` in `data` from `source`."""
-        return SimrecError(f"{source}: {describe(violation, data, self.locate)}", self.fix)
+        return SchemaError(f"{source}: {describe(violation, data, self.locate)}", self.fix, violation)
 
 
 def unique(container: str, key: str, noun: str) -> Rule:

@@ -26,9 +26,20 @@ Positive = Annotated[int, Strict(), Field(ge=1)]
 LARGEST_COORDINATE = 10_000_000
 
 
-def expected(description: str) -> PydanticCustomError:
-    """The error a check raises: `description` is what the value should have been."""
-    return PydanticCustomError("expected", "expected {expected}", {"expected": description})
+def expected(description: str, kind: str = "expected") -> PydanticCustomError:
+    """The error a check raises: `description` is what the value should have been; `kind` is a stable code for the
+    rule, for a reader that reports violations by kind (the server's JSON errors)."""
+    return PydanticCustomError(kind, "expected {expected}", {"expected": description})
+
+
+def is_text(value: str) -> bool:
+    """Whether `value` is text UTF-8 can carry (JSON's `\\ud800` escape makes half a surrogate pair, which no output
+    can print)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def rule(check: Callable[[Any], str | None]) -> AfterValidator:

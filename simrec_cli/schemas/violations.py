@@ -37,6 +37,7 @@ class Violation:
     location: Location
     expected: str
     found: Any = MISSING
+    kind: str = ""  # pydantic's error type, or the code a check raised it with (see requests.py)
 
 
 SHOWN_ITEMS = 8  # a short list of numbers or words is shown whole: [10, 20, nan, 40]
@@ -54,6 +55,8 @@ def shown(value: Any) -> str:
     """A found value as a message shows it: short, never a dump of a huge or deeply nested input."""
     if value is MISSING:
         return "nothing"
+    if isinstance(getattr(value, "shown_as", None), str):  # a value that says in words what it is ("a file")
+        return str(value.shown_as)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -104,7 +107,7 @@ def _expected(error: ErrorDetails) -> str:
     """What the rule behind one pydantic error expects, in words."""
     kind = error["type"]
     context = dict(error.get("ctx") or {})
-    if kind == "expected":  # raised by the project's own checks (see types.py)
+    if "expected" in context:  # raised by the project's own checks (see types.py and requests.py)
         return str(context["expected"])
     if kind == "value_error":
         return str(context.get("error") or error["msg"]).removeprefix("Value error, ")
@@ -123,7 +126,7 @@ def violations_of(exc: ValidationError) -> list[Violation]:
     for error in exc.errors(include_url=False):
         location = tuple(part for part in error["loc"] if isinstance(part, int) or "[" not in part)
         value = MISSING if error["type"] == "missing" else error.get("input", MISSING)
-        found.append(Violation(location, _expected(error), value))
+        found.append(Violation(location, _expected(error), value, error["type"]))
     return found
 
 

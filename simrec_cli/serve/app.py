@@ -30,11 +30,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simrec_cli import __version__
 from simrec_cli.errors import SimrecError, quoted
+from simrec_cli.schemas.requests import MASK_FORMATS
 from simrec_cli.serve import schema
 from simrec_cli.serve.answers import answer_records
 from simrec_cli.serve.auth import TokenGate
 from simrec_cli.serve.batcher import Batcher, Job, RawAnswers
-from simrec_cli.serve.inputs import PredictInput, read_predict_input
+from simrec_cli.serve.inputs import PredictInput, RequestReader
 from simrec_cli.serve.limits import BodyLimit
 from simrec_cli.serve.metrics import CONTENT_TYPE, ServerMetrics
 from simrec_cli.serve.model import ServedModel
@@ -71,6 +72,7 @@ class PredictionService:
         self.metrics = metrics
         self.batcher = Batcher(model, options.max_batch, options.max_wait_ms / 1000, metrics)
         self.decoders = anyio.CapacityLimiter(DECODE_THREADS)
+        self.reader = RequestReader(options.max_expressions, options.allow_paths)
 
     def start(self) -> None:
         """Start the batcher and wait until its model is prepared (compiled, with --compile); again: nothing."""
@@ -117,7 +119,7 @@ class PredictionService:
         return max(1, math.ceil(passes * mean))
 
     async def _answer(self, request: Request, body_read: asyncio.Event) -> dict[str, Any]:
-        asked = await read_predict_input(request, self.options.max_expressions, self.options.allow_paths)
+        asked = await self.reader.read(request)
         body_read.set()
         image = await self._prepare(asked)
         encoded = [self._encode(number, text) for number, text in enumerate(asked.expressions, 1)]
@@ -274,7 +276,7 @@ def create_app(model: ServedModel, options: ServeOptions) -> FastAPI:
             "max_pixels": options.max_pixels,
             "max_expressions": options.max_expressions,
             "allow_paths": options.allow_paths,
-            "mask_formats": ["none", "rle", "png"] if model.has_mask else ["none"],
+            "mask_formats": list(MASK_FORMATS) if model.has_mask else ["none"],
         }
 
     @app.get(

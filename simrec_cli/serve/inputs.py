@@ -1,25 +1,14 @@
-"""Read what a `POST /predict` asks for, from a multipart form or a JSON body, refusing anything malformed.
+"""Read what a `POST /predict` asks for, from a multipart form or a JSON body, through the request schemas.
 
-Both forms take the same fields:
-
-| field | multipart | JSON |
-|---|---|---|
-| `image` | the image file | the file's bytes in base64 (a `data:` URL works too) |
-| `image_path` | a path on the server (only with `--allow-paths`) | same |
-| `expression` | text, repeat the field for several | a string |
-| `expressions` | - | a list of strings |
-| `masks` | `none` (default), `rle` or `png` | same |
-
-Exactly one of `image` and `image_path`, at least one expression. Any other field is refused by name, so a
-typo does not pass silently. Every string must be text: a lone surrogate escape (`\\ud800`) is refused before
-anything quotes it, and so is a JSON integer too long for Python to read (no field takes a number). Base64 may be
-wrapped over lines, as `base64` and `base64.encodebytes` write it.
+Here the body is parsed: the content type picks the parser, JSON's syntax is checked (a number too long for Python
+to read and nesting too deep for its parser are syntax problems too), the form's parts are read, with each file
+part's bytes. What the fields must hold is the schemas' business (simrec_cli/schemas/requests.py): a violation
+becomes a 4xx whose `error` is the violation's stable kind, whose `field` is the field at fault and whose `detail`
+is its one line.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +18,17 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
-from simrec_cli.errors import LIST_LIMIT, quoted
-from simrec_cli.serve.options import MASK_FORMATS
+from simrec_cli.errors import quoted
+from simrec_cli.schemas.reading import InputFormat
+from simrec_cli.schemas.requests import RequestRefused, UploadedFile, checked_request, form_request, json_request
 from simrec_cli.serve.problems import RequestProblem
 
-MULTIPART_FIELDS = ("image", "image_path", "expression", "masks")
-JSON_FIELDS = ("image", "image_path", "expression", "expressions", "masks")
 UPLOAD_NAME = "upload"  # the `image` of the answers for a base64 image, which has no file name
-MAX_EXPRESSION_CHARACTERS = 1000
 MAX_NUMBER_DIGITS = 100  # no field takes a number; a longer integer costs quadratic time to convert
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+# The statuses of the violations that are not 422: a body that is not what its content type says, or text that is
+# not text, is malformed (400); a path where paths are not allowed is forbidden (403).
+STATUS = {"invalid_json": 400, "invalid_text": 400, "bad_base64": 400, "paths_not_allowed": 403}
 
 
 @dataclass(frozen=True)
@@ -51,83 +42,72 @@ class PredictInput:
     path: Path | None = None
 
 
-async def read_predict_input(request: Request, max_expressions: int, allow_paths: bool) -> PredictInput:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        fields = await _multipart_fields(request)
-    elif content_type == "application/json" or content_type.endswith("+json"):
-        fields = await _json_fields(request)
-    else:
+class RequestReader:
+    """Reads the bodies of one server's requests: its schemas know its limit on expressions and whether it reads
+    files by path."""
+
+    def __init__(self, max_expressions: int, allow_paths: bool) -> None:
+        self.json_format = json_request(max_expressions, allow_paths)
+        self.form_format = form_request(max_expressions, allow_paths)
+
+    async def read(self, request: Request) -> PredictInput:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type in FORM_TYPES:
+            return _checked(self.form_format, await _form_fields(request))
+        if content_type == "application/json" or content_type.endswith("+json"):
+            return _checked(self.json_format, await _json_document(request))
         raise RequestProblem(
             415,
             "unsupported_media_type",
             f"the body is {quoted(content_type) if content_type else 'untyped'}; send multipart/form-data (an image "
             "file and expression fields) or application/json (a base64 image and expressions)",
         )
-    return _checked(fields, max_expressions, allow_paths)
 
 
-async def _multipart_fields(request: Request) -> dict[str, Any]:
+def _checked(request_format: InputFormat[dict[str, Any]], body: Any) -> PredictInput:
+    try:
+        fields = checked_request(request_format, body)
+    except RequestRefused as refused:
+        raise RequestProblem(STATUS.get(refused.kind, 422), refused.kind, refused.detail, refused.field) from None
+    given = fields.get("expressions", fields.get("expression"))
+    expressions = (given,) if isinstance(given, str) else tuple(given)  # a JSON `expression` is one string
+    mask_format = fields.get("masks", "none")
+    image = fields.get("image")
+    if isinstance(image, UploadedFile):
+        return PredictInput(image.filename or UPLOAD_NAME, expressions, mask_format, data=image.data)
+    if isinstance(image, bytes):
+        return PredictInput(UPLOAD_NAME, expressions, mask_format, data=image)
+    return PredictInput(fields["image_path"], expressions, mask_format, path=Path(fields["image_path"]))
+
+
+async def _form_fields(request: Request) -> dict[str, list[object]]:
+    """Each field of the form and the values it was given: text, or an UploadedFile with the part's bytes."""
     try:
         form = await request.form(max_files=2, max_fields=1000)
     except HTTPException as exc:
         raise RequestProblem(400, "bad_form", f"the form body cannot be read: {exc.detail}") from exc
     except ClientDisconnect as exc:
         raise _disconnected() from exc
-    texts = {name: [value.filename if isinstance(value, UploadFile) else value for value in form.getlist(name)]
-             for name in form}  # fmt: skip
-    _refuse_lone_surrogates(texts)
-    unknown = sorted(set(form.keys()) - set(MULTIPART_FIELDS))
-    if unknown:
-        raise _unknown_fields(unknown, MULTIPART_FIELDS)
-    fields: dict[str, Any] = {"expressions": list(form.getlist("expression"))}
-    for name in ("image", "image_path", "masks"):
-        values = form.getlist(name)
-        if len(values) > 1:
-            raise RequestProblem(422, "repeated_field", f"the field {name!r} is given {len(values)} times", name)
-        if values:
-            fields[name] = values[0]
-    image = fields.get("image")
-    if image is not None:
-        if not isinstance(image, UploadFile):
-            raise RequestProblem(422, "wrong_type", "the field 'image' must be a file, not text", "image")
-        fields["image"] = await image.read()
-        fields["name"] = image.filename or UPLOAD_NAME
-    if any(isinstance(value, UploadFile) for value in fields["expressions"]):
-        raise RequestProblem(422, "wrong_type", "the field 'expression' must be text, not a file", "expression")
-    return fields
+    return {name: [await _plain(value) for value in form.getlist(name)] for name in form}
 
 
-async def _json_fields(request: Request) -> dict[str, Any]:
+async def _plain(value: str | UploadFile) -> object:
+    if isinstance(value, UploadFile):
+        return UploadedFile(value.filename or "", await value.read())
+    return value
+
+
+async def _json_document(request: Request) -> Any:
     try:
         raw = await request.body()
     except ClientDisconnect as exc:
         raise _disconnected() from exc
     try:
-        body = json.loads(raw, parse_int=_short_int)
+        return json.loads(raw, parse_int=_short_int)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestProblem(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
     except RecursionError as exc:  # Python's parser recurses once per nesting level
         raise RequestProblem(400, "invalid_json", "the body's JSON is nested too deeply to be a request") from exc
-    if not isinstance(body, dict):
-        raise RequestProblem(400, "invalid_json", f"the body must be a JSON object, not {type(body).__name__}")
-    _refuse_lone_surrogates(body)
-    unknown = sorted(set(body) - set(JSON_FIELDS))
-    if unknown:
-        raise _unknown_fields(unknown, JSON_FIELDS)
-    if "expression" in body and "expressions" in body:
-        raise RequestProblem(422, "conflicting_fields", "give 'expression' or 'expressions', not both", "expressions")
-    fields: dict[str, Any] = {key: body[key] for key in ("image_path", "masks") if key in body}
-    if "expressions" in body:
-        if not isinstance(body["expressions"], list):
-            raise RequestProblem(422, "wrong_type", "'expressions' must be a list of strings", "expressions")
-        fields["expressions"] = body["expressions"]
-    else:
-        fields["expressions"] = [body["expression"]] if "expression" in body else []
-    if "image" in body:
-        fields["image"] = _base64_image(body["image"])
-        fields["name"] = UPLOAD_NAME
-    return fields
 
 
 def _short_int(digits: str) -> int:
@@ -139,123 +119,6 @@ def _short_int(digits: str) -> int:
     return int(digits)
 
 
-def _refuse_lone_surrogates(fields: dict[str, Any]) -> None:
-    """Refuse a field name or a string anywhere in a field's value that is not text (JSON's `\\ud800` escape
-    decodes to half a surrogate pair, which UTF-8 cannot encode, so it could never be answered or quoted)."""
-    for name, value in fields.items():
-        if not _is_text(name):
-            raise RequestProblem(400, "invalid_text", f"the field name {quoted(name)} is not text; send UTF-8 text")
-        if _holds_non_text(value):
-            raise RequestProblem(
-                400, "invalid_text", f"the field {name!r} holds a lone surrogate (like \\ud800); send UTF-8 text", name
-            )
-
-
-def _holds_non_text(value: object) -> bool:
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str) and not _is_text(item):
-            return True
-        if isinstance(item, list):
-            pending.extend(item)
-        elif isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-    return False
-
-
-def _is_text(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _disconnected() -> RequestProblem:
     """The client hung up before its body arrived: nobody reads the answer, but the log stays quiet."""
     return RequestProblem(400, "client_disconnected", "the client closed the connection before sending its body")
-
-
-def _base64_image(value: object) -> bytes:
-    if not isinstance(value, str):
-        raise RequestProblem(422, "wrong_type", "'image' must be the image file in base64 (a string)", "image")
-    text = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
-    try:  # line breaks (and other white space) are how many encoders wrap base64; the letters are what count
-        return base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise RequestProblem(
-            400, "bad_base64", f"'image' is not valid base64 ({exc}); encode the file with `base64 -w0 FILE`", "image"
-        ) from exc
-
-
-def _unknown_fields(unknown: list[str], known: tuple[str, ...]) -> RequestProblem:
-    names = ", ".join(quoted(name) for name in unknown[:LIST_LIMIT])
-    names += f" (+{len(unknown) - LIST_LIMIT:,} more)" if len(unknown) > LIST_LIMIT else ""
-    return RequestProblem(422, "unknown_field", f"unknown field {names}; the fields are {', '.join(known)}", unknown[0])
-
-
-def _checked(fields: dict[str, Any], max_expressions: int, allow_paths: bool) -> PredictInput:
-    has_image, has_path = "image" in fields, "image_path" in fields
-    if has_image == has_path:
-        detail = "give either 'image' or 'image_path', not both" if has_image else "the field 'image' is missing"
-        raise RequestProblem(422, "missing_image" if not has_image else "conflicting_fields", detail, "image")
-    expressions = _checked_expressions(fields["expressions"], max_expressions)
-    mask_format = fields.get("masks", "none")
-    if mask_format not in MASK_FORMATS:
-        raise RequestProblem(
-            422, "bad_value", f"masks={quoted(mask_format)} is not one of {', '.join(MASK_FORMATS)}", "masks"
-        )
-    if has_image:
-        return PredictInput(fields["name"], expressions, mask_format, data=fields["image"])
-    if not allow_paths:
-        raise RequestProblem(
-            403,
-            "paths_not_allowed",
-            "this server does not read files by path; upload the image (start it with --allow-paths to permit)",
-            "image_path",
-        )
-    path = fields["image_path"]
-    if not isinstance(path, str) or not path.strip():
-        raise RequestProblem(422, "wrong_type", "'image_path' must be a non-empty string", "image_path")
-    if "\x00" in path:
-        raise RequestProblem(
-            422, "bad_path", f"'image_path' {quoted(path)} holds a NUL character, which no file name can", "image_path"
-        )
-    return PredictInput(path, expressions, mask_format, path=Path(path))
-
-
-def _checked_expressions(values: list[object], max_expressions: int) -> tuple[str, ...]:
-    if not values:
-        raise RequestProblem(
-            422, "missing_expression", "no expression given; add one, e.g. 'the red circle on the left'", "expression"
-        )
-    if len(values) > max_expressions:
-        raise RequestProblem(
-            422,
-            "too_many_expressions",
-            f"{len(values)} expressions in one request; this server answers at most {max_expressions}",
-            "expression",
-        )
-    cleaned = []
-    for number, value in enumerate(values, 1):
-        if not isinstance(value, str):
-            raise RequestProblem(422, "wrong_type", f"expression {number} must be a string", "expression")
-        text = value.strip()
-        if not text:
-            raise RequestProblem(
-                422,
-                "empty_expression",
-                f"expression {number} is empty; describe the object, e.g. 'the red circle on the left'",
-                "expression",
-            )
-        if len(text) > MAX_EXPRESSION_CHARACTERS:
-            raise RequestProblem(
-                422,
-                "expression_too_long",
-                f"expression {number} has {len(text)} characters; at most {MAX_EXPRESSION_CHARACTERS}",
-                "expression",
-            )
-        cleaned.append(text)
-    return tuple(cleaned)

@@ -26,7 +26,6 @@ API_KEY_ENVIRONMENT = "SIMREC_API_KEY"
 MIN_API_KEY_CHARACTERS = 16  # shorter tokens are guessable; `secrets.token_urlsafe()` gives 43
 API_KEY_HINT = "make one with: openssl rand -hex 32"
 MIN_IMAGE_SIDE = 8  # an image narrower than this holds too little to find anything in
-MASK_FORMATS = ("none", "rle", "png")
 COMPILE_BUCKET_STEP = 4  # compiled batch sizes 1, 4, 16, ...: a padded pass runs at most 4x its rows
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from simrec_cli.schemas.requests import MASK_FORMATS, MAX_EXPRESSION_CHARACTERS
 from simrec_cli.serve.auth import OPEN_PATHS
 
 API_DESCRIPTION = (
@@ -122,9 +123,9 @@ METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 # An expression as the server takes it: a string with something besides white space, of at most 1,000 characters.
-_EXPRESSION = {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": "\\S"}
+_EXPRESSION = {"type": "string", "minLength": 1, "maxLength": MAX_EXPRESSION_CHARACTERS, "pattern": "\\S"}
 _IMAGE_PATH = {"type": "string", "minLength": 1, "description": "a path on the server (only with --allow-paths)"}
-_MASKS = {"type": "string", "enum": ["none", "rle", "png"], "default": "none"}
+_MASKS = {"type": "string", "enum": list(MASK_FORMATS), "default": "none"}
 _ONE_IMAGE = {"oneOf": [{"required": ["image"]}, {"required": ["image_path"]}]}
 
 
