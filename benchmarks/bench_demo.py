@@ -1,4 +1,4 @@
-"""Time to accuracy of the README's main job on this machine; prints JSON.
+"""Time to accuracy of the main job (`make demo`) on this machine; prints JSON.
 
     python benchmarks/bench_demo.py [--preset synthetic-tiny] [--keep-run DIR] [KEY=VALUE ...]
 

@@ -34,7 +34,7 @@ os.environ["SIMREC_RUNTIME"] = "torch"
 for _name in [name for name in os.environ if name.startswith("SLURM_")]:
     del os.environ[_name]
 
-# Enough for the held-out test's 90 % (measured in README's Development section). The input is the preset's
+# Enough for the held-out test's 90 % (measured: docs/benchmarks.md). The input is the preset's
 # earlier 192: an epoch there costs about half of one at the preset's 256, and the tests need a model that finds
 # objects, not the demo's best one.
 BRIEF_EPOCHS = 7

@@ -77,8 +77,8 @@ def command(
         "--compile",
         help="Compile the forward (torch.compile) for batch sizes 1, 4, 16, ... up to --max-batch before serving; a "
         "batch runs padded up to a size or split over smaller ones, whichever its measured pass times say is "
-        "faster. Start-up takes a minute or more (70 s for the default SimREC at 416 on a 2-core CPU, where it "
-        "then served 1.11x the eager rate; see the README). PyTorch only: implies --runtime torch.",
+        "faster. Start-up takes a minute or more, for a modest gain on CPUs (measured on the benchmarks page of the "
+        "docs). PyTorch only: implies --runtime torch.",
     ),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
 ) -> None:

@@ -1,10 +1,10 @@
 """Which numerics a training run uses: `train.amp`, with `enabled: auto` deciding by the hardware.
 
-On a CPU with native bf16 instructions (AMX, avx512_bf16), `auto` trains under bf16 autocast: 2.65x faster
-steps for the default SimREC at 416 on a 2-core Xeon with AMX. On other CPUs bf16 is emulated and slower than
+On a CPU with native bf16 instructions (AMX, avx512_bf16), `auto` trains under bf16 autocast: several times
+faster steps for the default SimREC at 416 (docs/benchmarks.md). On other CPUs bf16 is emulated and slower than
 fp32, so `auto` stays in fp32; on GPUs it keeps SimREC's fp32 default (`train.amp.enabled=true` chooses AMP
 there). `auto` is not the default: on `synthetic-tiny` it learned about a point less than fp32 at no gain in
-speed (README, "bf16 training on CPU"). `auto` is kept in the settings and decided again when a run
+speed (docs/training.md, "bf16 on CPU"). `auto` is kept in the settings and decided again when a run
 resumes, so the same command behaves the same on each machine.
 """
 

@@ -2,5 +2,5 @@
 
 Every exported file carries what is needed to use it: the settings, the vocabulary and the preprocessing (in
 the file's own metadata and in a JSON file beside it), so `simrec eval`, `predict` and `serve` take it as they
-take a checkpoint, and a program without simrec can use it by the recipe in the README.
+take a checkpoint, and a program without simrec can use it by the recipe in docs/export.md.
 """

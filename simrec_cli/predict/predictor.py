@@ -34,7 +34,7 @@ from simrec_cli.runtimes.loading import load_model
 from simrec_cli.runtimes.torch_runtime import TorchRuntime
 from simrec_cli.settings import Settings
 
-# The keys of every `--json` line, in order (documented in the README; changing them breaks users' scripts).
+# The keys of every `--json` line, in order (documented in docs/prediction.md; changing them breaks users' scripts).
 JSON_FIELDS = (
     "image",
     "expression",

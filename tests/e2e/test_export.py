@@ -1,5 +1,5 @@
 """`simrec export --format onnx`: the file runs in onnxruntime, matches PyTorch, carries what a user needs,
-and can be used without simrec by following the preprocessing recipe of the README and of the docs' export page."""
+and can be used without simrec by following the preprocessing recipe of the docs' export page."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_file_and_sidecar_carry_vocabulary_and_preprocessing(exported: Path, che
     assert json.loads(properties["simrec.settings"]) == sidecar["settings"] and sidecar["settings"]["model"]["name"]
 
 
-RECIPES = [Path(__file__).resolve().parents[2] / name for name in ("README.md", "docs/export.md")]
+RECIPES = [Path(__file__).resolve().parents[2] / "docs" / "export.md"]
 
 
 def _recipe(document: Path) -> str:

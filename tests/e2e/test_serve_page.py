@@ -2,7 +2,7 @@
 the box drawn on the page is the API's answer; bad input shows a readable message; the API docs render offline.
 
 SIMREC_SERVE_CHECKPOINT serves another checkpoint (the demo's runs/demo/best.pth, say) and SIMREC_SCREENSHOT
-names where to keep the page's screenshot (the README's picture is made that way).
+names where to keep the page's screenshot (the docs' picture, docs/serve-page.png, is made that way).
 """
 
 from __future__ import annotations
