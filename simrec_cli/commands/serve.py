@@ -53,6 +53,12 @@ def command(
         "--header-timeout-s",
         help="A request's headers must arrive within this time, or its connection gets 408 and is closed.",
     ),
+    max_connections: int = typer.Option(
+        defaults.DEFAULT_MAX_CONNECTIONS,
+        "--max-connections",
+        help="Connections open at once at most (per worker process); a request on one beyond gets 503 with "
+        "Retry-After at once, and the connection is closed.",
+    ),
     max_body_mb: float = typer.Option(
         defaults.DEFAULT_MAX_BODY_MB, "--max-body-mb", help="Largest request body in MB (413 beyond)."
     ),
@@ -108,6 +114,7 @@ def command(
         compile=compile_forward,
         api_key=api_key,
         header_timeout_s=header_timeout_s,
+        max_connections=max_connections,
     )
     try:
         from simrec_cli.serve.server import serve

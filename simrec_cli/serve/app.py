@@ -264,7 +264,12 @@ def create_app(model: ServedModel, options: ServeOptions) -> FastAPI:
         alive = service.batcher.alive
         return JSONResponse({"status": "ok" if alive else "down"}, status_code=200 if alive else 503)
 
-    @app.get("/info", summary="The model and the server's settings", response_model=schema.Info)
+    @app.get(
+        "/info",
+        summary="The model and the server's settings",
+        response_model=schema.Info,
+        responses=schema.OVER_CAPACITY,
+    )
     async def info() -> dict[str, Any]:
         return {
             **model.describe(),
@@ -275,6 +280,7 @@ def create_app(model: ServedModel, options: ServeOptions) -> FastAPI:
             "max_body_mb": options.max_body_mb,
             "max_pixels": options.max_pixels,
             "max_expressions": options.max_expressions,
+            "max_connections": options.max_connections,
             "allow_paths": options.allow_paths,
             "mask_formats": list(MASK_FORMATS) if model.has_mask else ["none"],
         }

@@ -1,4 +1,12 @@
-"""uvicorn's HTTP/1.1 connection with a deadline for the request's headers, answering broken requests quietly.
+"""uvicorn's HTTP/1.1 connection with a cap on open connections and a deadline for the request's headers, answering
+broken requests quietly.
+
+uvicorn accepts every connection it is offered and serves each, so a flood of clients is served ever more slowly
+until the process runs out of file descriptors (and then it stops accepting anyone). Here a connection beyond the
+`max_connections` open at once is answered at its first request with 503, `Retry-After` and the server's JSON error
+body, and closed; what it sends of a body is read and dropped first (for at most `drain_timeout_s`), so the client
+sees the 503 rather than a reset. A health check is answered on it all the same (then it closes too): a busy server
+is not a dead one, and a supervisor that restarts it for being busy would only make things worse.
 
 uvicorn closes a kept-alive connection that sends nothing, but a connection that has started a request and never
 finishes its headers (one byte at a time, or nothing after the first line) is held for as long as the client
@@ -18,12 +26,17 @@ import json
 import logging
 from typing import Any
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from simrec_cli.serve.limits import refuse
 
 # The connections' logger instead of uvicorn's: its errors still show, its notes about clients do not. (Outside
 # uvicorn's tree of loggers, whose configuration would reset it.)
 CONNECTION_LOG = logging.getLogger("simrec.serve.connections")
 CONNECTION_LOG.setLevel(logging.ERROR)
+HEALTH_PATH = "/health"
+RETRY_AFTER_S = 1  # connections come and go within a request's time: a second is a fair wait
 
 
 def closing_answer(status: int, reason: str, error: str, detail: str) -> bytes:
@@ -36,17 +49,24 @@ def closing_answer(status: int, reason: str, error: str, detail: str) -> bytes:
     return head.encode() + body
 
 
-class HeaderDeadlineProtocol(H11Protocol):
-    """H11Protocol that closes a connection whose request headers take longer than `header_timeout_s`."""
+class GuardedConnection(H11Protocol):
+    """H11Protocol that refuses the requests of a connection beyond `max_connections` and closes a connection whose
+    request headers take longer than `header_timeout_s`."""
 
-    def __init__(self, *args: Any, header_timeout_s: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, header_timeout_s: float, max_connections: int, drain_timeout_s: float, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.logger = CONNECTION_LOG
         self.header_timeout_s = header_timeout_s
+        self.max_connections = max_connections
+        self.drain_timeout_s = drain_timeout_s
         self._header_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(transport)  # counts this connection among the server's open ones
+        if len(self.connections) > self.max_connections:
+            self.app = OverCapacity(self.app, self.max_connections, self.drain_timeout_s)
         self._start_deadline()
 
     def data_received(self, data: bytes) -> None:
@@ -81,3 +101,34 @@ class HeaderDeadlineProtocol(H11Protocol):
             detail = f"the request's headers did not arrive within {self.header_timeout_s:g} s"
             self.transport.write(closing_answer(408, "Request Timeout", "header_timeout", detail))
             self.transport.close()
+
+
+class OverCapacity:
+    """The application of a connection beyond the cap: 503 for every request but a health check, then close."""
+
+    def __init__(self, app: ASGIApp, max_connections: int, drain_timeout_s: float) -> None:
+        self.app = app
+        self.max_connections = max_connections
+        self.drain_timeout_s = drain_timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == HEALTH_PATH:
+            await self.app(scope, receive, _closing(send))
+            return
+        detail = (
+            f"the server has {self.max_connections:,} connections open, its --max-connections; retry after the "
+            "Retry-After header's seconds"
+        )
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+        await refuse(scope, receive, send, 503, "too_many_connections", detail, headers, self.drain_timeout_s)
+
+
+def _closing(send: Send) -> Send:
+    """`send` with `Connection: close` added to the answer's headers, so that the connection ends after it."""
+
+    async def closing_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+        await send(message)
+
+    return closing_send

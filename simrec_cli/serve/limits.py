@@ -63,16 +63,30 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, drain: bool = True) -> None:
         limit_mb = self.max_bytes / (1024 * 1024)
-        body = {
-            "error": "body_too_large",
-            "detail": f"the request body has more than {limit_mb:g} MB; send a smaller image (or start the server "
-            "with a larger --max-body-mb)",
-            "field": None,
-        }
-        if drain:  # once the last part is read, receive() would wait for the client to hang up
-            with anyio.move_on_after(self.drain_timeout_s):
-                await _drain(receive)
-        await JSONResponse(body, status_code=413, headers={"Connection": "close"})(scope, receive, send)
+        detail = (
+            f"the request body has more than {limit_mb:g} MB; send a smaller image (or start the server with a larger "
+            "--max-body-mb)"
+        )
+        await refuse(scope, receive, send, 413, "body_too_large", detail, {}, self.drain_timeout_s if drain else 0)
+
+
+async def refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    error: str,
+    detail: str,
+    headers: dict[str, str],
+    drain_timeout_s: float,
+) -> None:
+    """Answer `status` with the server's JSON error body and close the connection, after reading and dropping what
+    arrives of the body within `drain_timeout_s` (0: nothing)."""
+    if drain_timeout_s > 0:  # once the last part is read, receive() would wait for the client to hang up
+        with anyio.move_on_after(drain_timeout_s):
+            await _drain(receive)
+    body = {"error": error, "detail": detail, "field": None}
+    await JSONResponse(body, status_code=status, headers={**headers, "Connection": "close"})(scope, receive, send)
 
 
 async def _drain(receive: Receive) -> None:

@@ -21,6 +21,9 @@ DEFAULT_MAX_BODY_MB = 20.0
 DEFAULT_MAX_PIXELS = 50_000_000  # a 48-megapixel phone photo fits; its RGB decode takes about 150 MB
 DEFAULT_MAX_EXPRESSIONS = 32
 DEFAULT_TIMEOUT_S = 30.0
+# Open connections at once: far more than the requests a model answers in a request's time, and, with the files a
+# server holds, within the usual limit of 1,024 open files a process (`ulimit -n`).
+DEFAULT_MAX_CONNECTIONS = 512
 DEFAULT_HEADER_TIMEOUT_S = 10.0  # a request's headers are a few hundred bytes: seconds even on a poor link
 API_KEY_ENVIRONMENT = "SIMREC_API_KEY"
 MIN_API_KEY_CHARACTERS = 16  # shorter tokens are guessable; `secrets.token_urlsafe()` gives 43
@@ -51,6 +54,7 @@ class ServeOptions:
     compile: bool = False
     api_key: str | None = field(default=None, repr=False)
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def __post_init__(self) -> None:
         positive = {
@@ -61,6 +65,7 @@ class ServeOptions:
             "--max-expressions": self.max_expressions,
             "--timeout-s": self.timeout_s,
             "--header-timeout-s": self.header_timeout_s,
+            "--max-connections": self.max_connections,
             "--workers": self.workers,
         }
         for flag, value in [*positive.items(), ("--max-wait-ms", self.max_wait_ms)]:

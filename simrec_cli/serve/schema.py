@@ -74,6 +74,7 @@ class Info(BaseModel):
     max_body_mb: float
     max_pixels: int
     max_expressions: int
+    max_connections: int
     allow_paths: bool
     mask_formats: list[str]
 
@@ -84,6 +85,12 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
 
 def _header(description: str) -> dict[str, Any]:
     return {"description": description, "required": True, "schema": {"type": "string"}}
+
+
+def _openapi_error(response: dict[str, Any]) -> dict[str, Any]:
+    """A response of `_error` as OpenAPI writes it (FastAPI converts `model` only for responses it is given)."""
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {"description": response["description"], "headers": response["headers"], "content": content}
 
 
 UNAUTHORIZED = _error(
@@ -106,20 +113,33 @@ PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "name a readable regular file of at most --max-body-mb"
     ),
     503: _error(
-        "too many requests in progress (--queue-size); retry after the Retry-After header's seconds",
-        {"Retry-After": _header("seconds until the queue has likely moved on")},
+        "too many requests in progress (--queue-size), or a connection beyond --max-connections; retry after the "
+        "Retry-After header's seconds",
+        {"Retry-After": _header("seconds until the queue or the connections have likely moved on")},
     ),
     504: _error("no answer within --timeout-s"),
+}
+# Any route but /health may answer it; given with its content, as a route of plain text (/metrics) would otherwise
+# document the JSON body as text.
+OVER_CAPACITY: dict[int | str, dict[str, Any]] = {
+    503: _openapi_error(
+        _error(
+            "a connection beyond --max-connections; retry after the Retry-After header's seconds",
+            {"Retry-After": _header("seconds until connections have likely closed")},
+        )
+    )
 }
 HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": Health, "description": "the model thread is running"},
     503: {"model": Health, "description": "the model thread has stopped: {status: down}"},
 }
 DEMO_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "a JPEG image", "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}
+    200: {"description": "a JPEG image", "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+    **OVER_CAPACITY,
 }
 METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "the Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    200: {"description": "the Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+    **OVER_CAPACITY,
 }
 
 # An expression as the server takes it: a string with something besides white space, of at most 1,000 characters.
@@ -182,9 +202,3 @@ def with_token(openapi: dict[str, Any]) -> dict[str, Any]:
             operation["security"] = [{"token": []}, {"password": []}]
             operation["responses"].setdefault("401", _openapi_error(UNAUTHORIZED))
     return openapi
-
-
-def _openapi_error(response: dict[str, Any]) -> dict[str, Any]:
-    """A response of `_error` as OpenAPI writes it (FastAPI converts `model` only for responses it is given)."""
-    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-    return {"description": response["description"], "headers": response["headers"], "content": content}

@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -34,19 +35,22 @@ from uvicorn.supervisors import Multiprocess
 from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.serve.app import create_app
-from simrec_cli.serve.connections import HeaderDeadlineProtocol
+from simrec_cli.serve.connections import GuardedConnection
 from simrec_cli.serve.model import load_model
 from simrec_cli.serve.options import API_KEY_ENVIRONMENT, ServeOptions
 
 OPTIONS_ENVIRONMENT = "SIMREC_SERVE_OPTIONS"  # how --workers hands the options to each worker process
 WORKER_ERROR_ENVIRONMENT = "SIMREC_SERVE_WORKER_ERROR"  # where a worker that cannot start leaves its error
 GRACE_S = 5.0  # extra time past the request timeout for in-flight answers to leave on shutdown
+# Files a server holds besides its connections: libraries, pipes, its socket, and the images read by path at once.
+FILES_BESIDE_CONNECTIONS = 128
 HOST_HINT = "check --host: give an address of this machine, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (all)"
 
 
 def serve(options: ServeOptions, reporter: Reporter | None = None, access_log: bool = False) -> None:
     """Load the model, serve until told to stop, then return once every request in flight is answered."""
     reporter = reporter or NullReporter()
+    make_room_for_connections(options.max_connections)
     sock = bind(options.host, options.port)
     try:
         _warn_about_exposure(options, reporter)
@@ -57,6 +61,24 @@ def serve(options: ServeOptions, reporter: Reporter | None = None, access_log: b
     finally:
         sock.close()
     reporter.info("stopped: every request in flight was answered")
+
+
+def make_room_for_connections(max_connections: int) -> None:
+    """Raise this process's limit of open files (its soft limit, up to the hard one) so that --max-connections
+    connections fit beside the files a server holds; past the hard limit, accept() would fail and the server stop
+    taking anyone before the cap could answer 503."""
+    needed = max_connections + FILES_BESIDE_CONNECTIONS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise SimrecError(
+            f"--max-connections {max_connections:,} needs {needed:,} open files, and this process may open at most "
+            f"{hard:,}",
+            f"give --max-connections {max(1, hard - FILES_BESIDE_CONNECTIONS):,} or less, or raise the limit (ulimit "
+            "-Hn)",
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -119,7 +141,12 @@ def _serve_one(options: ServeOptions, sock: socket.socket, reporter: Reporter, a
 def _config(app: Any, options: ServeOptions, access_log: bool, **extra: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
-        http=functools.partial(HeaderDeadlineProtocol, header_timeout_s=options.header_timeout_s),  # type: ignore[arg-type]
+        http=functools.partial(  # type: ignore[arg-type]
+            GuardedConnection,
+            header_timeout_s=options.header_timeout_s,
+            max_connections=options.max_connections,
+            drain_timeout_s=options.timeout_s,
+        ),
         log_level="info" if access_log else "warning",
         access_log=access_log,
         timeout_graceful_shutdown=int(options.timeout_s + GRACE_S),

@@ -228,6 +228,7 @@ def test_usage_errors_are_one_line_before_anything_loads(tmp_path: Path) -> None
     checkpoint.write_bytes(b"")
     assert "--max-batch 0 must be positive" in invoke("serve", checkpoint, "--max-batch", "0").output
     assert "--workers needs a fixed --port" in invoke("serve", checkpoint, "--workers", "2", "--port", "0").output
+    assert "--max-connections 0 must be positive" in invoke("serve", checkpoint, "--max-connections", "0").output
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

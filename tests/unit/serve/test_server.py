@@ -129,3 +129,18 @@ def test_files_by_path_are_regular_files_only(tmp_path: Path, monkeypatch: pytes
             assert says in refused.value.detail
     finally:
         listening.close()
+
+
+def test_the_open_file_limit_is_raised_to_hold_the_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the open-file limit accept() fails and the server takes no one; the cap must come first."""
+    limits = {"now": (256, 4096)}
+    monkeypatch.setattr(server.resource, "getrlimit", lambda _: limits["now"])
+    monkeypatch.setattr(server.resource, "setrlimit", lambda _, value: limits.update(now=value))
+    server.make_room_for_connections(100)  # 228 files fit in 256
+    assert limits["now"] == (256, 4096)
+    server.make_room_for_connections(512)
+    assert limits["now"] == (512 + server.FILES_BESIDE_CONNECTIONS, 4096)
+    limits["now"] = (256, 300)
+    with pytest.raises(SimrecError, match="needs 640 open files, and this process may open at most 300") as refused:
+        server.make_room_for_connections(512)
+    assert refused.value.hint is not None and "--max-connections 172 or less" in refused.value.hint
