@@ -10,10 +10,9 @@ from simrec_cli.console import RichReporter, console, state
 from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
 from simrec_cli.engine.launcher import LaunchRequest, plan_processes
 from simrec_cli.engine.run_lock import lock_for_this_process
-from simrec_cli.engine.rundir import BEST, check_run_files, next_run_dir
+from simrec_cli.engine.rundir import BEST, check_run_dir, next_run_dir
 from simrec_cli.engine.trainer import Trainer, TrainResult
 from simrec_cli.settings import Settings
-from simrec_cli.storage.targets import check_writable_dir
 
 
 def train_here_or_relaunch(
@@ -27,8 +26,7 @@ def train_here_or_relaunch(
     """
     run_dir = settings.train.output_dir
     if run_dir is not None:
-        check_writable_dir(run_dir, "run directory", "train.output_dir=FOLDER")
-        check_run_files(run_dir)
+        check_run_dir(run_dir)
     plan = None
     if not launched_by_torchrun():
         plan = plan_processes(request, settings.train.device, os.environ, settings.train.ddp.rendezvous_timeout)

@@ -26,13 +26,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from simrec_cli.engine.rundir import LOCK_FILE, OUTPUT_DIR_OPTION, check_run_dir, mark_run_dir, unmark_if_alone
 from simrec_cli.errors import SimrecError
 from simrec_cli.storage.targets import ensure_writable_dir, new_numbered_folder, refuse_non_regular, topmost_missing
 
-LOCK_FILE = "run.lock"
 HELD_ENV = "SIMREC_RUN_LOCK_HELD"  # the run directory whose lock a parent process holds for this one
 MAX_RECORD_BYTES = 4096
-OPTION = "train.output_dir=FOLDER"
 
 
 @dataclass(frozen=True)
@@ -60,12 +59,14 @@ def _holder(path: Path) -> str:
 def acquire(run_dir: Path) -> RunLock:
     """Take the run directory's lock, or stop in one line naming the process that holds it."""
     path = run_dir / LOCK_FILE
-    refuse_non_regular(path, "run lock file", OPTION)
+    refuse_non_regular(path, "run lock file", OUTPUT_DIR_OPTION)
     while True:
         try:
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as exc:
-            raise SimrecError(f"cannot create the run lock {path}: {exc.strerror}", f"choose another {OPTION}") from exc
+            raise SimrecError(
+                f"cannot create the run lock {path}: {exc.strerror}", f"choose another {OUTPUT_DIR_OPTION}"
+            ) from exc
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -74,7 +75,7 @@ def acquire(run_dir: Path) -> RunLock:
                 raise SimrecError(f"cannot lock {path}: {exc.strerror}", "the file system must support flock") from exc
             raise SimrecError(
                 f"{run_dir} is in use: {_holder(path)} is training into it",
-                f"wait for it to end or stop it, or choose another {OPTION}",
+                f"wait for it to end or stop it, or choose another {OUTPUT_DIR_OPTION}",
             ) from None
         if _same_file(descriptor, path):
             break
@@ -107,9 +108,11 @@ def lock_held_by_parent(run_dir: Path) -> bool:
     return os.environ.get(HELD_ENV) == str(run_dir.resolve())
 
 
-def _remove_if_empty(created: Path | None, run_dir: Path) -> None:
-    """Remove `run_dir` and the parents made for it (up to `created`) when they are empty: a start that failed
-    leaves no empty folder behind."""
+def _remove_if_empty(created: Path | None, run_dir: Path, marked: bool) -> None:
+    """Remove the mark made now (`marked`), then `run_dir` and the parents made for it (up to `created`), when
+    nothing else is in them: a start that failed leaves no trace behind."""
+    if marked:
+        unmark_if_alone(run_dir)
     if created is None:
         return
     for folder in [run_dir, *run_dir.parents]:
@@ -123,24 +126,29 @@ def _remove_if_empty(created: Path | None, run_dir: Path) -> None:
 
 @contextlib.contextmanager
 def held_run_dir(run_dir: Path | None, numbered_under: Path = Path("runs"), name: str = "train") -> Iterator[RunLock]:
-    """Hold `run_dir` (made if missing) for the block; None claims a new `runs/train`, `runs/train2`, ...
+    """Hold `run_dir` (made if missing, marked as a simrec run) for the block; None claims a new `runs/train`,
+    `runs/train2`, ...
 
-    Yields the lock (its `run_dir` is the directory held). The numbered name is claimed by creating its folder,
-    which only one process can do, so two starts at once never pick the same one. Processes started in the block
-    find `HELD_ENV`.
+    Yields the lock (its `run_dir` is the directory held). A folder with files in it is held only when it is
+    marked as a simrec run: the mark is checked before anything is made, and written before the lock file. The
+    numbered name is claimed by creating its folder, which only one process can do, so two starts at once never
+    pick the same one. Processes started in the block find `HELD_ENV`.
     """
     if run_dir is None:
         created = topmost_missing(numbered_under)
-        ensure_writable_dir(numbered_under, "run directory", OPTION)
+        ensure_writable_dir(numbered_under, "run directory", OUTPUT_DIR_OPTION)
         run_dir = new_numbered_folder(numbered_under, name)
         created = created or run_dir
     else:
+        check_run_dir(run_dir)
         created = topmost_missing(run_dir)
-        ensure_writable_dir(run_dir, "run directory", OPTION)
+        ensure_writable_dir(run_dir, "run directory", OUTPUT_DIR_OPTION)
+    marked = False
     try:
+        marked = mark_run_dir(run_dir)
         lock = acquire(run_dir)
     except BaseException:
-        _remove_if_empty(created, run_dir)
+        _remove_if_empty(created, run_dir, marked)
         raise
     previous = os.environ.get(HELD_ENV)
     os.environ[HELD_ENV] = str(run_dir.resolve())
@@ -152,7 +160,7 @@ def held_run_dir(run_dir: Path | None, numbered_under: Path = Path("runs"), name
         else:
             os.environ[HELD_ENV] = previous
         release(lock)
-        _remove_if_empty(created, run_dir)
+        _remove_if_empty(created, run_dir, marked)
 
 
 def lock_for_this_process(run_dir: Path | None, node_rank: int = 0) -> AbstractContextManager[RunLock | None]:

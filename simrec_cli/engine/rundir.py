@@ -1,4 +1,5 @@
-"""Run directories: auto-numbered names, the files a run writes, metrics.csv, log.txt and the curves plot."""
+"""Run directories: auto-numbered names, the mark that makes one simrec's, the files a run writes, metrics.csv,
+log.txt and the curves plot."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.reporting import Reporter, format_cell
 from simrec_cli.storage.atomic import atomic_write
 from simrec_cli.storage.failures import os_error_message
-from simrec_cli.storage.targets import refuse_non_regular, topmost_missing
+from simrec_cli.storage.owned import FolderKind, check_own_folder, mark_folder
+from simrec_cli.storage.targets import check_writable_dir, refuse_non_regular, topmost_missing
 
 T = TypeVar("T")
 CONFIG = "config.yaml"
@@ -25,14 +27,36 @@ METRICS = "metrics.csv"
 PLOT = "results.png"
 LAST = "last.pth"
 BEST = "best.pth"
-RUN_FILES = (CONFIG, LOG, METRICS, PLOT, LAST, BEST)
+MARKER = "run.json"
+LOCK_FILE = "run.lock"
+RUN_FORMAT = "simrec-run-v1"
+RUN_FILES = (MARKER, LOCK_FILE, CONFIG, LOG, METRICS, PLOT, LAST, BEST)
+OUTPUT_DIR_OPTION = "train.output_dir=FOLDER"
+
+RUN_FOLDER = FolderKind("run", MARKER, lambda data: isinstance(data, dict) and data.get("format") == RUN_FORMAT)
 
 
-def check_run_files(run_dir: Path) -> None:
-    """Refuse, before training, a run directory where one of the files a run writes is a device, a FIFO, a socket
-    or a folder: the writes would replace it (or, for the appended log, block on it)."""
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse, before training, a run directory that simrec may not write: one that cannot be made or written, one
+    where a file a run writes is a device, a FIFO, a socket or a folder (the writes would replace it, or block on
+    it), or an existing folder with files in it and no `run.json` of simrec (a run would mix its files with, and
+    replace, the user's). Nothing is created."""
+    check_writable_dir(run_dir, "run directory", OUTPUT_DIR_OPTION)
     for name in RUN_FILES:
         refuse_non_regular(run_dir / name, "run file", "train.output_dir")
+    check_own_folder(run_dir, RUN_FOLDER, f"choose a new or empty folder with {OUTPUT_DIR_OPTION}; resume takes it too")
+
+
+def mark_run_dir(run_dir: Path) -> bool:
+    """Mark `run_dir` as a simrec run (its `run.json`) before the first file goes in; whether it was marked now."""
+    return mark_folder(run_dir, RUN_FOLDER, {"format": RUN_FORMAT, "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def unmark_if_alone(run_dir: Path) -> None:
+    """Remove the mark of `run_dir` again when nothing else is in it (a start that failed leaves no trace)."""
+    with contextlib.suppress(OSError):
+        if [entry.name for entry in run_dir.iterdir()] == [MARKER]:
+            (run_dir / MARKER).unlink()
 
 
 def next_run_dir(root: Path, name: str) -> Path:
@@ -49,13 +73,16 @@ class RunDirSnapshot:
     """What a run directory was before a start, so a start that fails can leave it exactly as it found it.
 
     A new directory (and any parent created with it) is removed again; in an existing one the lines the
-    failed start appended to log.txt are cut off and the file gets its old modification time back.
+    failed start appended to log.txt are cut off and the file gets its old modification time back, and a mark
+    the start made in an otherwise empty folder goes again.
     """
 
     def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
         self.created = topmost_missing(run_dir)
         self.log = run_dir / LOG
         self.log_stat = self.log.stat() if self.log.is_file() else None
+        self.marked = (run_dir / MARKER).is_file()
 
     def restore(self) -> None:
         if self.created is not None:
@@ -67,6 +94,8 @@ class RunDirSnapshot:
             else:
                 os.truncate(self.log, self.log_stat.st_size)
                 os.utime(self.log, ns=(self.log_stat.st_atime_ns, self.log_stat.st_mtime_ns))
+        if not self.marked:
+            unmark_if_alone(self.run_dir)
 
 
 def read_metrics_rows(path: Path) -> list[dict[str, str]]:

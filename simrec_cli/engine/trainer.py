@@ -56,11 +56,13 @@ from simrec_cli.engine.rundir import (
     LAST,
     LOG,
     METRICS,
+    OUTPUT_DIR_OPTION,
     PLOT,
     LoggingReporter,
     MetricsCsv,
     RunDirSnapshot,
-    check_run_files,
+    check_run_dir,
+    mark_run_dir,
     plot_metrics,
 )
 from simrec_cli.engine.sampling import ResumableSampler
@@ -186,8 +188,9 @@ class Trainer:
         """Check the inputs, build everything, and restore the checkpoint when resuming."""
         world = self.world
         if world.is_main:
-            ensure_writable_dir(self.run_dir, "run directory", "train.output_dir=FOLDER")
-            check_run_files(self.run_dir)
+            check_run_dir(self.run_dir)
+            ensure_writable_dir(self.run_dir, "run directory", OUTPUT_DIR_OPTION)
+            mark_run_dir(self.run_dir)
             remove_stale_temporaries(self.run_dir)
             self.reporter = LoggingReporter(reporter, self.run_dir / LOG)
         settings.check_world_size(world.size)

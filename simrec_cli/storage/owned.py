@@ -1,9 +1,12 @@
-"""Folders a command replaces as a whole, and the proof that an existing one is ours to replace.
+"""Folders simrec writes, and the proof that an existing one is ours to write.
 
-A folder may be replaced only when it is new, empty, or provably written by simrec: its marker file (such as
-`report.json`) says so with a kind and version of ours, and it holds no entry beyond those that kind writes.
-One foreign file in it (notes, a paper draft, another tool's output) and the folder is refused in one line
-that names the file, before any work is done and again just before the swap.
+A folder a command replaces as a whole may be replaced only when it is new, empty, or provably written by simrec:
+its marker file (such as `report.json`) says so with a kind and version of ours, and it holds no entry beyond
+those that kind writes. One foreign file in it (notes, a paper draft, another tool's output) and the folder is
+refused in one line that names the file, before any work is done and again just before the swap.
+
+A folder a command adds files to and replaces files in (a run directory) needs only the marker: simrec writes
+there only when the folder is new, empty, or marked as its own, and marks it before the first file goes in.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from simrec_cli.errors import SimrecError
-from simrec_cli.storage.atomic import discard, settled, temporary_dir_beside
+from simrec_cli.storage.atomic import atomic_write_json, discard, settled, temporary_dir_beside
 from simrec_cli.storage.targets import check_writable_dir, not_a_regular_file
 
 MAX_MARKER_BYTES = 256 * 1024 * 1024  # a report.json of a million expressions is far below this
@@ -32,7 +35,7 @@ class FolderKind:
     what: str
     marker: str
     is_ours: Callable[[Any], bool]
-    owns: Callable[[Any, str], bool]
+    owns: Callable[[Any, str], bool] = lambda _data, _relative: False  # a kind never replaced whole owns nothing
 
 
 def _entries(folder: Path) -> list[tuple[str, os.stat_result]]:
@@ -47,7 +50,7 @@ def _entries(folder: Path) -> list[tuple[str, os.stat_result]]:
     return sorted(found)
 
 
-def _marker_data(folder: Path, kind: FolderKind) -> Any:
+def marker_data(folder: Path, kind: FolderKind) -> Any:
     """The marker file's JSON when it is a regular file of ours; None otherwise."""
     marker = folder / kind.marker
     try:
@@ -79,7 +82,7 @@ def check_replaceable(folder: Path, kind: FolderKind, option: str) -> None:
         raise SimrecError(f"the {kind.what} folder {folder} is {found}; simrec replaces a folder only when it is "
                           "its own, and never through a link", fix)  # fmt: skip
     if folder.is_dir() and any(folder.iterdir()):
-        data = _marker_data(folder, kind)
+        data = marker_data(folder, kind)
         if data is None:
             raise SimrecError(
                 f"the {kind.what} folder {folder} holds files, and no {kind.marker} of simrec says that simrec "
@@ -94,6 +97,29 @@ def check_replaceable(folder: Path, kind: FolderKind, option: str) -> None:
                     f"move {relative} elsewhere, or give a new or empty folder with {option}",
                 )
     check_writable_dir(folder.absolute().parent, kind.what, option)
+
+
+def check_own_folder(folder: Path, kind: FolderKind, fix: str) -> None:
+    """Refuse an existing folder that holds entries but not `kind`'s marker: a command that adds files to a
+    folder (and replaces its own there) writes only into one that is new, empty, or marked as simrec's."""
+    try:
+        foreign = folder.is_dir() and any(folder.iterdir()) and marker_data(folder, kind) is None
+    except OSError:  # unreadable: the writability check that follows says why
+        return
+    if foreign:
+        raise SimrecError(
+            f"the folder {folder} holds files and no {kind.marker} of a simrec {kind.what}: simrec writes into a "
+            "folder only when it is new, empty, or its own",
+            fix,
+        )
+
+
+def mark_folder(folder: Path, kind: FolderKind, data: Any) -> bool:
+    """Write `kind`'s marker holding `data` into `folder` unless it is marked already; whether it was written."""
+    if marker_data(folder, kind) is not None:
+        return False
+    atomic_write_json(folder / kind.marker, data)
+    return True
 
 
 def replace_owned_dir(staged: Path, target: Path, kind: FolderKind, option: str) -> None:

@@ -4,8 +4,9 @@ Every output of every verb is given, in turn, a character device (made with mkno
 root; never one of /dev), a FIFO, a socket, a folder where a file belongs and a symbolic link to a device; an
 output folder gets a device, a FIFO, a socket, a regular file and a link to a device. Each is refused in one line
 naming the path, exit 2, before any work, and nothing changes: the special file is still what it was. A folder that
-a verb replaces whole (`eval --report`, prepare-data's synthetic images) and that holds a file simrec did not
-write is refused naming that file.
+a verb replaces whole (`eval --report`, prepare-data's synthetic images) and that holds a file
+simrec did not write is refused naming that file; a run directory that holds files and no `run.json` of a simrec
+run is refused naming the folder, and a start that fails in an empty folder leaves it empty (its mark goes again).
 """
 
 from __future__ import annotations
@@ -94,9 +95,9 @@ def _eval(*args: object) -> Args:
     return lambda p: [*_with_checkpoint("eval", *args)(p), "--device", "cpu", "--split", "val"]
 
 
-def _train(output_dir: str) -> Args:
+def _train(output_dir: str, *overrides: str) -> Args:
     return lambda p: ["train", "--preset", "synthetic-tiny", "--device", "cpu", f"dataset.data_root={p.data}",
-                      f"train.output_dir={p.tmp / output_dir}", *TINY]  # fmt: skip
+                      f"train.output_dir={p.tmp / output_dir}", *TINY, *overrides]  # fmt: skip
 
 
 def _prepare(*args: object) -> Args:
@@ -147,6 +148,7 @@ FILES: list[tuple[str, Args, str, Callable[[Places], object] | None]] = [
     ("train log.txt", _train("run"), "run/log.txt", None),
     ("train metrics.csv", _train("run"), "run/metrics.csv", None),
     ("train run.lock", _train("run"), "run/run.lock", None),
+    ("train run.json", _train("run"), "run/run.json", None),
     ("resume log.txt", lambda p: ["resume", p.tmp / "run", "--device", "cpu"], "run/log.txt", _copy_of_the_run),
     ("resume best.pth", lambda p: ["resume", p.tmp / "run", "--device", "cpu"], "run/best.pth", _copy_of_the_run),
 ]
@@ -231,6 +233,22 @@ FOREIGN = [
         _synthetic_images("notes.txt"), says="which simrec did not write there"),
     Row("prepare-data synthetic images without demo.json", _prepare("--data-root", "@data"), "synthetic",
         _synthetic_images("000000.jpg", demo=False), says="no demo.json of simrec"),
+    Row("train into a folder of other files", _train("run"), lambda p: p.tmp / "run",
+        _then(write_file("run/notes.txt", "mine"), write_file("run/config.yaml", "epochs: 300\n")),
+        says="no run.json of a simrec run"),
+    Row("train into a folder whose run.json is another tool's", _train("run"), lambda p: p.tmp / "run",
+        _then(write_file("run/run.json", '{"format": "other-tool-run"}'), write_file("run/last.pth", "mine")),
+        says="no run.json of a simrec run"),
+    Row("train into a link to a folder of other files", _train("run"), lambda p: p.tmp / "run",
+        _then(write_file("other/notes.txt", "mine"), lambda p: (p.tmp / "run").symlink_to(p.tmp / "other")),
+        says="no run.json of a simrec run"),
+    Row("resume a checkpoint kept among other files", lambda p: ["resume", p.tmp / "downloads" / "best.pth"],
+        lambda p: p.tmp / "downloads",
+        _then(write_file("downloads/notes.txt", "mine"),
+              lambda p: shutil.copy(p.checkpoint, p.tmp / "downloads" / "best.pth")),
+        says="train.output_dir=FOLDER"),
+    Row("train into an empty folder, the start fails", _train("run", "train.batch_size=4096"), "train.batch_size",
+        lambda p: (p.tmp / "run").mkdir()),
     Row("eval --gallery-misses without --report", _eval("--gallery-misses", "3"), "--gallery-misses",
         says="no --report was given"),
     Row("eval --gallery-hits without --report", _eval("--gallery-hits", "0"), "--gallery-hits",
@@ -271,3 +289,8 @@ def test_predict_keeps_the_files_already_in_its_output_folder(places: Places) ->
     assert outcome.exit_code == 0, outcome.output[-3000:]
     assert json.loads(outcome.stdout)["picture"] == str(out / "demo_3.jpg")
     assert changes(before, snapshot(out)) == [f"new: {out / 'demo_3.jpg'}"]
+
+
+def test_a_run_directory_is_marked_as_simrec_s(trained_run: Path) -> None:
+    """The mark that lets a later train or resume write into the folder."""
+    assert json.loads((trained_run / "run.json").read_text())["format"] == "simrec-run-v1"

@@ -33,7 +33,7 @@ from tests.e2e.bad_inputs import (
 from tests.e2e.conftest import TINY
 
 Args = Callable[[Places], Sequence[object]]
-STARTED_RUN = ("run", "run/log.txt", "run/config.yaml", "run/events.out.tfevents.*")
+STARTED_RUN = ("run", "run/run.json", "run/log.txt", "run/config.yaml", "run/events.out.tfevents.*")
 
 
 def _train(*extra: object, data: Callable[[Places], Path] = lambda p: p.data) -> Args:
@@ -56,6 +56,12 @@ REFUSED = "when loaded; nothing in it ran (save only the weights"
 
 def _payload_weights(p: Places) -> None:
     torch.save({"state_dict": {"fc.weight": RunsCode(p.tmp / "ran")}}, p.tmp / PAYLOAD)
+
+
+def _run_with_damaged_last(p: Places) -> None:
+    """A run directory of simrec's (its run.json) whose last.pth is damaged."""
+    write_file("run/run.json", json.dumps({"format": "simrec-run-v1"}))(p)
+    write_file("run/last.pth", b"PK\x03\x04 damaged")(p)
 
 
 def _foreign_weights(p: Places) -> None:
@@ -83,7 +89,7 @@ TRAINING = [
     Row("train resume_path missing", lambda p: [*_train()(p), f"train.resume_path={p.tmp / 'gone.pth'}"],
         "gone.pth", says="does not exist"),
     Row("train auto-resume from a damaged last.pth", _train("train.auto_resume.enabled=true"), "last.pth",
-        write_file("run/last.pth", b"PK\x03\x04 damaged"), says="not a readable checkpoint"),
+        _run_with_damaged_last, says="not a readable checkpoint"),
     Row("train under torchrun without data", lambda p: [*_train()(p), f"dataset.data_root={p.tmp / 'none'}",
         "--nproc", "2"], "prepare-data", process=True),
 ]  # fmt: skip
