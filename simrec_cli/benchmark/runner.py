@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from simrec_cli.benchmark.kept import EXPORT_NAMES
 from simrec_cli.engine.distributed import World, resolve_device
 from simrec_cli.engine.evaluator import evaluate_split, evaluation_sets
 from simrec_cli.engine.metrics import box_iou_xyxy
@@ -98,6 +99,7 @@ def run_benchmark(
     checkpoint: Path,
     *,
     workdir: Path,
+    kept_in: Path | None = None,
     data_root: Path | None = None,
     split: str = "val",
     formats: tuple[str, ...] = BENCHMARK_FORMATS,
@@ -105,11 +107,12 @@ def run_benchmark(
     device: str = "auto",
     reporter: Reporter | None = None,
 ) -> BenchmarkResult:
-    """Benchmark `checkpoint` on `split`; exported files go to `workdir`."""
+    """Benchmark `checkpoint` on `split`; exported files go to `workdir`, whose content will be kept in `kept_in`
+    (the rows name the files there), or removed (None: the rows name no exported file)."""
     reporter = reporter or NullReporter()
     torch_device = resolve_device(device)
     planned = candidates(formats, torch_device)
-    bench = _Bench(checkpoint, workdir, data_root, split, batch, torch_device)
+    bench = _Bench(checkpoint, workdir, kept_in, data_root, split, batch, torch_device)
     for candidate in reporter.track(_announced(planned, reporter), len(planned), "benchmark"):
         bench.rows.append(bench.measure(candidate))
     return BenchmarkResult(str(checkpoint), split, bench.expressions, batch, machine_description(torch_device),
@@ -126,9 +129,17 @@ class _Bench:
     """The state one benchmark keeps between rows: the exported files and PyTorch fp32's boxes."""
 
     def __init__(
-        self, checkpoint: Path, workdir: Path, data_root: Path | None, split: str, batch: int, device: torch.device
+        self,
+        checkpoint: Path,
+        workdir: Path,
+        kept_in: Path | None,
+        data_root: Path | None,
+        split: str,
+        batch: int,
+        device: torch.device,
     ) -> None:
-        self.checkpoint, self.workdir, self.data_root, self.split = checkpoint, workdir, data_root, split
+        self.checkpoint, self.workdir, self.kept_in = checkpoint, workdir, kept_in
+        self.data_root, self.split = data_root, split
         self.batch, self.device = batch, device
         self.rows: list[BenchmarkRow] = []
         self.reference: tuple[float, np.ndarray] | None = None  # fp32 Acc@0.5 and boxes
@@ -140,7 +151,7 @@ class _Bench:
             row.note = f"{candidate.runtime} is not installed: {INSTALL_HINTS[candidate.runtime]}"
             return row
         path = self._file(candidate.format)
-        row.file = str(path)
+        row.file = self._shown(path)
         row.size_mb = round(sum(part.stat().st_size for part in _parts(path)) / 2**20, 1)
         loaded = load_model(path, device=str(self.device), precision=candidate.precision, runtime=candidate.runtime)
         acc50, boxes = self._evaluate(loaded)
@@ -162,19 +173,24 @@ class _Bench:
         """The checkpoint itself for PyTorch; otherwise its export in `workdir`, written on first use."""
         if file_format == "pytorch":
             return self.checkpoint
+        path = self.workdir / EXPORT_NAMES[file_format]
+        if path.is_file():
+            return path
         if file_format == "onnx":
             from simrec_cli.export.onnx import export_onnx
 
-            path = self.workdir / "model.onnx"
-            if not path.is_file():
-                export_onnx(self.checkpoint, path, dynamic_batch=True)
-            return path
-        from simrec_cli.export.openvino import export_openvino
+            export_onnx(self.checkpoint, path, dynamic_batch=True)
+        else:
+            from simrec_cli.export.openvino import export_openvino
 
-        path = self.workdir / "model.xml"
-        if not path.is_file():
             export_openvino(self.checkpoint, path)
         return path
+
+    def _shown(self, path: Path) -> str | None:
+        """The file a row names: the checkpoint, or an export where it is kept (None when it is removed)."""
+        if path == self.checkpoint:
+            return str(path)
+        return None if self.kept_in is None else str(self.kept_in / path.relative_to(self.workdir))
 
     def _evaluate(self, loaded: LoadedModel) -> tuple[float, np.ndarray]:
         """Acc@0.5 on the split and every box, in the order of the split's expressions."""

@@ -46,24 +46,28 @@ def command(
         raise SimrecError(f"unknown format {quoted(unknown[0])} (--formats)", f"use {', '.join(BENCHMARK_FORMATS)}")
     require_checkpoint_file(checkpoint)  # before the seconds of importing torch
 
+    from simrec_cli.benchmark.kept import kept_output, mark_kept
     from simrec_cli.storage.outputs import OutputFile, Outputs
 
     json_target = OutputFile(json_file, "benchmark results", "--json") if json_file is not None else None
     csv_target = OutputFile(csv_file, "benchmark results", "--csv") if csv_file is not None else None
-    outputs = Outputs(json_target, csv_target)  # checked before the exports and timings
+    kept_target = kept_output(keep) if keep is not None else None
+    outputs = Outputs(json_target, csv_target, kept_target)  # checked before the exports and timings
 
     from simrec_cli.benchmark.runner import run_benchmark
     from simrec_cli.benchmark.table import machine_line, table_columns, table_row, to_csv
 
-    with tempfile.TemporaryDirectory(prefix="simrec-benchmark-") as scratch:
-        workdir = keep or Path(scratch)
-        result = run_benchmark(checkpoint, workdir=workdir, data_root=data_root, split=split, formats=chosen,
-                               batch=batch, device=device, reporter=RichReporter())  # fmt: skip
-    title = f"{checkpoint}: {result.split}, {result.expressions} expressions"
-    console.print(fitted_table(title, table_columns(batch), [table_row(row) for row in result.rows], cut=["note"],
-                               left=["format", "runtime", "precision", "note"]))  # fmt: skip
-    console.print(machine_line(result), markup=False)
-    with outputs:
+    with outputs, tempfile.TemporaryDirectory(prefix="simrec-benchmark-") as scratch:
+        kept = outputs.folder(kept_target) if kept_target is not None else None
+        result = run_benchmark(checkpoint, workdir=kept.path if kept is not None else Path(scratch), kept_in=keep,
+                               data_root=data_root, split=split, formats=chosen, batch=batch, device=device,
+                               reporter=RichReporter())  # fmt: skip
+        title = f"{checkpoint}: {result.split}, {result.expressions} expressions"
+        console.print(fitted_table(title, table_columns(batch), [table_row(row) for row in result.rows],
+                                   cut=["note"], left=["format", "runtime", "precision", "note"]))  # fmt: skip
+        console.print(machine_line(result), markup=False)
+        if kept is not None:
+            mark_kept(kept, checkpoint, result.as_dict())
         if json_target is not None:
             outputs.write_json(json_target, result.as_dict())
         if csv_target is not None:

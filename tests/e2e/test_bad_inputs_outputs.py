@@ -4,7 +4,7 @@ Every output of every verb is given, in turn, a character device (made with mkno
 root; never one of /dev), a FIFO, a socket, a folder where a file belongs and a symbolic link to a device; an
 output folder gets a device, a FIFO, a socket, a regular file and a link to a device. Each is refused in one line
 naming the path, exit 2, before any work, and nothing changes: the special file is still what it was. A folder that
-a verb replaces whole (`eval --report`, prepare-data's synthetic images) and that holds a file
+a verb replaces whole (`eval --report`, `benchmark --keep`, prepare-data's synthetic images) and that holds a file
 simrec did not write is refused naming that file; a run directory that holds files and no `run.json` of a simrec
 run is refused naming the folder, and a start that fails in an empty folder leaves it empty (its mark goes again).
 """
@@ -159,6 +159,7 @@ FOLDERS: list[tuple[str, Args, str]] = [
     ("predict --output-dir", _predict("@out"), "out"),
     ("train train.output_dir", _train("run"), "run"),
     ("prepare-data --output-dir", _prepare("--data-root", "@data", "--output-dir", "@out"), "out"),
+    ("benchmark --keep", _with_checkpoint("benchmark", "--keep", "@kept"), "kept"),
 ]
 
 
@@ -196,6 +197,10 @@ def test_a_special_file_as_an_output_folder_is_refused(row: Row, places: Places)
 def _report_json(pictures: list[str], fmt: str = "simrec-report-v1") -> str:
     gallery = {"misses": [{"file": name} for name in pictures], "hits": []}
     return json.dumps({"format": fmt, "splits": [{"split": "val", "gallery": gallery}]})
+
+
+def _benchmark_json(files: list[str]) -> str:
+    return json.dumps({"format": "simrec-benchmark-exports-v1", "files": files})
 
 
 def _synthetic_images(*names: str, demo: bool = True) -> Callable[[Places], None]:
@@ -249,6 +254,16 @@ FOREIGN = [
         says="train.output_dir=FOLDER"),
     Row("train into an empty folder, the start fails", _train("run", "train.batch_size=4096"), "train.batch_size",
         lambda p: (p.tmp / "run").mkdir()),
+    Row("benchmark --keep a folder of other files", _with_checkpoint("benchmark", "--keep", "@kept"), "kept",
+        write_file("kept/model.onnx", "mine"), says="no benchmark.json of simrec"),
+    Row("benchmark --keep with our benchmark.json and another file", _with_checkpoint("benchmark", "--keep", "@kept"),
+        "notes.txt", _then(write_file("kept/benchmark.json", _benchmark_json(["model.onnx"])),
+                           write_file("kept/model.onnx", "ours"), write_file("kept/notes.txt", "mine")),
+        says="which simrec did not write there"),
+    Row("benchmark --keep is a link to a folder", _with_checkpoint("benchmark", "--keep", "@kept"), "kept",
+        lambda p: ((p.tmp / "real").mkdir(), (p.tmp / "kept").symlink_to(p.tmp / "real")), says="symbolic link"),
+    Row("benchmark --json inside its --keep folder", _with_checkpoint("benchmark", "--keep", "@kept", "--json",
+        "@kept/b.json"), "--json", says="replaced as a whole"),
     Row("eval --gallery-misses without --report", _eval("--gallery-misses", "3"), "--gallery-misses",
         says="no --report was given"),
     Row("eval --gallery-hits without --report", _eval("--gallery-hits", "0"), "--gallery-hits",
@@ -294,3 +309,26 @@ def test_predict_keeps_the_files_already_in_its_output_folder(places: Places) ->
 def test_a_run_directory_is_marked_as_simrec_s(trained_run: Path) -> None:
     """The mark that lets a later train or resume write into the folder."""
     assert json.loads((trained_run / "run.json").read_text())["format"] == "simrec-run-v1"
+
+
+@pytest.mark.slow  # about 20 s: ONNX and OpenVINO exports, evaluated and timed twice
+def test_benchmark_keeps_its_exports_in_a_folder_it_then_replaces_whole(places: Places) -> None:
+    """--keep: the exports and their metadata side by side under names of their own (the ONNX file's metadata is not
+    the IR's), listed in benchmark.json and named by the rows; a second benchmark replaces that folder whole."""
+    kept = places.tmp / "kept"
+    args = ["benchmark", places.checkpoint, "--data-root", places.data, "--device", "cpu", "--batch", "2"]
+    first = run_cli([*args, "--formats", "onnx,openvino", "--keep", kept, "--json", places.tmp / "b.json"], places.tmp)
+    assert first.exit_code == 0, first.output[-3000:]
+    marker = json.loads((kept / "benchmark.json").read_text())
+    assert sorted(path.name for path in kept.iterdir()) == sorted(["benchmark.json", *marker["files"]])
+    assert {"model.onnx", "model.json", "model_openvino.xml", "model_openvino.bin"} <= set(marker["files"])
+    assert json.loads((kept / "model.json").read_text())["format"] == "simrec-onnx-v2"
+    rows = json.loads((places.tmp / "b.json").read_text())["rows"]
+    assert {row["file"] for row in rows if row["format"] != "pytorch"} == {
+        str(kept / "model.onnx"),
+        str(kept / "model_openvino.xml"),
+    }
+    second = run_cli([*args, "--formats", "onnx", "--keep", kept], places.tmp)
+    assert second.exit_code == 0, second.output[-3000:]
+    assert sorted(path.name for path in kept.iterdir()) == ["benchmark.json", "model.json", "model.onnx"]
+    assert sorted(path.name for path in places.tmp.iterdir()) == ["b.json", "kept"]
