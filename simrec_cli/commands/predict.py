@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -115,9 +116,8 @@ def command(
     Exit status 0 when every image was answered, 1 when some could not be read or their pictures not written
     (e.g. a full disk: the answers are still printed), 2 for a usage error.
     """
-    from simrec_cli.predict.output import default_output_dir
+    from simrec_cli.predict.output import predictions_folder
     from simrec_cli.predict.sources import image_paths_among
-    from simrec_cli.storage.targets import check_writable_dir
 
     reporter: Reporter = JsonModeReporter() if json_lines else RichReporter()
     requests = _requests(source, expressions, pairs)
@@ -131,25 +131,23 @@ def command(
         reporter.info(f"using checkpoint {checkpoint} (the newest best.pth under runs/)")
     require_model_file(checkpoint)
     precision = chosen_precision(precision, half)
-    target = None if no_save else (output_dir or default_output_dir())
-    if target is not None:
-        check_writable_dir(target, "predictions", "--output-dir")
+    folder: AbstractContextManager[Path | None] = nullcontext() if no_save else predictions_folder(output_dir)
+    with folder as target:
+        # The model code (torch) is imported only now that the inputs are known to exist.
+        from simrec_cli.predict.predictor import Predictor, predict_requests
 
-    # The model code (torch) is imported only now that the inputs are known to exist.
-    from simrec_cli.predict.predictor import Predictor, predict_requests
-
-    rows = sum(len(request.expressions) for request in requests)
-    predictor = Predictor.load(
-        checkpoint, device=device, precision=precision, runtime=runtime, rows=rows, reporter=reporter
-    )
-    reporter.info(predictor.runtime.describe())
-    started = time.perf_counter()
-    results: list[PredictionResult] = []
-    for result in predict_requests(predictor, requests, target, batch_size=batch_size, reporter=reporter):
-        results.append(result)
-        if json_lines:
-            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, allow_nan=False) + "\n")
-            sys.stdout.flush()
+        rows = sum(len(request.expressions) for request in requests)
+        predictor = Predictor.load(
+            checkpoint, device=device, precision=precision, runtime=runtime, rows=rows, reporter=reporter
+        )
+        reporter.info(predictor.runtime.describe())
+        started = time.perf_counter()
+        results: list[PredictionResult] = []
+        for result in predict_requests(predictor, requests, target, batch_size=batch_size, reporter=reporter):
+            results.append(result)
+            if json_lines:
+                sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, allow_nan=False) + "\n")
+                sys.stdout.flush()
     failed_images = {result.image for result in results if not result.ok}
     if not json_lines:
         _print_table(results, predictor.has_mask)

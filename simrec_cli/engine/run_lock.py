@@ -28,7 +28,13 @@ from pathlib import Path
 
 from simrec_cli.engine.rundir import LOCK_FILE, OUTPUT_DIR_OPTION, check_run_dir, mark_run_dir, unmark_if_alone
 from simrec_cli.errors import SimrecError
-from simrec_cli.storage.targets import ensure_writable_dir, new_numbered_folder, refuse_non_regular, topmost_missing
+from simrec_cli.storage.targets import (
+    claim_numbered_folder,
+    ensure_writable_dir,
+    refuse_non_regular,
+    remove_empty_folders,
+    topmost_missing,
+)
 
 HELD_ENV = "SIMREC_RUN_LOCK_HELD"  # the run directory whose lock a parent process holds for this one
 MAX_RECORD_BYTES = 4096
@@ -113,15 +119,8 @@ def _remove_if_empty(created: Path | None, run_dir: Path, marked: bool) -> None:
     nothing else is in them: a start that failed leaves no trace behind."""
     if marked:
         unmark_if_alone(run_dir)
-    if created is None:
-        return
-    for folder in [run_dir, *run_dir.parents]:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        if folder == created:
-            return
+    if created is not None:
+        remove_empty_folders(run_dir, created)
 
 
 @contextlib.contextmanager
@@ -135,10 +134,7 @@ def held_run_dir(run_dir: Path | None, numbered_under: Path = Path("runs"), name
     pick the same one. Processes started in the block find `HELD_ENV`.
     """
     if run_dir is None:
-        created = topmost_missing(numbered_under)
-        ensure_writable_dir(numbered_under, "run directory", OUTPUT_DIR_OPTION)
-        run_dir = new_numbered_folder(numbered_under, name)
-        created = created or run_dir
+        run_dir, created = claim_numbered_folder(numbered_under, name, "run directory", OUTPUT_DIR_OPTION)
     else:
         check_run_dir(run_dir)
         created = topmost_missing(run_dir)

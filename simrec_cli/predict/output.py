@@ -6,33 +6,40 @@ name that is taken gets the next free suffix, `photo_2.jpg`, and the answers nam
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from simrec_cli.engine.rundir import next_run_dir
 from simrec_cli.storage.atomic import NAME_MAX_BYTES, atomic_write, shortened_name
-from simrec_cli.storage.targets import ensure_writable_dir
+from simrec_cli.storage.targets import check_writable_dir, claimed_numbered_folder, ensure_writable_dir
 
 PICTURE_QUALITY = 90
 # An image's name may be as long as a file name may be; the names made from it add `_2`, `_mask12.png`.
 MAX_STEM_BYTES = NAME_MAX_BYTES - 32
+OPTION = "--output-dir"
 MASK_PNG_COMPRESSION = 1  # binary masks compress well even at the fastest level; a 80 MP mask saves in a blink
 
 
-def default_output_dir() -> Path:
-    """runs/predict, or runs/predict2, runs/predict3, ... for the first that does not exist (as ultralytics)."""
-    return next_run_dir(Path("runs"), "predict")
+def predictions_folder(output_dir: Path | None) -> AbstractContextManager[Path]:
+    """The folder for the block's pictures and masks: `output_dir` (checked, made when the first file goes in), or
+    a new runs/predict, runs/predict2, ... (as ultralytics) claimed now by creating it, so two predicts started at
+    once never share one; a claimed folder the block leaves empty by failing goes again."""
+    if output_dir is not None:
+        check_writable_dir(output_dir, "predictions", OPTION)
+        return contextlib.nullcontext(output_dir)
+    return claimed_numbered_folder(Path("runs"), "predict", "predictions", OPTION)
 
 
 class OutputFolder:
     """Where pictures and masks go; names follow the image names, made unique when two images share one."""
 
     def __init__(self, root: Path) -> None:
-        ensure_writable_dir(root, "predictions", "--output-dir")
+        ensure_writable_dir(root, "predictions", OPTION)
         self.root = root
         self._taken: set[str] = set()
 

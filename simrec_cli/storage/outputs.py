@@ -27,7 +27,13 @@ from simrec_cli.storage.atomic import (
 )
 from simrec_cli.storage.failures import os_error_message, reason, write_failure
 from simrec_cli.storage.owned import FolderKind, check_replaceable, replace_owned_dir
-from simrec_cli.storage.targets import check_separate_outputs, check_writable_file, refuse_non_regular, topmost_missing
+from simrec_cli.storage.targets import (
+    check_separate_outputs,
+    check_writable_file,
+    refuse_non_regular,
+    remove_empty_folders,
+    topmost_missing,
+)
 
 
 @dataclass(frozen=True)
@@ -72,14 +78,6 @@ def _put_in_place(target: Target, temporary: Path | None) -> None:
         path.unlink(missing_ok=True)
     else:
         rename_into_place(temporary, path)
-
-
-def _removed_if_empty(folder: Path) -> bool:
-    try:
-        folder.rmdir()
-    except OSError:
-        return False
-    return True
 
 
 class StagedFolder:
@@ -204,9 +202,7 @@ class Outputs:
                 discard(temporary)
         created, self._created = self._created, []
         for top, folder in created:  # folders made for the outputs go again, unless something else is in them
-            for made in [folder, *folder.parents]:
-                if not _removed_if_empty(made) or made == top:
-                    break
+            remove_empty_folders(folder, top)
 
     def __enter__(self) -> Outputs:
         return self

@@ -173,3 +173,36 @@ def new_numbered_folder(root: Path, name: str) -> Path:
             number += 1
             continue
         return candidate
+
+
+def claim_numbered_folder(root: Path, name: str, what: str, option: str) -> tuple[Path, Path]:
+    """Claim a new numbered folder under `root` (made if missing; see `new_numbered_folder`); returns it and the
+    outermost folder the claim made (itself, or `root` or a parent of it), for `remove_empty_folders`."""
+    made = topmost_missing(root)
+    ensure_writable_dir(root, what, option)
+    folder = new_numbered_folder(root, name)
+    return folder, made or folder
+
+
+@contextlib.contextmanager
+def claimed_numbered_folder(root: Path, name: str, what: str, option: str) -> Iterator[Path]:
+    """A numbered folder claimed for the block (see `claim_numbered_folder`); if the block fails and leaves it
+    empty, it goes again, with the parents made for it."""
+    folder, made = claim_numbered_folder(root, name, what, option)
+    try:
+        yield folder
+    except BaseException:
+        remove_empty_folders(folder, made)
+        raise
+
+
+def remove_empty_folders(innermost: Path, outermost: Path) -> None:
+    """Remove `innermost` and its parents up to `outermost` while they are empty: folders made for outputs that
+    were never written go again, and one that holds anything (another command's output, say) stays."""
+    for folder in [innermost, *innermost.parents]:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == outermost:
+            return

@@ -3,11 +3,12 @@
 `train` and `resume` hold a kernel lock in the run directory for their lifetime. A second start into a held
 directory stops in one line naming the PID and host of the holder and changes nothing there; the holder's death,
 even by SIGKILL, frees the directory at once; evaluation reads a held run; and two starts without
-`train.output_dir` never pick the same numbered folder.
+`train.output_dir` never pick the same numbered folder, nor do predicts started together without `--output-dir`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -159,3 +160,31 @@ def test_under_torchrun_the_launcher_holds_the_lock_and_its_ranks_train(syntheti
     assert second.exit_code == 2 and f"PID {launcher.pid} on" in error_line(second), second.output[-3000:]
     assert [row["epoch"] for row in metrics_rows(run_dir)] == ["1", "2"]
     assert not (run_dir / "run.lock").exists()
+
+
+def test_predicts_started_together_claim_a_numbered_folder_each(trained_run: Path, synthetic_root: Path,
+                                                                 tmp_path: Path) -> None:  # fmt: skip
+    """Three `simrec predict` without --output-dir at the same moment: runs/predict, predict2 and predict3, one
+    each, each holding its own picture (the name is claimed by creating the folder, not chosen and made later)."""
+    image = synthetic_root / "images" / "synthetic" / "demo.jpg"
+    command = [sys.executable, "-m", "simrec_cli", "predict", str(image), "the big red circle", "--json",
+               "--checkpoint", str(trained_run / "best.pth"), "--device", "cpu"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    started = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env) for _ in range(3)]  # fmt: skip
+    finished = [process.communicate(timeout=TIMEOUT) for process in started]
+    assert [process.returncode for process in started] == [0, 0, 0], [stderr[-2000:] for _, stderr in finished]
+    pictures = sorted(json.loads(stdout)["picture"] for stdout, _ in finished)
+    assert pictures == [f"runs/{name}/demo.jpg" for name in ("predict", "predict2", "predict3")]
+    for folder in (tmp_path / "runs").iterdir():
+        assert [path.name for path in folder.iterdir()] == ["demo.jpg"]
+
+
+def test_a_predict_that_fails_after_claiming_its_folder_leaves_nothing(trained_run: Path, synthetic_root: Path,
+                                                                      tmp_path: Path) -> None:  # fmt: skip
+    """The default folder is claimed before the model loads; a predict that then fails (an expression without
+    words, found once the vocabulary is read) removes it again, and runs/ with it."""
+    image = synthetic_root / "images" / "synthetic" / "demo.jpg"
+    outcome = run_cli(["predict", image, "?!", "--checkpoint", trained_run / "best.pth", "--device", "cpu"], tmp_path)
+    assert outcome.exit_code == 2 and "has no words" in error_line(outcome), outcome.output[-3000:]
+    assert list(tmp_path.iterdir()) == []
