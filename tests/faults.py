@@ -3,7 +3,8 @@
 `small_tmpfs` mounts a real tmpfs of a few MB when the tests run as root where mounting is allowed (a
 container without CAP_SYS_ADMIN refuses it), and skips the test with the reason otherwise. `failing_writes`
 simulates the same fault anywhere: every write through simrec's atomic writer raises ENOSPC once `budget`
-bytes have been written.
+bytes have been written. `failing_rename` makes the rename of a finished temporary into place fail (an I/O error):
+the one step of a commit that comes after every output was written.
 """
 
 from __future__ import annotations
@@ -116,3 +117,17 @@ def failing_writes(monkeypatch: pytest.MonkeyPatch, budget: int = 0, target: str
         return _FullDiskFile(handle, remaining)
 
     monkeypatch.setattr(atomic, "open_for_writing", open_full)
+
+
+def failing_rename(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+    """Make the first rename of a temporary (`*.tmp`) over a file whose name ends with `target` raise EIO."""
+    original = os.replace
+    failed: list[str] = []
+
+    def replace(source: Any, destination: Any) -> None:
+        if not failed and str(source).endswith(".tmp") and str(destination).endswith(target):
+            failed.append(str(destination))
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(destination))
+        original(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace)

@@ -32,14 +32,14 @@ from simrec_cli.export.metadata import ONNX_FORMAT, export_metadata, metadata_st
 from simrec_cli.predict.defaults import DEFAULT_OPSET, MIN_OPSET
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.settings import Settings
-from simrec_cli.storage.atomic import atomic_path, atomic_write_json
-from simrec_cli.storage.targets import check_writable_file
+from simrec_cli.storage.outputs import OutputFile, Outputs
 
 # On the check input each exported box must overlap PyTorch's this much, or score within SCORE_TIE of it (a
 # near tie between candidate boxes that float16 rounding may break the other way); else nothing is written.
 MIN_BOX_IOU = 0.99
 SCORE_TIE = 0.01
 CHECK_BATCH = 3  # rows of the check input of a file that takes any batch size
+OUTPUT_OPTION = "-o/--output"
 
 
 class ExportedModel(nn.Module):
@@ -130,33 +130,43 @@ def export_onnx(
     device: str = "cpu",
     reporter: Reporter | None = None,
 ) -> ExportResult:
-    """Write CHECKPOINT as ONNX (default: beside it, `.onnx`) plus `<output>.json`; both written atomically."""
+    """Write CHECKPOINT as ONNX (default: beside it, `.onnx`) plus `<output>.json`, committed together."""
     check_opset(opset)
     onnx = require_onnx()
     reporter = reporter or NullReporter()
     output = output or Path(checkpoint).with_suffix(".onnx")
     if output.suffix.lower() != ".onnx":
         raise SimrecError(f"output {output} must end in .onnx", "e.g. --output model.onnx")
-    metadata_path = output.with_suffix(".json")
-    check_writable_file(output, "ONNX file", "-o/--output")
-    check_writable_file(metadata_path, "metadata file", "-o/--output")
+    outputs, (model_file, metadata_file) = export_outputs(
+        checkpoint, output, ("ONNX file", ".onnx"), ("metadata file", ".json")
+    )
     traced = load_for_export(checkpoint, device, reporter)
     metadata = traced.metadata(ONNX_FORMAT, checkpoint, opset=opset, dynamic_batch=dynamic_batch, half=half)
-    with atomic_path(output, "choose another -o/--output") as temporary:
-        traced.to_onnx(temporary, opset, dynamic_batch)
-        proto = onnx.load(str(temporary))
-        if half:
-            proto = _to_float16(proto)
-        for key, value in metadata_strings(metadata).items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(temporary))
-        box_iou = _check_with_onnxruntime(temporary, traced, CHECK_BATCH if dynamic_batch else 1)
-        atomic_write_json(
-            metadata_path, metadata
-        )  # before the model is renamed into place: never one without the other
-    return ExportResult(output, metadata_path, metadata, box_iou, "onnxruntime" if box_iou is not None else None)
+    with outputs:  # both renamed into place together, or neither
+        with outputs.writing(model_file) as temporary:
+            traced.to_onnx(temporary, opset, dynamic_batch)
+            proto = onnx.load(str(temporary))
+            if half:
+                proto = _to_float16(proto)
+            for key, value in metadata_strings(metadata).items():
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = key, value
+            onnx.checker.check_model(proto)
+            onnx.save(proto, str(temporary))
+            box_iou = _check_with_onnxruntime(temporary, traced, CHECK_BATCH if dynamic_batch else 1)
+        outputs.write_json(metadata_file, metadata)
+    return ExportResult(output, metadata_file.path, metadata, box_iou, "onnxruntime" if box_iou is not None else None)
+
+
+def export_outputs(checkpoint: Path, output: Path, *parts: tuple[str, str]) -> tuple[Outputs, list[OutputFile]]:
+    """The files of one export, `output` with each (words, suffix) of `parts`, as outputs committed together; all
+    checked now, before the model loads, and none of them the checkpoint itself."""
+    files = [OutputFile(output.with_suffix(suffix), what, OUTPUT_OPTION) for what, suffix in parts]
+    for file in files:
+        if file.path.exists() and os.path.samefile(file.path, checkpoint):
+            raise SimrecError(f"the {file.what} {file.path} would replace the checkpoint {checkpoint} it is exported "
+                              "from", f"give another {OUTPUT_OPTION}")  # fmt: skip
+    return Outputs(*files), files
 
 
 def example_inputs(

@@ -103,6 +103,12 @@ def temporary_dir_beside(path: Path) -> Path:
     return _new_temporary(path, lambda temporary: temporary.mkdir(mode=0o755))
 
 
+def temporary_link_beside(path: Path) -> Path:
+    """A temporary hard link to the file `path`, beside it: the file kept under a temporary name while a commit
+    replaces it, so the commit can put it back (raises OSError where the file system has no hard links)."""
+    return _new_temporary(path, lambda temporary: os.link(path, temporary))
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

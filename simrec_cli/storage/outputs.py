@@ -10,6 +10,9 @@ says so; a failure among the renames, which is rare, says exactly which outputs 
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -21,8 +24,10 @@ from simrec_cli.storage.atomic import (
     discard,
     json_writer,
     rename_into_place,
+    settled,
     temporary_dir_beside,
     temporary_file_beside,
+    temporary_link_beside,
     write_temporary,
 )
 from simrec_cli.storage.failures import os_error_message, reason, write_failure
@@ -67,17 +72,63 @@ def _what(target: Target) -> str:
     return target.what if isinstance(target, OutputFile) else target.kind.what
 
 
-def _put_in_place(target: Target, temporary: Path | None) -> None:
+@dataclass(frozen=True)
+class _Placed:
+    """One output put in place at a commit, and what it replaced: kept under a temporary name until every output
+    of the commit is in place, so that a failure among them can put everything back."""
+
+    target: Target
+    path: Path  # where it went (the file a symbolic link names, for a link to a file)
+    previous: Path | None  # what was there before, under its temporary name; None: nothing was there
+    restorable: bool = True  # False: a file was replaced that could not be kept (a file system without hard links)
+
+
+def _kept_aside(path: Path) -> tuple[Path | None, bool]:
+    """A temporary hard link to the file about to be replaced (None when there is none) and whether it could be
+    kept."""
+    if not path.exists():
+        return None, True
+    try:
+        return temporary_link_beside(path), True
+    except OSError:
+        return None, False
+
+
+def _put_in_place(target: Target, temporary: Path | None) -> _Placed:
     """Swap one staged output into place (or, for None, remove the target), checking the target again first."""
-    if isinstance(target, OutputFolder):
-        if temporary is not None:  # folders are always staged; only files are removed
-            replace_owned_dir(temporary, target.path, target.kind, target.option)
-        return
+    if isinstance(target, OutputFolder):  # folders are always staged; only files are removed
+        return _Placed(target, target.path, replace_owned_dir(temporary, target.path, target.kind, target.option))
     path = refuse_non_regular(target.path, target.what, target.option)
-    if temporary is None:
-        path.unlink(missing_ok=True)
-    else:
-        rename_into_place(temporary, path)
+    previous, restorable = _kept_aside(path)
+    try:
+        if temporary is None:
+            path.unlink(missing_ok=True)
+        else:
+            rename_into_place(temporary, path)
+    except BaseException:
+        if previous is not None:
+            discard(previous)
+        raise
+    return _Placed(target, path, previous, restorable)
+
+
+def _put_back(placed: _Placed) -> bool:
+    """Undo one output put in place: what it replaced returns (or the new file or folder goes); whether it could."""
+    if not placed.restorable:
+        return False
+    try:
+        if isinstance(placed.target, OutputFolder):
+            aside = temporary_dir_beside(placed.path)
+            os.replace(placed.path, aside)
+            discard(aside)
+        if placed.previous is not None:
+            os.replace(placed.previous, placed.path)
+            settled(placed.previous)
+        elif isinstance(placed.target, OutputFile):
+            placed.path.unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
 
 
 class StagedFolder:
@@ -142,8 +193,10 @@ class Outputs:
             return "nothing was written"
         return f"nothing was written; {', '.join(existing)} {'was' if len(existing) == 1 else 'were'} left as before"
 
-    def write(self, target: OutputFile, write: Writer, binary: bool = False) -> None:
-        """Write `target`'s content to a temporary beside it, renamed into place at the commit."""
+    @contextlib.contextmanager
+    def writing(self, target: OutputFile) -> Iterator[Path]:
+        """A temporary file beside `target` for the block to write (by name: an exporter, say), renamed into place
+        at the commit; a file-system failure in the block becomes one line naming `target` and what was left."""
         path = refuse_non_regular(target.path, target.what, target.option)
         kept = self._kept()
         try:
@@ -153,12 +206,17 @@ class Outputs:
         temporary = temporary_file_beside(path, kept=kept)
         self._staged.append((target, temporary))
         try:
-            write_temporary(temporary, write, binary)
+            yield temporary
         except Exception as exc:
             failure = write_failure(target.path, exc, f"choose another {target.option}", self._kept())
             if failure is None:
                 raise
             raise failure from exc
+
+    def write(self, target: OutputFile, write: Writer, binary: bool = False) -> None:
+        """Write `target`'s content to a temporary beside it, renamed into place at the commit."""
+        with self.writing(target) as temporary:
+            write_temporary(temporary, write, binary)
 
     def write_json(self, target: OutputFile, data: Any) -> None:
         self.write(target, json_writer(target.path, data))
@@ -179,20 +237,31 @@ class Outputs:
         return StagedFolder(path, target.path, self._kept(), f"choose another {target.option}")
 
     def commit(self) -> None:
-        """Rename every staged output into place; if one fails, say which were written and which not."""
+        """Rename every staged output into place, together: if one fails, those already in place are put back as
+        they were, and the message says so, or (where one could not be put back) which were written and which not.
+        """
         staged, self._staged = self._staged, []
-        for done, (target, temporary) in enumerate(staged):
-            try:
-                _put_in_place(target, temporary)
-            except (OSError, SimrecError) as exc:
-                for _, left in staged[done:]:
-                    if left is not None:
-                        discard(left)
-                cause = exc.message if isinstance(exc, SimrecError) else reason(exc)
-                written = ", ".join(f"{t.option} {t.path}" for t, _ in staged[:done]) or "none"
-                missing = ", ".join(f"{t.option} {t.path}" for t, _ in staged[done:])
-                raise SimrecError(f"cannot write {target.path}: {cause}",
-                                  f"written: {written}; not written: {missing}") from exc  # fmt: skip
+        placed: list[_Placed] = []
+        try:
+            for target, temporary in staged:
+                placed.append(_put_in_place(target, temporary))
+        except (OSError, SimrecError) as exc:
+            failed = staged[len(placed)][0]
+            for _, left in staged[len(placed) :]:
+                if left is not None:
+                    discard(left)
+            written = [done.target for done in reversed(placed) if not _put_back(done)]
+            cause = exc.message if isinstance(exc, SimrecError) else reason(exc)
+            if not written:
+                self.discard()
+                raise SimrecError(f"cannot write {failed.path}: {cause}", self._kept()) from exc
+            listed = ", ".join(f"{t.option} {t.path}" for t in written)
+            missing = ", ".join(f"{t.option} {t.path}" for t, _ in staged if t not in written)
+            raise SimrecError(f"cannot write {failed.path}: {cause}",
+                              f"written: {listed}; not written: {missing}") from exc  # fmt: skip
+        for done in placed:
+            if done.previous is not None:
+                discard(done.previous)
 
     def discard(self) -> None:
         """Remove every staged temporary; the targets stay as they were."""

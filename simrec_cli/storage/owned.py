@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from simrec_cli.errors import SimrecError
-from simrec_cli.storage.atomic import atomic_write_json, discard, settled, temporary_dir_beside
+from simrec_cli.storage.atomic import atomic_write_json, settled, temporary_dir_beside
 from simrec_cli.storage.targets import check_writable_dir, not_a_regular_file
 
 MAX_MARKER_BYTES = 256 * 1024 * 1024  # a report.json of a million expressions is far below this
@@ -122,13 +122,19 @@ def mark_folder(folder: Path, kind: FolderKind, data: Any) -> bool:
     return True
 
 
-def replace_owned_dir(staged: Path, target: Path, kind: FolderKind, option: str) -> None:
-    """Swap a fully written folder into place; the previous one, checked again to be ours, is removed after."""
+def replace_owned_dir(staged: Path, target: Path, kind: FolderKind, option: str) -> Path | None:
+    """Swap a fully written folder into place, checking again that the previous one is ours; returns the previous
+    one, moved to a temporary name, for the caller to remove once all its outputs are in place (or to put back)."""
     check_replaceable(target, kind, option)
     old = temporary_dir_beside(target) if target.exists() else None
     if old is not None:
         os.replace(target, old)  # over the empty placeholder: the old folder keeps a temporary's name until removed
-    os.replace(staged, target)
+    try:
+        os.replace(staged, target)
+    except OSError:
+        if old is not None:
+            os.replace(old, target)
+            settled(old)
+        raise
     settled(staged)
-    if old is not None:
-        discard(old)
+    return old

@@ -1,6 +1,7 @@
 """Faults injected into real runs: a full disk while saving a checkpoint, preparing data or writing predictions
-(a real small tmpfs where this machine lets root mount one, a write that raises ENOSPC everywhere), SIGKILL at
-each phase of a checkpoint save, and SIGTERM and Ctrl-C (SIGINT) during prepare-data, evaluation and predict.
+(a real small tmpfs where this machine lets root mount one, a write that raises ENOSPC everywhere), a rename that
+fails while an export's files are put in place, SIGKILL at each phase of a checkpoint save, and SIGTERM and Ctrl-C
+(SIGINT) during prepare-data, evaluation and predict.
 
 SIGTERM during training, with one and two processes, is covered by test_train_eval.py.
 """
@@ -21,8 +22,8 @@ import pytest
 import torch
 
 from simrec_cli.errors import EXIT_INTERRUPTED, EXIT_SOME_FAILED, EXIT_USER_ERROR
-from tests.e2e.bad_inputs import Outcome, Places, Row, error_line, judge, run_cli
-from tests.faults import failing_writes, fill, small_tmpfs
+from tests.e2e.bad_inputs import Outcome, Places, Row, changes, error_line, judge, run_cli, snapshot
+from tests.faults import failing_rename, failing_writes, fill, small_tmpfs
 from tests.refer_fixture import write_refer_fixture
 
 
@@ -134,6 +135,44 @@ def test_disk_full_while_drawing_the_report_on_a_real_tmpfs(places: Places) -> N
         fill(disk, leave_kib=8)  # room for the metrics, not for the report's pictures and page
         outcome = run_cli(_eval_outputs(places, disk), places.tmp)
         _assert_nothing_written(outcome, disk, str(disk / "rep"))
+
+
+# ---------------------------------------------------------------- an export's files put in place together
+
+
+EXPORTS = {  # the files of each format, in the order they are renamed into place; the model file is -o
+    "onnx": ("m.onnx", "m.json"),
+    "openvino": ("m.bin", "m.json", "m.xml"),
+}
+MODEL_FILE = {"onnx": "m.onnx", "openvino": "m.xml"}
+
+
+def _failing_export(places: Places, monkeypatch: pytest.MonkeyPatch, export_format: str, failing: str) -> None:
+    """An earlier export's files are there; the rename of `failing` fails: every file of the export is left as it
+    was (those already renamed into place are put back), and the one line says nothing was written."""
+    files = EXPORTS[export_format]
+    for name in files:
+        (places.tmp / name).write_text(f"an earlier {name}")
+    before = snapshot(places.tmp)
+    failing_rename(monkeypatch, failing)
+    model = places.tmp / MODEL_FILE[export_format]
+    outcome = run_cli(["export", places.checkpoint, "--format", export_format, "-o", model], places.tmp)
+    assert outcome.exit_code == EXIT_USER_ERROR, outcome.output[-3000:]
+    line = error_line(outcome)
+    assert f"cannot write {places.tmp / failing}" in line and "nothing was written" in line, line
+    assert changes(before, snapshot(places.tmp)) == []
+
+
+@pytest.mark.parametrize("failing", EXPORTS["onnx"])
+def test_an_onnx_export_is_put_in_place_whole_or_not_at_all(places: Places, monkeypatch: pytest.MonkeyPatch,
+                                                             failing: str) -> None:  # fmt: skip
+    _failing_export(places, monkeypatch, "onnx", failing)
+
+
+@pytest.mark.slow  # an OpenVINO conversion and check
+def test_an_openvino_export_is_put_in_place_whole_or_not_at_all(places: Places,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    _failing_export(places, monkeypatch, "openvino", "m.xml")
 
 
 # ------------------------------------------------------------------------------- a full disk: predictions
