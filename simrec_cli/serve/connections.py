@@ -37,6 +37,7 @@ CONNECTION_LOG = logging.getLogger("simrec.serve.connections")
 CONNECTION_LOG.setLevel(logging.ERROR)
 HEALTH_PATH = "/health"
 RETRY_AFTER_S = 1  # connections come and go within a request's time: a second is a fair wait
+LINGER_S = 1.0  # how long a refused connection's further bytes are read and dropped before it is closed
 
 
 def closing_answer(status: int, reason: str, error: str, detail: str) -> bytes:
@@ -62,6 +63,7 @@ class GuardedConnection(H11Protocol):
         self.max_connections = max_connections
         self.drain_timeout_s = drain_timeout_s
         self._header_deadline: asyncio.TimerHandle | None = None
+        self._lingering = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)  # counts this connection among the server's open ones
@@ -70,6 +72,8 @@ class GuardedConnection(H11Protocol):
         self._start_deadline()
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:  # answered and closing: what still arrives is dropped
+            return
         cycle = self.cycle
         if self._header_deadline is None and (cycle is None or cycle.response_complete):
             self._start_deadline()  # the first bytes of the next request on a kept-alive connection
@@ -92,15 +96,26 @@ class GuardedConnection(H11Protocol):
     def send_400_response(self, msg: str) -> None:
         """What uvicorn answers a request h11 cannot parse, in the shape of every other refusal."""
         detail = "the request is not valid HTTP/1.1 (its request line or a header is malformed)"
-        self.transport.write(closing_answer(400, "Bad Request", "bad_http", detail))
-        self.transport.close()
+        self._answer_and_close(closing_answer(400, "Bad Request", "bad_http", detail))
 
     def _headers_too_slow(self) -> None:
         self._header_deadline = None
         if not self.transport.is_closing():
             detail = f"the request's headers did not arrive within {self.header_timeout_s:g} s"
-            self.transport.write(closing_answer(408, "Request Timeout", "header_timeout", detail))
-            self.transport.close()
+            self._answer_and_close(closing_answer(408, "Request Timeout", "header_timeout", detail))
+
+    def _answer_and_close(self, answer: bytes) -> None:
+        """Send `answer`, then end the sending side and drop what the client still sends for LINGER_S before closing.
+
+        Closing a socket with unread bytes makes the kernel reset the connection, and the reset can discard the
+        answer before the client reads it: a client still sending (a header a byte at a time) would see a reset
+        instead of its 408.
+        """
+        self._lingering = True
+        self.transport.write(answer)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
 
 
 class OverCapacity:

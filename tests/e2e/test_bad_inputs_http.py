@@ -242,6 +242,22 @@ def test_connections_that_never_finish_their_headers_are_closed(server: ServerPr
     assert closed_after < HEADER_TIMEOUT_S * 2 and elapsed < HEADER_TIMEOUT_S + 8, (closed_after, elapsed)
 
 
+def test_a_client_still_sending_when_its_headers_time_out_reads_its_408(server: ServerProcess) -> None:
+    """A client that never stops sending header bytes still gets the whole 408 and an orderly close, not a reset
+    (a socket closed with unread bytes is reset, and the reset can overtake the answer)."""
+    with raw_connection(server) as connection:
+        connection.sendall(b"GET /info HTTP/1.1\r\n")
+        started = time.monotonic()
+        while not select.select([connection], [], [], 0.005)[0]:
+            assert time.monotonic() - started < HEADER_TIMEOUT_S * 4, "the connection was never answered"
+            connection.sendall(b"X-Slow: y\r\n")
+        answer = read_until_closed(connection)
+        for _ in range(3):  # the server goes on reading for a while: late bytes are dropped, not answered by a reset
+            connection.sendall(b"X-Slow: y\r\n")
+            time.sleep(0.05)
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"header_timeout" in answer, answer[:300]
+
+
 def test_a_stalled_upload_gets_408_naming_the_upload(server: ServerProcess) -> None:
     with raw_connection(server) as connection:
         connection.sendall(upload_head(1000) + b'{"image": "')
