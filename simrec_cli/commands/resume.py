@@ -42,13 +42,15 @@ def command(
       simrec resume runs/train3/last.pth train.epochs=40 --gpus 4
     """
     from simrec_cli.commands.run_training import train_here_or_relaunch
-    from simrec_cli.engine.checkpoint import checkpoint_settings, read_checkpoint
+    from simrec_cli.engine.checkpoint import RESUME_ENTRIES, checkpoint_settings, read_checkpoint, require_entries
     from simrec_cli.engine.launcher import LaunchRequest
     from simrec_cli.engine.resume import checkpoint_in, merge_for_resume
     from simrec_cli.settings import apply_overrides, settings_from_dict, settings_to_dict
 
     checkpoint = checkpoint_in(run)
-    stored = checkpoint_settings(read_checkpoint(checkpoint), checkpoint)
+    payload = read_checkpoint(checkpoint)
+    require_entries(payload, RESUME_ENTRIES, checkpoint)  # a checkpoint with nothing to resume, before its folder
+    stored = checkpoint_settings(payload, checkpoint)
     overrides = list(overrides or [])
     if device != "auto":
         overrides.append(f"train.device={device}")

@@ -100,11 +100,22 @@ VERBS: dict[str, Callable[[Places, Path], list[object]]] = {
 }
 
 
+def _in_a_run(write: Callable[[Places], object]) -> Callable[[Places], None]:
+    """`write`, in a folder marked as a simrec run (resume continues only in one), so the checkpoint is judged."""
+
+    def prepare(p: Places) -> None:
+        (p.tmp / "run.json").write_text('{"format": "simrec-run-v1"}')
+        write(p)
+
+    return prepare
+
+
 def _row(verb: str, kind: str) -> Row:
     write, says = KINDS[kind]
     if (verb, kind) == ("resume", "folder"):
         says = "holds no last.pth"
-    return Row(f"{verb} {kind}", lambda p: VERBS[verb](p, p.tmp / BAD), lambda p: p.tmp / BAD, write, says=says)
+    prepare = _in_a_run(write) if verb == "resume" else write
+    return Row(f"{verb} {kind}", lambda p: VERBS[verb](p, p.tmp / BAD), lambda p: p.tmp / BAD, prepare, says=says)
 
 
 ROWS = [_row(verb, kind) for verb in VERBS for kind in KINDS]
