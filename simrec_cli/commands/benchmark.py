@@ -52,7 +52,7 @@ def command(
     json_target = OutputFile(json_file, "benchmark results", "--json") if json_file is not None else None
     csv_target = OutputFile(csv_file, "benchmark results", "--csv") if csv_file is not None else None
     kept_target = kept_output(keep) if keep is not None else None
-    outputs = Outputs(json_target, csv_target, kept_target)  # checked before the exports and timings
+    outputs = Outputs(json_target, csv_target, kept_target, reads=[checkpoint])  # checked before any export
 
     from simrec_cli.benchmark.runner import run_benchmark
     from simrec_cli.benchmark.table import machine_line, table_columns, table_row, to_csv

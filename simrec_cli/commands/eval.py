@@ -162,8 +162,10 @@ def command(
         OutputFile(save_predictions, "predictions file", "--save-predictions") if save_predictions is not None else None
     )
     report_target = report_output(report) if report is not None else None
-    outputs = Outputs(json_target, predictions_target, report_target)  # every path checked before any work
+    preset_file = [Path(preset)] if preset is not None else []
+    outputs = Outputs(json_target, predictions_target, report_target, reads=[checkpoint, *preset_file])  # checked now
 
+    from simrec_cli.data.prepared import dataset_files
     from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
     from simrec_cli.engine.evaluator import evaluate_checkpoint
     from simrec_cli.engine.launcher import LaunchRequest, plan_processes
@@ -225,6 +227,7 @@ def command(
         f"batch {batch_size or settings.train.evaluation.eval_batch_size}"
     )
     console.print(model.describe(), markup=False)
+    outputs.add_reads(*dataset_files(settings.dataset))  # known now: the data the evaluation read
     with outputs:  # all together, after the evaluation: a failure leaves every output as it was
         if json_target is not None:
             metrics_json = {"checkpoint": str(checkpoint), "protocol": rules.as_dict(),

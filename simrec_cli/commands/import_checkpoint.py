@@ -9,7 +9,6 @@ import typer
 from simrec_cli.commands.common import ORIGINAL_OVERRIDES_ARGUMENT, guarded
 from simrec_cli.console import RichReporter, console
 from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
-from simrec_cli.errors import SimrecError
 
 ORIGINAL_PRESET_OPTION = typer.Option(
     ...,
@@ -47,11 +46,9 @@ def command(
       simrec import mcn_best.pth --preset mcn-refcoco-scratch --data-root data -o mcn.pth
     """
     require_checkpoint_file(checkpoint)
-    from simrec_cli.storage.targets import check_writable_file
+    from simrec_cli.storage.outputs import OutputFile, Outputs
 
-    check_writable_file(output, "checkpoint", "-o/--output")
-    if output.exists() and output.resolve() == checkpoint.resolve():
-        raise SimrecError(f"-o/--output {output} is the checkpoint being imported", "write the import to another file")
+    Outputs(OutputFile(output, "checkpoint", "-o/--output"), reads=[checkpoint])  # checked before any work
 
     from simrec_cli.importing import import_original, import_settings, write_imported
 

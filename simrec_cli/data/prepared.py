@@ -90,6 +90,11 @@ def prepared_files(settings: DatasetSettings, option: str) -> dict[str, OutputFi
     }
 
 
+def dataset_files(settings: DatasetSettings) -> list[Path]:
+    """The files of a prepared dataset (what evaluation and training read of it)."""
+    return [file.path for file in prepared_files(settings, "").values()]
+
+
 def check_prepared_outputs(dataset: str, output_root: Path, option: str) -> None:
     """Refuse, before any work, an output root where one of the prepared files could not be written."""
     Outputs(*prepared_files(output_settings(dataset, output_root), option).values())

@@ -162,11 +162,7 @@ def export_outputs(checkpoint: Path, output: Path, *parts: tuple[str, str]) -> t
     """The files of one export, `output` with each (words, suffix) of `parts`, as outputs committed together; all
     checked now, before the model loads, and none of them the checkpoint itself."""
     files = [OutputFile(output.with_suffix(suffix), what, OUTPUT_OPTION) for what, suffix in parts]
-    for file in files:
-        if file.path.exists() and os.path.samefile(file.path, checkpoint):
-            raise SimrecError(f"the {file.what} {file.path} would replace the checkpoint {checkpoint} it is exported "
-                              "from", f"give another {OUTPUT_OPTION}")  # fmt: skip
-    return Outputs(*files), files
+    return Outputs(*files, reads=[checkpoint]), files
 
 
 def example_inputs(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +33,7 @@ from simrec_cli.storage.atomic import (
 from simrec_cli.storage.failures import os_error_message, reason, write_failure
 from simrec_cli.storage.owned import FolderKind, check_replaceable, replace_owned_dir
 from simrec_cli.storage.targets import (
+    check_not_read,
     check_separate_outputs,
     check_writable_file,
     refuse_non_regular,
@@ -161,11 +162,21 @@ class Outputs:
     """The outputs of one command: checked when made, staged by `write`/`write_json`/`folder`, committed on
     leaving the `with` block (or by `commit()`), discarded when the block fails."""
 
-    def __init__(self, *targets: Target | None) -> None:
+    def __init__(self, *targets: Target | None, reads: Iterable[Path] = ()) -> None:
         self.targets: list[Target] = []
+        self.reads: list[Path] = list(reads)  # the files the command reads: no output may be one of them
         self._staged: list[tuple[Target, Path | None]] = []  # None: a file removed at the commit
         self._created: list[tuple[Path, Path]] = []  # (outermost, innermost) folder made for a staged output
         self.add(*targets)
+
+    def add_reads(self, *paths: Path) -> None:
+        """Note more files the command reads (known only once its work began: a dataset's files), checked against
+        every output now, before anything is written."""
+        self.reads.extend(paths)
+        check_not_read(self._files(self.targets), paths)
+
+    def _files(self, targets: list[Target]) -> list[tuple[str, Path]]:
+        return [(target.option, target.path) for target in targets if isinstance(target, OutputFile)]
 
     def add(self, *targets: Target | None) -> None:
         """Declare more outputs; each is checked at once, and against the others for a shared path."""
@@ -178,6 +189,7 @@ class Outputs:
         check_separate_outputs({label: target.path for label, target in zip(labels, every, strict=True)}, folders)
         for target in given:
             target.check()
+        check_not_read(self._files(given), self.reads)
         self.targets.extend(given)
 
     def _make_parent(self, folder: Path) -> None:

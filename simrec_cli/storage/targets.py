@@ -17,7 +17,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from simrec_cli.errors import SimrecError
@@ -114,10 +114,19 @@ def check_writable_file(path: Path, what: str, option: str) -> None:
     check_writable_dir(refuse_non_regular(path, what, option).parent, what, option)
 
 
+def resolved(path: Path) -> Path:
+    """`path` with its links followed as far as they lead (a link loop, which the output checks name, stays as
+    given)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # a symbolic link loop: RuntimeError up to Python 3.12, OSError after
+        return path.absolute()
+
+
 def check_separate_outputs(outputs: dict[str, Path | None], replaced_folders: tuple[str, ...] = ()) -> None:
     """Refuse two outputs of one command at one path, or an output inside a folder (named by its option in
     `replaced_folders`) that the command replaces as a whole: one would overwrite or delete the other."""
-    given = {option: path.resolve() for option, path in outputs.items() if path is not None}
+    given = {option: resolved(path) for option, path in outputs.items() if path is not None}
     for first, second in itertools.combinations(given, 2):
         if given[first] == given[second]:
             raise SimrecError(f"{first} and {second} both name {outputs[first]}", "give each output its own path")
@@ -127,6 +136,20 @@ def check_separate_outputs(outputs: dict[str, Path | None], replaced_folders: tu
                     f"{inside} {outputs[inside]} lies inside the {folder} folder, which is replaced as a whole",
                     f"write it outside {outputs[folder]}",
                 )
+
+
+def check_not_read(outputs: Iterable[tuple[str, Path]], reads: Iterable[Path]) -> None:
+    """Refuse an output file that is one of the files the command reads (the checkpoint it evaluates, the dataset's
+    annotations): writing it would destroy the input, as `eval best.pth --json best.pth` did."""
+    existing = [path for path in reads if path.is_file()]
+    for option, path in outputs:
+        if not path.is_file():
+            continue
+        source = next((read for read in existing if os.path.samefile(path, read)), None)
+        if source is not None:
+            same = "" if resolved(source) == resolved(path) else f", which is {source}"
+            raise SimrecError(f"{option} {path}{same} is a file this command reads; writing it would destroy it",
+                              f"write {option} elsewhere")  # fmt: skip
 
 
 def ensure_writable_dir(folder: Path, what: str, option: str) -> None:

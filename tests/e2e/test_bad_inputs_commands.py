@@ -159,8 +159,6 @@ EXPORT = [
     Row("export output name too long", _export("-o", "@" + "m" * 300 + ".onnx"), "m" * 60 + ".onnx",
         says="File name too long"),
     Row("export --device tpu", _export("-o", "@m.onnx", "--device", "tpu"), "tpu"),
-    Row("export metadata file is the checkpoint", lambda p: ["export", p.tmp / "ck.json", "-o", p.tmp / "ck.onnx"],
-        "ck.json", lambda p: shutil.copyfile(p.checkpoint, p.tmp / "ck.json"), says="would replace the checkpoint"),
 ]  # fmt: skip
 
 # ------------------------------------------------------------------------------------------------- resume

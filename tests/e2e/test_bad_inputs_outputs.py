@@ -1,8 +1,9 @@
 """Bad-input catalogue, outputs: special files where a verb writes, and folders that are not simrec's.
 
 Every output of every verb is given, in turn, a character device (made with mknod in the row's own folder, as
-root; never one of /dev), a FIFO, a socket, a folder where a file belongs and a symbolic link to a device; an
-output folder gets a device, a FIFO, a socket, a regular file and a link to a device. Each is refused in one line
+root; never one of /dev), a FIFO, a socket, a folder where a file belongs, a symbolic link to a device and a link
+loop; an output folder gets a device, a FIFO, a socket, a regular file, a link to a device and a link loop; and an
+output may be a file the command reads (the checkpoint, the dataset's annotations). Each is refused in one line
 naming the path, exit 2, before any work, and nothing changes: the special file is still what it was. A folder that
 a verb replaces whole (`eval --report`, `benchmark --keep`, prepare-data's synthetic images) and that holds a file
 simrec did not write is refused naming that file; a run directory that holds files and no `run.json` of a simrec
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.bad_inputs import Places, Row, changes, judge, run_cli, snapshot, write_file
+from tests.e2e.bad_inputs import Places, Row, changes, judge, own_anns, prepared_copy, run_cli, snapshot, write_file
 from tests.e2e.conftest import TINY
 
 Args = Callable[[Places], Sequence[object]]
@@ -53,11 +54,16 @@ def _regular_file(path: Path) -> None:
     path.write_text("the user's file")
 
 
+def _link_loop(path: Path) -> None:
+    path.symlink_to(path.name)  # a link to itself
+
+
 SPECIAL: dict[str, tuple[Make, str]] = {
     "device": (_device, "a character device"),
     "fifo": (os.mkfifo, "a named pipe (FIFO)"),
     "socket": (_socket, "a socket"),
     "link to a device": (_device_link, "a symbolic link to a character device"),
+    "link loop": (_link_loop, "a symbolic link loop"),
 }
 INSTEAD_OF_A_FILE = {**SPECIAL, "folder": (Path.mkdir, "a folder")}
 INSTEAD_OF_A_FOLDER = {**SPECIAL, "file": (_regular_file, "a file")}
@@ -273,6 +279,32 @@ FOREIGN = [
 
 @pytest.mark.parametrize("row", [row.param() for row in FOREIGN])
 def test_a_folder_simrec_does_not_own_is_refused(row: Row, places: Places) -> None:
+    judge(row, places)
+
+
+# ------------------------------------------------------------------------------ outputs that are inputs
+
+
+def _run_copy_checkpoint(p: Places) -> Path:
+    return p.tmp / "run" / "best.pth"
+
+
+READ = [
+    Row("eval --json is the checkpoint", lambda p: ["eval", _run_copy_checkpoint(p), "--device", "cpu", "--split",
+        "val", "--json", _run_copy_checkpoint(p)], "--json", _copy_of_the_run, says="a file this command reads"),
+    Row("eval --save-predictions is the dataset's annotations", lambda p: ["eval", p.checkpoint, "--device", "cpu",
+        "--split", "val", "--data-root", p.tmp / "data", "--save-predictions", own_anns(p)], "--save-predictions",
+        prepared_copy(), says="a file this command reads"),
+    Row("benchmark --csv is a link to the checkpoint", _with_checkpoint("benchmark", "--csv", "@ck.csv"), "ck.csv",
+        lambda p: (p.tmp / "ck.csv").symlink_to(p.checkpoint), says="a file this command reads"),
+    Row("export metadata file is the checkpoint", lambda p: ["export", p.tmp / "ck.json", "-o", p.tmp / "ck.onnx"],
+        "ck.json", lambda p: shutil.copyfile(p.checkpoint, p.tmp / "ck.json"), says="a file this command reads"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("row", [row.param() for row in READ])
+def test_an_output_that_the_command_reads_is_refused(row: Row, places: Places) -> None:
+    """`eval best.pth --json best.pth` replaced the checkpoint with the metrics, exit 0."""
     judge(row, places)
 
 

@@ -314,7 +314,7 @@ def test_broken_and_foreign_files_are_refused_in_one_line(
 
     assert invoke(*import_args(source, refer, output)).exit_code == 0
     _refused(invoke(*import_args(output, refer, tmp_path / "again.pth")), "already a simrec checkpoint")
-    _refused(invoke(*import_args(source, refer, source)), "is the checkpoint being imported")
+    _refused(invoke(*import_args(source, refer, source)), "is a file this command reads")
 
 
 def test_other_verbs_name_simrec_import_and_resume_names_fine_tuning(
