@@ -302,6 +302,36 @@ READ = [
 ]  # fmt: skip
 
 
+def _read_only(*args: object) -> Args:
+    """`args` with every `^name` replaced by the read-only folder / name."""
+    return lambda p: [p.read_only / str(a)[1:] if str(a).startswith("^") else a for a in args]
+
+
+def _then_args(first: Args, second: Args) -> Args:
+    return lambda p: [*first(p), *second(p)]
+
+
+# Outputs in a folder nothing can be written to (a read-only tmpfs for root), for the options the other catalogues
+# do not give one: refused before any work, naming the option.
+READ_ONLY = [
+    Row(f"{option} in a read-only folder", _then_args(args, _read_only(option, f"^{name}")), option,
+        needs_read_only=True, says="read-only")
+    for option, args, name in [
+        ("--report", _eval(), "rep"),
+        ("--plot", lambda p: ["compare", p.run], "c.png"),
+        ("-o", lambda p: ["import", p.checkpoint, "--preset", "synthetic-tiny", "--data-root", p.data], "o.pth"),
+        ("--json", _with_checkpoint("benchmark"), "b.json"),
+        ("--keep", _with_checkpoint("benchmark"), "kept"),
+        ("--data-root", _prepare(), "data"),
+    ]
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("row", [row.param() for row in READ_ONLY])
+def test_an_output_in_a_read_only_folder_is_refused(row: Row, places: Places) -> None:
+    judge(row, places)
+
+
 @pytest.mark.parametrize("row", [row.param() for row in READ])
 def test_an_output_that_the_command_reads_is_refused(row: Row, places: Places) -> None:
     """`eval best.pth --json best.pth` replaced the checkpoint with the metrics, exit 0."""
