@@ -40,7 +40,8 @@ browser:
 # workers keep both cores busy. `loadfile` keeps a file's tests on one worker (its module fixtures are built once), and
 # the files of the costly session fixtures go first (tests/conftest.py). TEST_WORKERS=0: one process, no xdist.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+# A worker that dies ends the run at once (--max-worker-restart=0) instead of leaving it waiting for its tests.
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --max-worker-restart=0
 
 test: install browser
 	$(PYTEST) -m "not slow"
