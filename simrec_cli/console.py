@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from simrec_cli.errors import one_line
 from simrec_cli.interruption import between_items
 from simrec_cli.reporting import format_cell
 
@@ -106,7 +107,7 @@ class RichReporter:
             console.print(message, markup=False)
 
     def warning(self, message: str) -> None:
-        error_console.print(f"[yellow]warning:[/] {escape(message)}")
+        error_console.print(f"[yellow]warning:[/] {escape(one_line(message))}")
 
     def track(self, items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
         if state.quiet:

@@ -55,6 +55,23 @@ def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
     return f"{text[:limit]}... ({size})"
 
 
+# Line breaks and other control characters, as the escapes a message shows instead (a path may hold any of them).
+_CONTROL_ESCAPES = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks and other control characters written as escapes (\\n, \\x1b): a path or value
+    that holds them cannot split a message into several lines or move the terminal's cursor."""
+    return text.translate(_CONTROL_ESCAPES)
+
+
 def listed(items: list[str], limit: int = LIST_LIMIT) -> str:
     """Items joined by commas, the first `limit` of them, then how many more."""
     shown = ", ".join(quoted(item) if len(item) > QUOTE_LIMIT else item for item in items[:limit])

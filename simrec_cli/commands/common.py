@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from simrec_cli.commands.signals import sigterm_as_interrupt
 from simrec_cli.console import error_console, state
-from simrec_cli.errors import ERRORS_DIR_ENV, EXIT_INTERRUPTED, EXIT_USER_ERROR, SimrecError
+from simrec_cli.errors import ERRORS_DIR_ENV, EXIT_INTERRUPTED, EXIT_USER_ERROR, SimrecError, one_line
 from simrec_cli.storage.atomic import remove_unfinished_temporaries
 
 if TYPE_CHECKING:
@@ -46,8 +46,8 @@ ORIGINAL_OVERRIDES_ARGUMENT = typer.Argument(
 
 def report_error(error: SimrecError) -> None:
     """Print a user error as one red line: what is wrong, then how to fix it."""
-    hint = f" [dim]({escape(error.hint)})[/]" if error.hint else ""
-    error_console.print(f"[bold red]error:[/] {escape(error.message)}{hint}", soft_wrap=True)
+    hint = f" [dim]({escape(one_line(error.hint))})[/]" if error.hint else ""
+    error_console.print(f"[bold red]error:[/] {escape(one_line(error.message))}{hint}", soft_wrap=True)
 
 
 def guarded(command: Callable[P, R]) -> Callable[P, R]:

@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from simrec_cli.commands.common import guarded
 from simrec_cli.console import console, error_console, fitted_table
-from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError
+from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError, one_line
 
 
 @guarded
@@ -42,13 +42,13 @@ def command(
         raise SimrecError("--markdown and --csv both print the table", "choose one of them")
     from simrec_cli.storage.outputs import OutputFile, Outputs
 
+    plot_target = OutputFile(plot, "plot", "--plot") if plot is not None else None
+    outputs = Outputs(plot_target)  # first: a folder (such as "" or "."), a device or a FIFO is named as such
     if plot is not None and plot.suffix.lower() != ".png":
         raise SimrecError(f"--plot {plot} must end in .png", f"write it to {plot.with_suffix('.png')}")
-    plot_target = OutputFile(plot, "plot", "--plot") if plot is not None else None
-    outputs = Outputs(plot_target)
     comparison = compare_runs(runs)
     for problem in comparison.problems:
-        error_console.print(f"[yellow]skipped:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+        error_console.print(f"[yellow]skipped:[/] {escape(one_line(problem))}", highlight=False, soft_wrap=True)
     if not comparison.runs:
         raise SimrecError("none of the paths could be compared", "give run directories or checkpoints (best.pth)")
     if len(comparison.protocols) > 1:

@@ -327,6 +327,22 @@ READ_ONLY = [
 ]  # fmt: skip
 
 
+# Paths with odd characters: the one error line shows a newline or an escape character as an escape, so a name
+# cannot split the line or move the terminal's cursor; an empty path is the current folder.
+ODD = [
+    Row("eval --json a FIFO whose name holds a newline", _eval("--json", "@m\nx.json"), "m\\nx.json",
+        _at("m\nx.json", os.mkfifo), says="a named pipe"),
+    Row("eval --report a FIFO whose name holds ESC", _eval("--report", "@r\x1b[31mx"), "r\\x1b[31mx",
+        _at("r\x1b[31mx", os.mkfifo), says="a named pipe"),
+    Row("compare --plot empty", lambda p: ["compare", p.run, "--plot", ""], "--plot", says="is a folder"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("row", [row.param() for row in ODD])
+def test_an_output_with_an_odd_name_is_named_in_one_line(row: Row, places: Places) -> None:
+    judge(row, places)
+
+
 @pytest.mark.parametrize("row", [row.param() for row in READ_ONLY])
 def test_an_output_in_a_read_only_folder_is_refused(row: Row, places: Places) -> None:
     judge(row, places)
