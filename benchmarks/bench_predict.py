@@ -94,7 +94,7 @@ def _stages(predictor: Predictor, photo: Path, folder: Path, repeats: int) -> di
 
     def draw() -> None:
         picture = draw_annotations(picture_base(image), [Annotation(EXPRESSION, tuple(box), 0.5)])
-        output.save_picture("stage", picture)
+        output.save(Path("stage.jpg"), picture, [])
 
     return {
         "read_ms": round(_best_ms(lambda: read_image(photo), repeats), 2),

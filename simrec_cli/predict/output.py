@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from simrec_cli.storage.atomic import NAME_MAX_BYTES, atomic_write, shortened_name
+from simrec_cli.storage.atomic import NAME_MAX_BYTES, create_new, shortened_name
 from simrec_cli.storage.targets import check_writable_dir, claimed_numbered_folder, ensure_writable_dir
 
 PICTURE_QUALITY = 90
@@ -43,34 +45,50 @@ class OutputFolder:
         self.root = root
         self._taken: set[str] = set()
 
-    def claim_stem(self, image: Path, masks: int = 0) -> str:
-        """A file stem for `image` (photo, photo_2, photo_3, ...) that no earlier image of this run has, and whose
-        picture and `masks` mask files are not in the folder yet."""
+    def save(
+        self, image: Path, picture: Image.Image | None, masks: Sequence[np.ndarray]
+    ) -> tuple[Path | None, list[Path]]:
+        """Write `image`'s masks and annotated picture under the first free stem (photo, photo_2, photo_3, ...):
+        one no earlier image of this run has, and whose files are not in the folder. Each file is created new, so a
+        name that another process takes meanwhile (two predicts into one folder) is never replaced: the image's
+        files written so far go again and the next stem is tried. Returns the picture (if any) and the masks."""
+        files = [(f"_mask{index}.png", _png(mask)) for index, mask in enumerate(masks, 1)]
+        if picture is not None:
+            files.append((".jpg", _encoded(picture, "JPEG", quality=PICTURE_QUALITY)))
         stem = shortened_name(image.stem, MAX_STEM_BYTES) or "image"
-        candidate, number = stem, 2
-        while candidate in self._taken or self._in_folder(candidate, masks):
-            candidate = f"{stem}_{number}"
-            number += 1
-        self._taken.add(candidate)
-        return candidate
+        candidates = itertools.chain([stem], (f"{stem}_{number}" for number in itertools.count(2)))
+        while True:
+            candidate = next(candidates)
+            if candidate in self._taken or self._in_folder(candidate, len(masks)):
+                continue
+            written = self._create_all(candidate, files)
+            if written is not None:
+                self._taken.add(candidate)
+                return (written[-1] if picture is not None else None), written[: len(masks)]
 
     def _in_folder(self, stem: str, masks: int) -> bool:
         names = [f"{stem}.jpg", *(f"{stem}_mask{index}.png" for index in range(1, masks + 1))]
         return any(os.path.lexists(self.root / name) for name in names)
 
-    def save_picture(self, stem: str, picture: Image.Image) -> Path:
-        path = self.root / f"{stem}.jpg"
-        _write_image(path, picture, "JPEG", quality=PICTURE_QUALITY)
-        return path
+    def _create_all(self, stem: str, files: list[tuple[str, bytes]]) -> list[Path] | None:
+        """Create every file under `stem`, or none (None: a name was taken meanwhile; those made go again)."""
+        written: list[Path] = []
+        for suffix, content in files:
+            path = self.root / f"{stem}{suffix}"
+            if not create_new(path, content, f"choose another {OPTION}"):
+                for made in written:
+                    made.unlink(missing_ok=True)
+                return None
+            written.append(path)
+        return written
 
-    def save_mask(self, stem: str, index: int, mask: np.ndarray) -> Path:
-        """A black-and-white PNG (255 = the object) at the original image size; `index` counts from 1."""
-        path = self.root / f"{stem}_mask{index}.png"
-        _write_image(path, Image.fromarray(mask.astype(np.uint8) * 255), "PNG", compress_level=MASK_PNG_COMPRESSION)
-        return path
+
+def _png(mask: np.ndarray) -> bytes:
+    """A black-and-white PNG (255 = the object) at the original image size."""
+    return _encoded(Image.fromarray(mask.astype(np.uint8) * 255), "PNG", compress_level=MASK_PNG_COMPRESSION)
 
 
-def _write_image(path: Path, image: Image.Image, image_format: str, **options: object) -> None:
+def _encoded(image: Image.Image, image_format: str, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=image_format, **options)
-    atomic_write(path, lambda handle: handle.write(buffer.getvalue()), binary=True)
+    return buffer.getvalue()

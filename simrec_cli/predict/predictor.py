@@ -317,15 +317,16 @@ class _Answers:
     picture_path: Path | None = None
 
     def save(self, output: OutputFolder) -> None:
-        """Write the masks and the annotated picture (each file atomically)."""
-        stem = output.claim_stem(self.item.request.image, len(self.masks))
-        self.mask_paths = [output.save_mask(stem, number, mask) for number, mask in enumerate(self.masks, 1)]
+        """Write the masks and the annotated picture (each file complete, none replacing another)."""
+        picture = None
         if self.item.picture is not None:
             annotations = [
                 Annotation(text, tuple(self.boxes[k]), float(self.scores[k]), self.masks[k] if self.masks else None)
                 for k, text in enumerate(self.item.request.expressions)
             ]
-            self.picture_path = output.save_picture(stem, draw_annotations(self.item.picture, annotations))
+            picture = draw_annotations(self.item.picture, annotations)
+        self.picture_path, masks = output.save(self.item.request.image, picture, self.masks)
+        self.mask_paths = list(masks)
 
     def results(self, unsaved: str | None) -> list[PredictionResult]:
         info = self.item.info

@@ -13,6 +13,7 @@ was killed leaves one behind, and `remove_stale_temporaries` recognises those by
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -188,6 +189,45 @@ def atomic_write(path: Path, write: Writer, binary: bool = False, fix: str = "ch
     """Run `write` on a temporary file beside `path`, then rename it over `path`."""
     with atomic_path(path, fix) as temporary:
         write_temporary(temporary, write, binary)
+
+
+def create_new(path: Path, content: bytes, fix: str = "choose another place") -> bool:
+    """Write `content` as the new file `path`, never replacing what is there; False when the name is taken.
+
+    The content goes to a temporary beside `path`, which is then hard-linked to its name: the link fails when the
+    name exists, even when another process made it after the caller looked, so two writers never replace each
+    other's file. Where the file system has no hard links, the name is claimed by creating it exclusively and the
+    temporary renamed over that claim.
+    """
+    try:
+        temporary = temporary_file_beside(path, fix)
+        try:
+            write_temporary(temporary, lambda handle: handle.write(content), binary=True)
+            os.chmod(temporary, 0o666 & ~_current_umask())
+            return _link_new(temporary, path)
+        finally:
+            discard(temporary)
+    except Exception as exc:
+        failure = write_failure(path, exc, fix)
+        if failure is None:
+            raise
+        raise failure from exc
+
+
+def _link_new(temporary: Path, path: Path) -> bool:
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            return False
+        os.replace(temporary, path)
+    return True
 
 
 def json_text(data: Any) -> str:

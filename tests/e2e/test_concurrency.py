@@ -180,6 +180,25 @@ def test_predicts_started_together_claim_a_numbered_folder_each(trained_run: Pat
         assert [path.name for path in folder.iterdir()] == ["demo.jpg"]
 
 
+@pytest.mark.slow  # three predicts of ten images each at once
+def test_predicts_into_one_output_folder_never_replace_each_other_s_pictures(
+    trained_run: Path, synthetic_root: Path, tmp_path: Path
+) -> None:
+    """Three predicts at once into one --output-dir, on the same ten images: thirty pictures, none replaced (each
+    name is created new; a name another process took meanwhile moves the picture to the next free one)."""
+    images = str(synthetic_root / "images" / "synthetic" / "00000*.jpg")
+    command = [sys.executable, "-m", "simrec_cli", "predict", images, "the big red circle", "--json", "--checkpoint",
+               str(trained_run / "best.pth"), "--device", "cpu", "--output-dir", str(tmp_path / "out")]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    started = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+               for _ in range(3)]  # fmt: skip
+    finished = [process.communicate(timeout=TIMEOUT) for process in started]
+    assert [process.returncode for process in started] == [0, 0, 0], [stderr[-2000:] for _, stderr in finished]
+    pictures = [json.loads(line)["picture"] for stdout, _ in finished for line in stdout.splitlines()]
+    assert len(pictures) == 30 and len(set(pictures)) == 30
+    assert sorted(str(path) for path in (tmp_path / "out").iterdir()) == sorted(pictures)
+
+
 def test_a_predict_that_fails_after_claiming_its_folder_leaves_nothing(trained_run: Path, synthetic_root: Path,
                                                                       tmp_path: Path) -> None:  # fmt: skip
     """The default folder is claimed before the model loads; a predict that then fails (an expression without

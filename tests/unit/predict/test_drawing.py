@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from simrec_cli.drawing import (
@@ -60,17 +61,34 @@ def test_tiny_image_is_enlarged_and_a_degenerate_box_does_not_fail() -> None:
 
 def test_output_folder_names_are_unique_and_files_complete(tmp_path: Path) -> None:
     folder = OutputFolder(tmp_path / "out")
-    stems = [folder.claim_stem(Path(name)) for name in ["a/photo.jpg", "b/photo.png", "photo_2.jpg", "x.jpg"]]
-    assert stems == ["photo", "photo_2", "photo_2_2", "x"]
-    picture_path = folder.save_picture("photo", Image.new("RGB", (20, 10)))
     mask = np.zeros((10, 20), bool)
     mask[2:5, 3:9] = True
-    mask_path = folder.save_mask("photo", 1, mask)
-    assert picture_path.name == "photo.jpg" and Image.open(picture_path).size == (20, 10)
+    picture_path, (mask_path,) = folder.save(Path("a/photo.jpg"), Image.new("RGB", (20, 10)), [mask])
+    assert picture_path is not None and picture_path.name == "photo.jpg" and Image.open(picture_path).size == (20, 10)
     saved = np.asarray(Image.open(mask_path))
     assert mask_path.name == "photo_mask1.png" and saved.dtype == np.uint8
     assert ((saved == 255) == mask).all()
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo.jpg", "photo_mask1.png"]
+    names = [folder.save(Path(name), Image.new("RGB", (4, 4)), [])[0] for name in ["b/photo.png", "photo_2.jpg", "x"]]
+    assert [path.name for path in names if path is not None] == ["photo_2.jpg", "photo_2_2.jpg", "x.jpg"]
+    assert len(list((tmp_path / "out").iterdir())) == 5
+
+
+def test_a_name_taken_after_the_folder_was_looked_at_is_never_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process writes photo.jpg and photo_2_mask1.png between this one's look at the folder and its write
+    (the look is made to miss them): both stay, and the image's files go under the first stem free of both."""
+    folder = OutputFolder(tmp_path)
+    (tmp_path / "photo.jpg").write_bytes(b"another process's picture")
+    (tmp_path / "photo_2_mask1.png").write_bytes(b"another process's mask")
+    monkeypatch.setattr(OutputFolder, "_in_folder", lambda self, stem, masks: False)
+    picture, masks = folder.save(Path("photo.jpg"), Image.new("RGB", (4, 4)), [np.ones((4, 4), bool)])
+    assert picture == tmp_path / "photo_3.jpg" and masks == [tmp_path / "photo_3_mask1.png"]
+    assert (tmp_path / "photo.jpg").read_bytes() == b"another process's picture"
+    assert (tmp_path / "photo_2_mask1.png").read_bytes() == b"another process's mask"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "photo.jpg", "photo_2_mask1.png", "photo_3.jpg", "photo_3_mask1.png"
+    ]  # fmt: skip
 
 
 def test_labels_of_answers_sharing_a_box_do_not_cover_each_other() -> None:
