@@ -122,6 +122,9 @@ def unknown_key_error(key: str) -> SimrecError:
     return SimrecError(f"unknown setting {quoted(key)}", hint)
 
 
+LINE_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")  # what YAML folds into a space inside a value
+
+
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Set each `dotted.key=value` (value parsed as YAML) into a copy of `data`."""
     result = _deep_merge({}, data)
@@ -133,6 +136,10 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             raise SimrecError(f"override {quoted(item)} is not KEY=VALUE", "write e.g. train.batch_size=64")
         if key not in known:
             raise unknown_key_error(key)
+        if any(mark in raw.strip() for mark in LINE_BREAKS):
+            raise SimrecError(f"override {key}: its value {quoted(raw)} holds a line break, which YAML reads as a "
+                              "space (a folder 'a<newline>b' would become 'a b')",
+                              "give the value on one line, or rename the file or folder")  # fmt: skip
         try:
             value = parse_yaml(raw) if raw.strip() else None
         except Unreadable as exc:

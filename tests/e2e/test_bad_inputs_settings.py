@@ -152,6 +152,8 @@ STARTS = [
         "train.output_dir", says="File name too long"),
     Row("train missing word vectors file", _train("dataset.use_glove=true", "dataset.word_vectors=missing.txt"),
         "missing.txt"),
+    Row("train output_dir holds a line break", lambda p: [*_train()(p), f"train.output_dir={p.tmp / 'a'}\nb"],
+        "train.output_dir", says="holds a line break"),  # YAML read it as 'a b': a run in another folder, exit 0
 ]  # fmt: skip
 
 
