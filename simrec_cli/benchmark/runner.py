@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from simrec_cli.benchmark.kept import EXPORT_NAMES
+from simrec_cli.data.prepared import dataset_files
 from simrec_cli.engine.distributed import World, resolve_device
 from simrec_cli.engine.evaluator import evaluate_split, evaluation_sets
 from simrec_cli.engine.metrics import box_iou_xyxy
@@ -63,9 +64,12 @@ class BenchmarkResult:
     batch: int
     machine: dict[str, object]
     rows: list[BenchmarkRow] = field(default_factory=list)
+    read_files: list[Path] = field(default_factory=list)  # the evaluated dataset's files (not part of the results)
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        results = asdict(self)
+        del results["read_files"]
+        return results
 
 
 def machine_description(device: torch.device) -> dict[str, object]:
@@ -116,7 +120,7 @@ def run_benchmark(
     for candidate in reporter.track(_announced(planned, reporter), len(planned), "benchmark"):
         bench.rows.append(bench.measure(candidate))
     return BenchmarkResult(str(checkpoint), split, bench.expressions, batch, machine_description(torch_device),
-                           bench.rows)  # fmt: skip
+                           bench.rows, bench.read_files)  # fmt: skip
 
 
 def _announced(planned: list[Candidate], reporter: Reporter) -> Iterator[Candidate]:
@@ -144,6 +148,7 @@ class _Bench:
         self.rows: list[BenchmarkRow] = []
         self.reference: tuple[float, np.ndarray] | None = None  # fp32 Acc@0.5 and boxes
         self.expressions = 0
+        self.read_files: list[Path] = []
 
     def measure(self, candidate: Candidate) -> BenchmarkRow:
         row = BenchmarkRow(candidate.format, candidate.runtime, candidate.precision)
@@ -195,8 +200,9 @@ class _Bench:
     def _evaluate(self, loaded: LoadedModel) -> tuple[float, np.ndarray]:
         """Acc@0.5 on the split and every box, in the order of the split's expressions."""
         settings = loaded.settings
-        _, sets = evaluation_sets(settings, loaded.vocabulary, loaded.runtime, data_root=self.data_root,
-                                  splits=[self.split], reporter=NullReporter())  # fmt: skip
+        data, sets = evaluation_sets(settings, loaded.vocabulary, loaded.runtime, data_root=self.data_root,
+                                     splits=[self.split], reporter=NullReporter())  # fmt: skip
+        self.read_files = dataset_files(data)
         dataset = sets[self.split]
         metrics, results = evaluate_split(
             loaded.runtime, dataset, split=self.split, world=World(device=self.device),

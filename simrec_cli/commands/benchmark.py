@@ -62,6 +62,7 @@ def command(
         result = run_benchmark(checkpoint, workdir=kept.path if kept is not None else Path(scratch), kept_in=keep,
                                data_root=data_root, split=split, formats=chosen, batch=batch, device=device,
                                reporter=RichReporter())  # fmt: skip
+        outputs.add_reads(*result.read_files)  # known now: the data the candidates were evaluated on
         title = f"{checkpoint}: {result.split}, {result.expressions} expressions"
         console.print(fitted_table(title, table_columns(batch), [table_row(row) for row in result.rows],
                                    cut=["note"], left=["format", "runtime", "precision", "note"]))  # fmt: skip
