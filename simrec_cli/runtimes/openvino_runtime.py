@@ -17,6 +17,7 @@ import torch
 from simrec_cli.errors import SimrecError
 from simrec_cli.export.metadata import decode_metadata
 from simrec_cli.runtimes.base import missing_runtime
+from simrec_cli.runtimes.signal_stack import signal_stack_kept
 
 # OpenVINO's names of the precisions simrec speaks of.
 INFERENCE_PRECISIONS = {"fp32": "f32", "bf16": "bf16"}
@@ -53,8 +54,9 @@ class OpenVinoRunner:
             "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
             "PERFORMANCE_HINT": "LATENCY",
         }
-        self.compiled = core.compile_model(model, "CPU", config)
-        self.request = self.compiled.create_infer_request()
+        with signal_stack_kept():  # the CPU plugin leaves the thread a signal stack it frees later
+            self.compiled = core.compile_model(model, "CPU", config)
+            self.request = self.compiled.create_infer_request()
         self.provider = "CPU"
 
     def run(self, images: np.ndarray, tokens: np.ndarray) -> list[np.ndarray]:
