@@ -90,14 +90,7 @@ COSTLY_SESSION_FIXTURES = ("trained_checkpoint", "trained_tiny_simrec")
 
 
 def _costly_fixture_rank(item: pytest.Item) -> int:
-    """Where a test's costliest session fixture stands in COSTLY_SESSION_FIXTURES (after them all when it uses none).
-
-    The files that mount a small tmpfs (marked `mounts`) go before them all: a worker that had run the in-process
-    model, runtime and serving tests was seen to die (SIGSEGV, no Python traceback) as it mounted one, reproducibly
-    in that order and never in a worker with a short history.
-    """
-    if item.get_closest_marker("mounts"):
-        return -1
+    """Where a test's costliest session fixture stands in COSTLY_SESSION_FIXTURES (after them all when it uses none)."""
     names = getattr(item, "fixturenames", ())
     return min(
         (rank for rank, name in enumerate(COSTLY_SESSION_FIXTURES) if name in names),

@@ -25,8 +25,6 @@ import pytest
 from tests.e2e.bad_inputs import Places, Row, changes, judge, own_anns, prepared_copy, run_cli, snapshot, write_file
 from tests.e2e.conftest import TINY
 
-pytestmark = pytest.mark.mounts  # a small tmpfs: these files run first (tests/conftest.py)
-
 Args = Callable[[Places], Sequence[object]]
 Make = Callable[[Path], object]
 

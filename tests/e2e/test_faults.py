@@ -26,8 +26,6 @@ from tests.e2e.bad_inputs import Outcome, Places, Row, changes, error_line, judg
 from tests.faults import failing_rename, failing_writes, fill, small_tmpfs
 from tests.refer_fixture import write_refer_fixture
 
-pytestmark = pytest.mark.mounts  # a small tmpfs: these files run first (tests/conftest.py)
-
 
 def _temporaries(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.rglob("*.tmp"))

@@ -17,8 +17,6 @@ from simrec_cli.storage.atomic import atomic_write, atomic_write_json, remove_st
 from simrec_cli.storage.targets import check_writable_dir, check_writable_file
 from tests.faults import failing_writes, small_tmpfs
 
-pytestmark = pytest.mark.mounts  # a small tmpfs: these files run first (tests/conftest.py)
-
 
 def _no_temporaries(folder: Path) -> None:
     assert [path.name for path in folder.iterdir() if path.name.endswith(".tmp")] == []
