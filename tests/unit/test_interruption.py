@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -73,3 +74,26 @@ def test_an_ignored_sigint_stays_ignored() -> None:
     """A background job of a shell starts with SIGINT ignored; the terminal's Ctrl-C is not meant for it."""
     with _sigint_handled_by(signal.SIG_IGN), sigterm_as_interrupt():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+class _RaisesWhenFreed:
+    def __init__(self, error: type[BaseException]) -> None:
+        self.error = error
+
+    def __del__(self) -> None:
+        raise self.error("raised while being freed")
+
+
+def test_a_stop_landing_in_a_finaliser_is_dropped_but_other_errors_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KeyboardInterrupt raised by the handlers inside a finaliser cannot propagate; Python would print it with a
+    traceback. Within the block it is dropped quietly; any other error of a finaliser reaches the hook as before."""
+    seen: list[type[BaseException] | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: seen.append(unraisable.exc_type))
+    recorder = sys.unraisablehook
+    with sigterm_as_interrupt():
+        stop = _RaisesWhenFreed(KeyboardInterrupt)
+        del stop
+        other = _RaisesWhenFreed(ValueError)
+        del other
+    assert sys.unraisablehook is recorder
+    assert seen == [ValueError]
