@@ -7,6 +7,7 @@ Segmentations are judged by their shape (polygons or an RLE); their numbers when
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from typing_extensions import NotRequired, TypedDict
@@ -25,15 +26,33 @@ REFER_MAX_BYTES = 1024 * MEBIBYTE
 
 
 def segmentation_rule(segmentation: object) -> str | None:
-    """COCO's two forms: polygons (a list of lists of x, y numbers) or an RLE ({size: [h, w], counts})."""
-    if isinstance(segmentation, list) and all(isinstance(polygon, list) for polygon in segmentation):
+    """COCO's two forms: polygons (lists of x, y numbers) or an RLE ({size: [h, w], counts}).
+
+    An uncompressed RLE's counts are run lengths over the whole image: whole numbers, none negative, adding up to
+    h * w (pycocotools takes anything else into an overflow or a mask of the wrong image).
+    """
+    if isinstance(segmentation, list) and all(_is_polygon(polygon) for polygon in segmentation):
         return None
     if isinstance(segmentation, dict):
         size, counts = segmentation.get("size"), segmentation.get("counts")
-        if (isinstance(size, list) and len(size) == 2 and all(is_number(side) for side in size)
-                and isinstance(counts, str | list)):  # fmt: skip
-            return None
-    return "polygons (a list of lists of numbers) or an RLE mapping with size [h, w] and counts"
+        if isinstance(size, list) and len(size) == 2 and all(_is_whole(side) and side > 0 for side in size):
+            if isinstance(counts, str):
+                return None
+            if (isinstance(counts, list) and all(_is_whole(run) and run >= 0 for run in counts)
+                    and sum(counts) == size[0] * size[1]):  # fmt: skip
+                return None
+    return (
+        "polygons (lists of x, y numbers) or an RLE mapping with size [h, w] (whole numbers above 0) and counts "
+        "(COCO's string, or run lengths: whole numbers of at least 0 that add up to h * w)"
+    )
+
+
+def _is_polygon(polygon: object) -> bool:
+    return isinstance(polygon, list) and all(is_number(value) and math.isfinite(value) for value in polygon)
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class ReferImage(TypedDict):

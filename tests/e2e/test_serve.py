@@ -192,7 +192,7 @@ def test_a_float16_onnx_file_is_served_quietly_and_refuses_what_is_not_text(
     result = invoke("export", trained_run / "best.pth", "--format", "onnx", "--half", "-o", onnx_path)
     assert result.exit_code == 0, result.output
     image = (synthetic_root / "images" / "synthetic" / "demo.jpg").read_bytes()
-    with running_server(onnx_path, "--device", "cpu") as server:
+    with running_server(onnx_path, "--device", "cpu", "--runtime", "onnxruntime") as server:
         surrogate = httpx.post(f"{server.url}predict", content=b'{"image": "", "expression": "the \\ud800 dog"}',
                                headers={"content-type": "application/json"}, timeout=30)  # fmt: skip
         answered = httpx.post(f"{server.url}predict", files={"image": ("demo.jpg", image)},

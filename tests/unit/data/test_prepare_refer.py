@@ -192,10 +192,12 @@ def test_non_writable_output(refer: ReferFixture, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("segmentation", "problem"),
     [({"what": 1}, r"annotation #0 \(id {}\), field segmentation: expected polygons"),
-     ([["a", "b", "c", "d", "e", "f"]], r"annotation {} \(ref \d+\) has an unreadable segmentation")],
+     ([["a", "b", "c", "d", "e", "f"]], r"annotation #0 \(id {}\), field segmentation: expected polygons"),
+     ({"size": [4, 4], "counts": [-1, 17]}, r"annotation #0 \(id {}\), field segmentation: .* add up to h \* w")],
 )  # fmt: skip
 def test_bad_segmentation_names_the_annotation(refer: ReferFixture, segmentation: object, problem: str) -> None:
-    """A segmentation of neither COCO form is refused by the schema; polygons of text when the masks are made."""
+    """A segmentation of neither COCO form, polygons of text or run lengths that do not cover the image are refused
+    by the schema, naming the annotation."""
     instances = json.loads((refer.refer_dir / "instances.json").read_text())
     instances["annotations"][0]["segmentation"] = segmentation
     (refer.refer_dir / "instances.json").write_text(json.dumps(instances))
