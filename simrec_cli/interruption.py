@@ -10,7 +10,10 @@ item (`between_items`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
+
+from simrec_cli.errors import SimrecError
 
 T = TypeVar("T")
 
@@ -27,6 +30,22 @@ def forget_stop() -> None:
     """Clear the request once the command that received it is over."""
     global _requested
     _requested = None
+
+
+@contextmanager
+def errors_after_a_stop_are_the_stop() -> Iterator[None]:
+    """Within the block, an error raised after the user asked to stop is the stop's consequence: KeyboardInterrupt.
+
+    Under torchrun every rank gets the signal, and one that stops first closes its connections: the others fail
+    in their next collective with a RuntimeError of the backend, which would print a traceback (and skip the
+    words on how to resume) instead of the clean stop every rank owes the user. A SimrecError keeps its line.
+    """
+    try:
+        yield
+    except Exception as error:
+        if _requested is None or isinstance(error, SimrecError):
+            raise
+        raise KeyboardInterrupt(_requested) from error
 
 
 def raise_if_stop_requested() -> None:

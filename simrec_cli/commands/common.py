@@ -22,6 +22,7 @@ from rich.markup import escape
 from simrec_cli.commands.signals import sigterm_as_interrupt
 from simrec_cli.console import error_console, state
 from simrec_cli.errors import ERRORS_DIR_ENV, EXIT_INTERRUPTED, EXIT_USER_ERROR, SimrecError, one_line
+from simrec_cli.interruption import errors_after_a_stop_are_the_stop
 from simrec_cli.storage.atomic import remove_unfinished_temporaries
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            with sigterm_as_interrupt():
+            with sigterm_as_interrupt(), errors_after_a_stop_are_the_stop():
                 return command(*args, **kwargs)
         except (SimrecError, OSError) as error:
             if state.debug or (isinstance(error, OSError) and error.filename is None):

@@ -70,6 +70,7 @@ from simrec_cli.engine.schedule import LrSchedule
 from simrec_cli.engine.stopping import DeferredStop
 from simrec_cli.engine.visualize import log_prediction_images
 from simrec_cli.errors import SimrecError
+from simrec_cli.interruption import errors_after_a_stop_are_the_stop
 from simrec_cli.models import build_model
 from simrec_cli.models.inference import autocast
 from simrec_cli.models.weights import load_pretrained_checkpoint, require_pretrained_files
@@ -608,7 +609,7 @@ class Trainer:
         deferring = settings.train.checkpoint_every_steps > 0
         epoch = self.start_epoch
         try:
-            with self.stop.deferring_sigterm() if deferring else nullcontext():
+            with self.stop.deferring_sigterm() if deferring else nullcontext(), errors_after_a_stop_are_the_stop():
                 for epoch in range(self.start_epoch, settings.train.epochs):
                     if self._run_epoch(epoch, deferring):
                         raise KeyboardInterrupt("stopped by SIGTERM after the epoch's checkpoint")

@@ -98,6 +98,11 @@ def _first_annotation(fixture_root: Path) -> str:
     return f"annotation {json.loads((fixture_root / 'refcoco' / 'instances.json').read_text())['annotations'][0]['id']}"
 
 
+def _first_annotation_entry(fixture_root: Path) -> str:
+    """How a schema violation names the first annotation: its place and its id."""
+    return _first_annotation(fixture_root).replace("annotation ", "annotation #0 (id ") + ")"
+
+
 def _remove_first_image(fixture: ReferFixture) -> None:
     (fixture.image_dir / fixture.images[0]["file_name"]).unlink()
 
@@ -137,9 +142,9 @@ REFER = [
     Row("refer image missing", _prepare(), "images are missing", _refer(_remove_first_image)),
     Row("refer image folder missing", _prepare(), "images/coco",
         _refer(lambda f: shutil.rmtree(f.image_dir)), says="none of the images exists"),
-    Row("refer segmentation unreadable", _prepare("--generate-mask"), lambda p: _first_annotation(_refer_root(p)),
+    Row("refer segmentation unreadable", _prepare("--generate-mask"), lambda p: _first_annotation_entry(_refer_root(p)),
         _refer(_edit_instances(lambda data: data["annotations"][0].update(segmentation=[["a", "b", "c", 1, 2, 3]]))),
-        says="unreadable segmentation"),
+        says="field segmentation: expected polygons"),
     Row("refer unknown split-by", _prepare("--split-by", "umd"), "--split-by umd", _refer()),
     Row("unknown dataset", _prepare(dataset="imagenet"), "imagenet", _refer()),
     Row("split-by for synthetic", _prepare("--split-by", "unc", dataset="synthetic"), "--split-by"),

@@ -9,9 +9,13 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
+import typer
 
+from simrec_cli.commands.common import guarded
 from simrec_cli.commands.signals import sigterm_as_interrupt
 from simrec_cli.console import RichReporter, state
+from simrec_cli.errors import EXIT_INTERRUPTED
+from simrec_cli.interruption import request_stop
 from simrec_cli.reporting import NullReporter
 
 
@@ -97,3 +101,20 @@ def test_a_stop_landing_in_a_finaliser_is_dropped_but_other_errors_are_not(monke
         del other
     assert sys.unraisablehook is recorder
     assert seen == [ValueError]
+
+
+def test_an_error_after_a_stop_is_the_stop_and_before_it_stays_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """Under torchrun a rank that stopped first makes the others' next collective fail: that is the stop (exit 130,
+    'interrupted'), not a traceback. The same error with no stop asked for still propagates."""
+
+    @guarded
+    def peer_gone(stopped: bool) -> None:
+        if stopped:
+            request_stop("stopped by SIGTERM")
+        raise RuntimeError("Connection closed by peer")
+
+    with pytest.raises(typer.Exit) as exited:
+        peer_gone(True)
+    assert exited.value.exit_code == EXIT_INTERRUPTED and "interrupted" in capsys.readouterr().err
+    with pytest.raises(RuntimeError, match="closed by peer"):
+        peer_gone(False)
