@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,7 +45,23 @@ def check_run_dir(run_dir: Path) -> None:
     check_writable_dir(run_dir, "run directory", OUTPUT_DIR_OPTION)
     for name in RUN_FILES:
         refuse_non_regular(run_dir / name, "run file", "train.output_dir")
-    check_own_folder(run_dir, RUN_FOLDER, f"choose a new or empty folder with {OUTPUT_DIR_OPTION}; resume takes it too")
+    if not is_unmarked_run(run_dir):
+        fix = f"choose a new or empty folder with {OUTPUT_DIR_OPTION}; resume takes it too"
+        check_own_folder(run_dir, RUN_FOLDER, fix)
+
+
+def is_unmarked_run(run_dir: Path) -> bool:
+    """Whether `run_dir` is a run of a simrec that wrote no `run.json` yet: its config.yaml, its last.pth, and a
+    log.txt whose first line is one of simrec's (a timestamp and a level). Those runs resume (and are marked then);
+    a folder of someone else's is unlikely to hold all three, the log in simrec's format included."""
+    if not all((run_dir / name).is_file() for name in (CONFIG, LAST, LOG)):
+        return False
+    try:
+        with open(run_dir / LOG, encoding="utf-8") as log:
+            first = log.readline(200)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING) .+\n?", first) is not None
 
 
 def mark_run_dir(run_dir: Path) -> bool:

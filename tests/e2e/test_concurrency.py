@@ -104,6 +104,25 @@ def test_a_finished_resume_leaves_no_lock_file(run_copy: Path) -> None:
     assert changes(before, snapshot(run_copy)) == []
 
 
+def test_a_run_of_a_simrec_without_run_marks_resumes_and_is_marked_then(run_copy: Path) -> None:
+    """Run directories written before simrec marked them (no run.json) are still its own: resume trains on."""
+    (run_copy / "run.json").unlink()
+    outcome = run_cli(["resume", run_copy, "--device", "cpu", "train.epochs=3"], run_copy.parent)
+    assert outcome.exit_code == 0, outcome.output[-3000:]
+    assert [row["epoch"] for row in metrics_rows(run_copy)] == ["1", "2", "3"]
+    assert json.loads((run_copy / "run.json").read_text())["format"] == "simrec-run-v1"
+
+
+def test_a_foreign_folder_with_a_last_pth_is_not_taken_for_a_run(run_copy: Path) -> None:
+    (run_copy / "run.json").unlink()
+    (run_copy / "log.txt").write_text("my notes about this model\n")
+    before = snapshot(run_copy)
+    outcome = run_cli(["resume", run_copy, "--device", "cpu", "train.epochs=3"], run_copy.parent)
+    assert outcome.exit_code == 2, outcome.output[-3000:]
+    assert "holds files and no run.json of a simrec run" in error_line(outcome)
+    assert changes(before, snapshot(run_copy)) == []
+
+
 @pytest.mark.slow  # two real trainings at once
 def test_two_trains_into_one_output_dir_one_is_refused_and_the_other_is_whole(
     synthetic_root: Path, tmp_path: Path
