@@ -63,7 +63,9 @@ def fitted_table(
     width: int | None = None,
 ) -> Table:
     """A table that fits `width` (default: the terminal's) by cutting the cells of the `cut` columns (paths,
-    expressions) in the middle; every other column keeps its full width, so a number is never shortened.
+    expressions) in the middle; every other column keeps its full width, so a number is never shortened. Where the
+    numbers alone are wider than `width`, the table keeps the width they need: print it with `print_table`, which
+    does not crop it to the terminal (a table written to a file or a pipe, 80 columns to rich, stays whole).
 
     Columns in `cut` and `left` are left-aligned, the others right-aligned. Cells are plain text (no markup);
     cells given as rich `Text` are not measured (an error message in a number column) and are cut at the end.
@@ -81,7 +83,8 @@ def fitted_table(
     while elastic and sum(share.values()) > room and max(share.values()) > MIN_CUT_WIDTH:
         widest = max(share, key=lambda index: share[index])
         share[widest] -= 1
-    table = Table(title=middle_cut(title, width) if title else None)
+    needed = frame + fixed + sum(share.values())
+    table = Table(title=middle_cut(title, width) if title else None, width=needed if needed > width else None)
     for index, column in enumerate(columns):
         if index in share:
             table.add_column(middle_cut(column, share[index]), no_wrap=True, max_width=share[index])
@@ -93,6 +96,11 @@ def fitted_table(
         table.add_row(*(Text(middle_cut(cell, share.get(i, len(cell)))) if isinstance(cell, str) else cell
                         for i, cell in enumerate(row)))  # fmt: skip
     return table
+
+
+def print_table(table: Table) -> None:
+    """Print a `fitted_table` whole: lines wider than the terminal (numbers that need the room) are not cropped."""
+    console.print(table, crop=False)
 
 
 class RichReporter:
@@ -139,9 +147,5 @@ class RichReporter:
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         if state.quiet and not title:
             return
-        table = Table(title=title)
-        for column in columns:
-            table.add_column(column, justify="right" if column != columns[0] else "left")
-        for row in rows:
-            table.add_row(*(format_cell(value) for value in row))
-        console.print(table)
+        cells = [[format_cell(value) for value in row] for row in rows]
+        print_table(fitted_table(title, columns, cells, left=columns[:1]))

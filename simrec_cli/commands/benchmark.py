@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from simrec_cli.commands.common import guarded
-from simrec_cli.console import RichReporter, console, fitted_table
+from simrec_cli.console import RichReporter, console, fitted_table, print_table
 from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
 from simrec_cli.errors import SimrecError, quoted
 from simrec_cli.predict.defaults import BENCHMARK_FORMATS
@@ -64,7 +64,7 @@ def command(
                                reporter=RichReporter())  # fmt: skip
         outputs.add_reads(*result.read_files)  # known now: the data the candidates were evaluated on
         title = f"{checkpoint}: {result.split}, {result.expressions} expressions"
-        console.print(fitted_table(title, table_columns(batch), [table_row(row) for row in result.rows],
+        print_table(fitted_table(title, table_columns(batch), [table_row(row) for row in result.rows],
                                    cut=["note"], left=["format", "runtime", "precision", "note"]))  # fmt: skip
         console.print(machine_line(result), markup=False)
         if kept is not None:

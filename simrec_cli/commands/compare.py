@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from simrec_cli.commands.common import guarded
-from simrec_cli.console import console, error_console, fitted_table
+from simrec_cli.console import console, error_console, fitted_table, print_table
 from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError, one_line
 
 
@@ -65,10 +65,10 @@ def command(
         console.print(to_csv(comparison), end="", markup=False, soft_wrap=True)
     else:
         header, rows = result_rows(comparison)
-        console.print(fitted_table("runs", header, rows, cut=["run"], left=["dataset", "protocol"]))
+        print_table(fitted_table("runs", header, rows, cut=["run"], left=["dataset", "protocol"]))
         header, rows = setting_rows(comparison)
         if rows:
-            console.print(fitted_table("settings that differ", header, rows, cut=header))
+            print_table(fitted_table("settings that differ", header, rows, cut=header))
         else:
             console.print("The runs have the same settings.")
     if plot_target is not None:

@@ -22,7 +22,7 @@ from simrec_cli.commands.common import (
     guarded,
     run_under_torchrun,
 )
-from simrec_cli.console import RichReporter, console, fitted_table
+from simrec_cli.console import RichReporter, console, fitted_table, print_table
 from simrec_cli.engine.checkpoint_paths import require_model_file
 from simrec_cli.errors import SimrecError
 from simrec_cli.report.folder import DEFAULT_HITS, DEFAULT_MISSES
@@ -219,7 +219,7 @@ def command(
         f"{checkpoint}: IoU of boxes (and masks) in original image pixels; protocol {rules.name}: {rules.description}",
         markup=False,
     )
-    console.print(_results_table(metrics))
+    print_table(_results_table(metrics))
     timing = metrics[-1].timing_ms
     console.print(
         f"speed per image: preprocess {timing['preprocess']:.1f} ms, inference {timing['inference']:.1f} ms, "

@@ -22,7 +22,7 @@ from simrec_cli.commands.common import (
     guarded,
     report_error,
 )
-from simrec_cli.console import RichReporter, console, error_console, fitted_table, state
+from simrec_cli.console import RichReporter, error_console, fitted_table, print_table, state
 from simrec_cli.engine.checkpoint_paths import newest_checkpoint, require_model_file
 from simrec_cli.errors import EXIT_SOME_FAILED, SimrecError, quoted
 from simrec_cli.interruption import between_items
@@ -73,7 +73,7 @@ def _print_table(results: list[PredictionResult], with_masks: bool) -> None:
         else:
             cells = [Text(str(result.error), style="red"), "", *([""] if with_masks else [])]
         rows.append([str(result.image), result.expression, *cells])
-    console.print(fitted_table("predictions", columns, rows, cut=["image", "expression"]))
+    print_table(fitted_table("predictions", columns, rows, cut=["image", "expression"]))
 
 
 @guarded

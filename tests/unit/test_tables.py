@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
-from simrec_cli.console import fitted_table, middle_cut
+from simrec_cli import console as console_module
+from simrec_cli.console import fitted_table, middle_cut, print_table
 
 
 def test_middle_cut_keeps_both_ends() -> None:
@@ -28,3 +30,18 @@ def test_fitted_table_shrinks_only_the_text_columns() -> None:
     cells = [cell.strip() for cell in row.split("│")[1:-1]]
     assert cells[2:] == ["123,456.78", "0.987"]
     assert cells[0].startswith("/data/") and cells[0].endswith(".jpg") and "…" in cells[0]
+
+
+def test_numbers_wider_than_the_terminal_are_printed_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A benchmark's eleven number columns need more than 80 columns: a file or pipe gets every one of them."""
+    columns = [f"column {index}" for index in range(10)]
+    rows = [[f"{index * 1111.5:.2f}" for index in range(10)], ["0.5"] * 10]
+    buffer = io.StringIO()
+    monkeypatch.setattr(console_module, "console", Console(file=buffer, width=80))
+    print_table(fitted_table("wide", columns, rows, cut=["column 0"], width=80))
+    lines = buffer.getvalue().splitlines()
+    header = next(line for line in lines if "column 0" in line)
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == columns
+    first_row = next(line for line in lines if line.startswith("│"))
+    assert [cell.strip() for cell in first_row.split("│")[1:-1]] == rows[0]
+    assert max(len(line) for line in lines) > 80
