@@ -24,9 +24,9 @@ from simrec_cli.engine.distributed import joined_world
 from simrec_cli.engine.evaluator import evaluate_split, evaluation_sets
 from simrec_cli.engine.metrics import SampleResult, SplitMetrics
 from simrec_cli.engine.protocol import CLIPPED, ORIGINAL, EvaluationProtocol
+from simrec_cli.model_files.loading import load_model
 from simrec_cli.models.precision import cpu_flags
 from simrec_cli.reporting import NullReporter
-from simrec_cli.runtimes.loading import load_model
 
 METRICS = ("acc50", "acc75", "mean_iou", "mask_miou", "mask_oiou")
 

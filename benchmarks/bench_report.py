@@ -37,8 +37,8 @@ from bench_model import cpu_description
 from simrec_cli.data.prepare import prepare_dataset
 from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.distributed import World
-from simrec_cli.engine.evaluator import evaluate_checkpoint
 from simrec_cli.engine.metrics import SampleResult, box_iou_xyxy, summarize
+from simrec_cli.model_files.evaluation import evaluate_checkpoint
 from simrec_cli.report.writer import write_report
 from simrec_cli.reporting import NullReporter
 from simrec_cli.settings import load_settings

@@ -81,9 +81,9 @@ def main() -> None:
     os.environ.pop("SIMREC_RUNTIME", None)
 
     from simrec_cli.engine.checkpoint import load_model_from_checkpoint
+    from simrec_cli.model_files.loading import load_model
     from simrec_cli.models.precision import cpu_has_native_bf16
     from simrec_cli.runtimes.choice import pass_seconds
-    from simrec_cli.runtimes.loading import load_model
 
     checkpoint = args.checkpoint or write_default_checkpoint(folder / "default.pth", args.size)
     started = time.perf_counter()

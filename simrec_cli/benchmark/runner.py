@@ -17,12 +17,12 @@ from simrec_cli.engine.evaluator import evaluate_split, evaluation_sets
 from simrec_cli.engine.metrics import box_iou_xyxy
 from simrec_cli.engine.protocol import protocol_named
 from simrec_cli.errors import SimrecError
+from simrec_cli.model_files.loading import INSTALLED, LoadedModel, load_model
 from simrec_cli.models.precision import cpu_flags, fast_bf16
 from simrec_cli.predict.defaults import BENCHMARK_FORMATS
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.runtimes.base import INSTALL_HINTS
 from simrec_cli.runtimes.choice import pass_seconds
-from simrec_cli.runtimes.loading import INSTALLED, LoadedModel, load_model
 
 GATE_POINTS = 0.5  # Acc@0.5 within this many points of fp32's
 GATE_AGREEMENT = 97.0  # and at least this share (%) of boxes with IoU >= GATE_IOU against fp32's

@@ -167,9 +167,9 @@ def command(
 
     from simrec_cli.data.prepared import dataset_files
     from simrec_cli.engine.distributed import joined_world, launched_by_torchrun
-    from simrec_cli.engine.evaluator import evaluate_checkpoint
     from simrec_cli.engine.launcher import LaunchRequest, plan_processes
     from simrec_cli.engine.protocol import protocol_named
+    from simrec_cli.model_files.evaluation import evaluate_checkpoint
 
     precision = chosen_precision(precision, half)
     if protocol is not None:

@@ -10,7 +10,7 @@ from simrec_cli.commands.common import guarded
 from simrec_cli.console import RichReporter
 from simrec_cli.engine.checkpoint_paths import require_checkpoint_file
 from simrec_cli.errors import SimrecError, quoted
-from simrec_cli.predict.defaults import DEFAULT_OPSET, EXPORT_FORMATS, MIN_OPSET
+from simrec_cli.export.defaults import DEFAULT_OPSET, EXPORT_FORMATS, MIN_OPSET
 
 
 @guarded

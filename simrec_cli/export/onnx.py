@@ -3,7 +3,7 @@
 The graph takes the letterboxed image scaled to [0, 1] (the mean/std normalization of the checkpoint is
 inside the graph, so every user does the same three preprocessing steps) and the token ids, and returns the
 box with its score in letterbox pixels (and the mask probabilities for mask models). The settings, the vocabulary
-and the preprocessing travel in the file's metadata and in a JSON file beside it (export/metadata.py).
+and the preprocessing travel in the file's metadata and in a JSON file beside it (runtimes/metadata.py).
 The OpenVINO export (export/openvino.py) converts this same graph.
 """
 
@@ -28,9 +28,9 @@ from simrec_cli.engine.checkpoint import load_model_from_checkpoint, read_checkp
 from simrec_cli.engine.distributed import resolve_device
 from simrec_cli.engine.metrics import box_iou_xyxy
 from simrec_cli.errors import SimrecError
-from simrec_cli.export.metadata import ONNX_FORMAT, export_metadata, metadata_strings
-from simrec_cli.predict.defaults import DEFAULT_OPSET, MIN_OPSET
+from simrec_cli.export.defaults import DEFAULT_OPSET, MIN_OPSET
 from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.runtimes.metadata import ONNX_FORMAT, export_metadata, metadata_strings
 from simrec_cli.settings import Settings
 from simrec_cli.storage.outputs import OutputFile, Outputs
 

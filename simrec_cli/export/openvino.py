@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from simrec_cli.errors import SimrecError
-from simrec_cli.export.metadata import OPENVINO_FORMAT, metadata_strings
+from simrec_cli.export.defaults import DEFAULT_OPSET
 from simrec_cli.export.onnx import (
     CHECK_BATCH,
     ExportResult,
@@ -20,8 +20,8 @@ from simrec_cli.export.onnx import (
     export_outputs,
     load_for_export,
 )
-from simrec_cli.predict.defaults import DEFAULT_OPSET
 from simrec_cli.reporting import NullReporter, Reporter
+from simrec_cli.runtimes.metadata import OPENVINO_FORMAT, metadata_strings
 from simrec_cli.runtimes.openvino_runtime import OpenVinoRunner, import_openvino
 from simrec_cli.storage.atomic import discard, temporary_dir_beside
 

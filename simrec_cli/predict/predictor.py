@@ -22,6 +22,7 @@ from simrec_cli.data.letterbox import LetterboxInfo, boxes_to_original, letterbo
 from simrec_cli.data.text import Vocabulary, tokenize
 from simrec_cli.drawing import Annotation, PictureBase, draw_annotations, picture_base
 from simrec_cli.errors import SimrecError, listed, quoted
+from simrec_cli.model_files.loading import load_model
 from simrec_cli.models.inference import InferenceModel
 from simrec_cli.models.precision import PrecisionChoice, resolve_precision
 from simrec_cli.predict.defaults import DEFAULT_BATCH_SIZE
@@ -30,7 +31,6 @@ from simrec_cli.predict.output import OutputFolder
 from simrec_cli.predict.sources import ImageRequest
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.runtimes.base import Runtime
-from simrec_cli.runtimes.loading import load_model
 from simrec_cli.runtimes.torch_runtime import TorchRuntime
 from simrec_cli.settings import Settings
 

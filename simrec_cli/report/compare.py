@@ -23,7 +23,8 @@ from simrec_cli.engine.checkpoint import build_inference_model, checkpoint_setti
 from simrec_cli.engine.protocol import UNNAMED
 from simrec_cli.engine.rundir import read_metrics_rows
 from simrec_cli.errors import SimrecError
-from simrec_cli.export.metadata import EXPORTED_SUFFIXES, ExportedFacts, read_exported_metadata
+from simrec_cli.model_files.loading import read_exported_metadata
+from simrec_cli.runtimes.metadata import EXPORTED_SUFFIXES, ExportedFacts
 from simrec_cli.schemas.reports import REPORT
 from simrec_cli.settings import Settings, settings_to_dict
 

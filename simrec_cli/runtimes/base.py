@@ -32,7 +32,7 @@ class Runtime(ABC):
     precision: PrecisionChoice
     device: torch.device
     path: Path
-    reason: str = "as asked"  # why this runtime runs the model (see runtimes/loading.py)
+    reason: str = "as asked"  # why this runtime runs the model (see model_files/loading.py)
     input_mean: tuple[float, ...] = UNIT_RANGE[0]
     input_std: tuple[float, ...] = UNIT_RANGE[1]
 

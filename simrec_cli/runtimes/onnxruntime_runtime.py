@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from simrec_cli.errors import SimrecError
-from simrec_cli.export.metadata import decode_metadata
 from simrec_cli.runtimes.base import missing_runtime
+from simrec_cli.runtimes.metadata import decode_metadata
 
 ORT_ERRORS_ONLY = 3  # onnxruntime log severity: 0 verbose, 1 info, 2 warning, 3 error
 

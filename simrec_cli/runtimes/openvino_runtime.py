@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from simrec_cli.errors import SimrecError
-from simrec_cli.export.metadata import decode_metadata
 from simrec_cli.runtimes.base import missing_runtime
+from simrec_cli.runtimes.metadata import decode_metadata
 from simrec_cli.runtimes.signal_stack import signal_stack_kept
 
 # OpenVINO's names of the precisions simrec speaks of.

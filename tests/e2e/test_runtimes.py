@@ -15,9 +15,9 @@ import torch
 from fastapi.testclient import TestClient
 
 from simrec_cli.engine.checkpoint import load_model_from_checkpoint
+from simrec_cli.model_files import loading
+from simrec_cli.model_files.loading import load_model
 from simrec_cli.reporting import NullReporter
-from simrec_cli.runtimes import loading
-from simrec_cli.runtimes.loading import load_model
 from simrec_cli.serve.app import create_app
 from simrec_cli.serve.model import load_model as load_served_model
 from simrec_cli.serve.options import ServeOptions

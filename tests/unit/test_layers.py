@@ -1,8 +1,10 @@
-"""The direction of the layers: the core never reaches up into the commands, and exit codes have one home."""
+"""The direction of the layers: the core never reaches up into the commands, no package imports one that imports it
+back (so the packages stack in floors), and exit codes have one home."""
 
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 import simrec_cli
@@ -47,3 +49,33 @@ def test_exit_codes_are_defined_once_in_errors() -> None:
                     if isinstance(target, ast.Name) and target.id.startswith("EXIT_"):
                         definitions.append(f"{path.relative_to(PACKAGE)}:{target.id}")
     assert definitions and all(item.startswith("errors.py:") for item in definitions), definitions
+
+
+def _package_of(module: str) -> str | None:
+    """The top-level part of simrec_cli a module belongs to (`engine`, `cli`, ...); None outside simrec_cli."""
+    parts = module.split(".")
+    if parts[0] != "simrec_cli" or len(parts) < 2:
+        return None
+    return parts[1]
+
+
+def test_the_packages_import_each_other_in_one_direction_only() -> None:
+    """Every import, the ones made inside functions included, points down: a cycle between two packages is an
+    import that runs back up, and it names the files that close it."""
+    imports: dict[str, set[str]] = {}
+    where: dict[tuple[str, str], str] = {}
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE)
+        source = relative.parts[0].removesuffix(".py")
+        for name in _imported_modules(ast.parse(path.read_text())):
+            target = _package_of(name)
+            if target is not None and target != source:
+                imports.setdefault(source, set()).add(target)
+                where.setdefault((source, target), str(relative))
+    try:
+        order = list(graphlib.TopologicalSorter(imports).static_order())
+    except graphlib.CycleError as error:
+        cycle = error.args[1]
+        links = [f"{where[(a, b)]} imports simrec_cli.{b}" for a, b in zip(cycle[1:], cycle[:-1], strict=True)]
+        raise AssertionError(f"packages in a circle: {' -> '.join(cycle)} ({'; '.join(links)})") from error
+    assert {"engine", "runtimes", "export", "model_files", "commands"} <= set(order)

@@ -68,7 +68,7 @@ def test_the_predict_path_leaves_training_and_data_libraries_unimported() -> Non
 
 
 def test_the_eval_path_imports_no_augmentation_or_training_library() -> None:
-    loaded = modules_after("import simrec_cli.commands.eval\nimport simrec_cli.engine.evaluator")
+    loaded = modules_after("import simrec_cli.commands.eval\nimport simrec_cli.model_files.evaluation")
     assert "simrec_cli.data.dataset" in loaded
     assert not [name for name in loaded if name.split(".")[0] in UNUSED_BY_INFERENCE]
     assert not set(COMPILER_MODULES) & loaded

@@ -26,7 +26,6 @@ from simrec_cli.data.text import Vocabulary
 from simrec_cli.engine.distributed import resolve_device
 from simrec_cli.engine.loading import load_for_inference
 from simrec_cli.errors import SimrecError, listed, quoted
-from simrec_cli.export.metadata import ExportedFacts
 from simrec_cli.models.precision import PrecisionChoice, resolve_precision
 from simrec_cli.reporting import NullReporter, Reporter
 from simrec_cli.runtimes.base import INSTALL_HINTS, RUNTIME_CHOICES, ExportedRuntime, Runtime
@@ -41,9 +40,11 @@ from simrec_cli.runtimes.choice import (
     package_version,
     pass_seconds,
 )
+from simrec_cli.runtimes.metadata import ExportedFacts, decode_metadata
 from simrec_cli.runtimes.onnxruntime_runtime import OnnxRuntimeRunner, onnxruntime_installed
-from simrec_cli.runtimes.openvino_runtime import OpenVinoRunner, openvino_installed
+from simrec_cli.runtimes.openvino_runtime import OpenVinoRunner, import_openvino, openvino_installed, rt_metadata
 from simrec_cli.runtimes.torch_runtime import TorchRuntime
+from simrec_cli.schemas.reports import EXPORT_METADATA
 from simrec_cli.settings import Settings
 
 RUNNABLE_BY = {"checkpoint": ("torch", "openvino"), "onnx": ("onnxruntime", "openvino"), "openvino": ("openvino",)}
@@ -286,3 +287,19 @@ def _fixed_precision(requested: str, facts: ExportedFacts, path: Path) -> Precis
             "give --runtime openvino (fp32 or bf16), export again (--half for float16), or run the checkpoint",
         )
     return PrecisionChoice(exported, "fixed at export")
+
+
+def read_exported_metadata(path: Path) -> dict[str, Any]:
+    """An exported file's metadata without running it: the JSON beside it, else the file's own (through the onnx
+    package or OpenVINO's reader)."""
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file():
+        return EXPORT_METADATA.read(sidecar)
+    if path.suffix.lower() == ".xml":
+        return rt_metadata(import_openvino(f"reading {path}").Core().read_model(str(path)))
+    try:
+        import onnx
+    except ImportError as exc:
+        raise SimrecError(f"reading {path} needs the onnx package", "pip install simrec[export]") from exc
+    proto = onnx.load(str(path), load_external_data=False)
+    return decode_metadata({entry.key: entry.value for entry in proto.metadata_props})

@@ -19,7 +19,6 @@ from simrec_cli.data.text import Vocabulary
 from simrec_cli.errors import SimrecError
 from simrec_cli.schemas.formats import Unreadable, parse_json
 from simrec_cli.schemas.prepared import STORED_WORDS
-from simrec_cli.schemas.reports import EXPORT_METADATA
 from simrec_cli.settings import Settings, settings_from_dict, settings_to_dict
 
 METADATA_PREFIX = "simrec."
@@ -109,24 +108,6 @@ class ExportedFacts:
         except SimrecError as error:
             raise SimrecError(f"{path}: its vocabulary metadata is damaged", "export the checkpoint again") from error
         return cls(settings, vocabulary, bool(metadata.get("dynamic_batch")), bool(metadata.get("half")), metadata)
-
-
-def read_exported_metadata(path: Path) -> dict[str, Any]:
-    """An exported file's metadata without running it: the JSON beside it, else the file's own (through the onnx
-    package or OpenVINO's reader)."""
-    sidecar = path.with_suffix(".json")
-    if sidecar.is_file():
-        return EXPORT_METADATA.read(sidecar)
-    if path.suffix.lower() == ".xml":
-        from simrec_cli.runtimes.openvino_runtime import import_openvino, rt_metadata
-
-        return rt_metadata(import_openvino(f"reading {path}").Core().read_model(str(path)))
-    try:
-        import onnx
-    except ImportError as exc:
-        raise SimrecError(f"reading {path} needs the onnx package", "pip install simrec[export]") from exc
-    proto = onnx.load(str(path), load_external_data=False)
-    return decode_metadata({entry.key: entry.value for entry in proto.metadata_props})
 
 
 def _format_of(path: Path) -> str:
