@@ -14,6 +14,7 @@ from typing_extensions import NotRequired, TypedDict
 
 from simrec_cli.schemas.files import MEBIBYTE
 from simrec_cli.schemas.formats import parse_json, parse_plain_pickle
+from simrec_cli.schemas.prepared import MAX_MASK_PIXELS
 from simrec_cli.schemas.reading import InputFormat, unique
 from simrec_cli.schemas.types import OPEN, Positive, Text, Whole, is_number, non_empty, rule
 from simrec_cli.schemas.violations import records
@@ -29,26 +30,36 @@ def segmentation_rule(segmentation: object) -> str | None:
     """COCO's two forms: polygons (lists of x, y numbers) or an RLE ({size: [h, w], counts}).
 
     An uncompressed RLE's counts are run lengths over the whole image: whole numbers, none negative, adding up to
-    h * w (pycocotools takes anything else into an overflow or a mask of the wrong image).
+    h * w (pycocotools takes anything else into an overflow or a mask of the wrong image). The image is at most
+    MAX_MASK_PIXELS, and a polygon's numbers must be finite as floats (an integer of 400 digits is not).
     """
     if isinstance(segmentation, list) and all(_is_polygon(polygon) for polygon in segmentation):
         return None
     if isinstance(segmentation, dict):
         size, counts = segmentation.get("size"), segmentation.get("counts")
-        if isinstance(size, list) and len(size) == 2 and all(_is_whole(side) and side > 0 for side in size):
+        if (isinstance(size, list) and len(size) == 2 and all(_is_whole(side) and side > 0 for side in size)
+                and size[0] * size[1] <= MAX_MASK_PIXELS):  # fmt: skip
             if isinstance(counts, str):
                 return None
             if (isinstance(counts, list) and all(_is_whole(run) and run >= 0 for run in counts)
                     and sum(counts) == size[0] * size[1]):  # fmt: skip
                 return None
     return (
-        "polygons (lists of x, y numbers) or an RLE mapping with size [h, w] (whole numbers above 0) and counts "
+        f"polygons (lists of finite x, y numbers) or an RLE mapping with size [h, w] (whole numbers above 0, at most "
+        f"{MAX_MASK_PIXELS:,} pixels) and counts "
         "(COCO's string, or run lengths: whole numbers of at least 0 that add up to h * w)"
     )
 
 
 def _is_polygon(polygon: object) -> bool:
-    return isinstance(polygon, list) and all(is_number(value) and math.isfinite(value) for value in polygon)
+    return isinstance(polygon, list) and all(is_number(value) and _is_finite(value) for value in polygon)
+
+
+def _is_finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def _is_whole(value: object) -> bool:

@@ -76,10 +76,15 @@ def test_a_ref_that_is_not_a_mapping_is_named(refer: ReferFixture) -> None:
       r"field annotations: expected a list, found a mapping of 1 entry \(keys '1'\)"),
      (lambda d: d["annotations"][3].update(image_id=None),
       r"annotation #3 \(id \d+\), field image_id: expected a whole number, found null"),
-     (lambda d: d.pop("images"), r"lacks the field images")],
+     (lambda d: d.pop("images"), r"lacks the field images"),
+     (lambda d: d["annotations"][0].update(segmentation=[[10**400, 0, 5, 0, 5, 5]]),
+      r"annotation #0 \(id \d+\), field segmentation: expected polygons \(lists of finite .*found a list of 1 item"),
+     (lambda d: d["annotations"][0].update(segmentation={"size": [10**6, 10**6], "counts": [10**12]}),
+      r"annotation #0 \(id \d+\), field segmentation: expected .* at most 268,435,456 pixels.*found a mapping.*")],
 )  # fmt: skip
 def test_instances_of_the_wrong_shape_are_named(refer: ReferFixture, edit: Callable, problem: str) -> None:
-    """#10: images as numbers, a category without id, a width as text: each was a traceback."""
+    """#10: images as numbers, a category without id, a width as text: each was a traceback; so were a polygon
+    number beyond any float and an RLE of an image too large for pycocotools (found by fuzzing)."""
     _edit_instances(refer, edit)
     _refused(refer, rf".*instances\.json: {problem}")
 
