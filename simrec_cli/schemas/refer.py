@@ -45,9 +45,8 @@ def segmentation_rule(segmentation: object) -> str | None:
                     and sum(counts) == size[0] * size[1]):  # fmt: skip
                 return None
     return (
-        f"polygons (lists of finite x, y numbers) or an RLE mapping with size [h, w] (whole numbers above 0, at most "
-        f"{MAX_MASK_PIXELS:,} pixels) and counts "
-        "(COCO's string, or run lengths: whole numbers of at least 0 that add up to h * w)"
+        f"polygons (lists of finite x, y numbers) or an RLE: size [h, w] (whole, h * w at most {MAX_MASK_PIXELS:,}) "
+        "and counts (COCO's string, or whole run lengths of at least 0 that add up to h * w)"
     )
 
 
